@@ -1,0 +1,64 @@
+import { defineConfig } from '@playwright/test';
+
+// Debian's chromium: Playwright's own browser downloads do not work on these machines.
+const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const quiet = [
+  '--no-sandbox', // root in CI containers
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  // Docker's default 64 MB /dev/shm crashes renderers; Debian's wrapper means to add this
+  // itself but its findmnt test breaks when /dev/shm shows up twice.
+  '--disable-dev-shm-usage',
+];
+// WebGPU through SwiftShader. Never add --use-angle=vulkan together with --disable-gpu: that
+// combination kills the adapter.
+const webgpu = ['--enable-unsafe-webgpu'];
+
+// E2E_SERVER=dev uses the Vite dev server (fast edit loop). The default serves a production
+// build, which is what users get: only there is ORT bundled into the worker chunk, so only
+// there do its pthreads re-load our worker (the em-pthread guard) and do the .wasm asset URLs
+// get rewritten.
+const dev = process.env.E2E_SERVER === 'dev';
+const port = dev ? 5173 : 4173;
+
+export default defineConfig({
+  testDir: 'e2e',
+  outputDir: 'test-results',
+  timeout: 120_000,
+  expect: { timeout: 60_000 },
+  fullyParallel: false,
+  workers: 1, // SwiftShader is CPU-bound; parallel browsers just slow each other down
+  forbidOnly: !!process.env.CI,
+  retries: 0,
+  reporter: process.env.CI ? [['list'], ['html', { open: 'never' }]] : 'list',
+  use: {
+    baseURL: `http://127.0.0.1:${port}/`,
+    trace: 'retain-on-failure',
+    screenshot: 'only-on-failure',
+  },
+  projects: [
+    {
+      name: 'chromium-webgpu',
+      testIgnore: /no-webgpu\.spec\.ts/,
+      use: { launchOptions: { executablePath, args: [...quiet, ...webgpu] } },
+    },
+    {
+      name: 'chromium-no-webgpu',
+      testMatch: /no-webgpu\.spec\.ts/,
+      use: { launchOptions: { executablePath, args: quiet } },
+    },
+  ],
+  webServer: {
+    command: dev
+      ? `npx vite --port ${port} --strictPort --host 127.0.0.1`
+      : `npx vite build --logLevel warn && npx vite preview --port ${port} --strictPort --host 127.0.0.1`,
+    url: `http://127.0.0.1:${port}/`,
+    reuseExistingServer: !process.env.CI,
+    timeout: 120_000,
+    stdout: 'pipe',
+    stderr: 'pipe',
+  },
+});

@@ -1,0 +1,44 @@
+// Terminal view of an explanation: the prompt with each unit's score, then the top units.
+import type { Explanation } from '../runtime/explain';
+
+// Blue (against) to orange (for): a diverging pair that colour-blind readers tell apart.
+const NEG = [[189, 215, 238], [107, 174, 214], [33, 113, 181]] as const;
+const POS = [[253, 208, 162], [253, 141, 60], [217, 72, 1]] as const;
+
+function background(score: number, maxAbs: number): string {
+  if (maxAbs === 0 || score === 0) return '';
+  const level = Math.min(2, Math.floor((Math.abs(score) / maxAbs) * 3 - 1e-9));
+  const [r, g, b] = (score > 0 ? POS : NEG)[Math.max(0, level)]!;
+  return `\x1b[48;2;${r};${g};${b}m\x1b[38;2;0;0;0m`;
+}
+
+export function renderExplanation(x: Explanation, opts: { color: boolean; top?: number }): string {
+  const maxAbs = Math.max(0, ...x.units.map((u) => Math.abs(u.score)));
+  const unitOf = new Map<number, number>();
+  x.units.forEach((u, i) => u.positions.forEach((p) => x.tokens[p]?.role === 'prompt' && unitOf.set(p, i)));
+  const lines: string[] = [];
+  let text = '';
+  let i = 0;
+  const promptTokens = x.tokens.filter((t) => t.role === 'prompt');
+  while (i < promptTokens.length) {
+    const u = unitOf.get(i);
+    let j = i + 1;
+    while (j < promptTokens.length && unitOf.get(j) === u && u !== undefined) j++;
+    const piece = x.prompt.slice(promptTokens[i]!.start, promptTokens[j - 1]!.end) || promptTokens[i]!.text;
+    const score = u === undefined ? 0 : x.units[u]!.score;
+    if (opts.color) text += `${background(score, maxAbs)}${piece}\x1b[0m`;
+    else text += u === undefined ? piece : `[${piece}|${fmt(score)}]`;
+    i = j;
+  }
+  lines.push(text, `target: ${JSON.stringify(x.target)}`, '');
+  const ranked = x.units.map((u, k) => ({ u, k })).sort((a, b) => b.u.score - a.u.score);
+  lines.push(`top units (${x.sign.split(';')[0]}):`);
+  for (const { u } of ranked.slice(0, opts.top ?? 10)) lines.push(`  ${fmt(u.score).padStart(10)}  ${JSON.stringify(u.label)}`);
+  lines.push(
+    '',
+    `${x.passes} passes in ${x.seconds.toFixed(2)} s (batch ${x.batchSize}) on ${x.model.backend} [${x.model.device}], ${x.settings.mode}, factor ${x.settings.factor}, kappa ${x.settings.kappa ?? 'off'}`,
+  );
+  return lines.join('\n');
+}
+
+const fmt = (v: number): string => (v >= 0 ? '+' : '') + v.toPrecision(3);

@@ -1,0 +1,32 @@
+// Every failure a user can cause or meet has a code and a sentence they can act on.
+// The name and code survive structured cloning across the worker boundary.
+
+export type AtmanErrorCode =
+  | 'EMPTY_PROMPT'
+  | 'EMPTY_TARGET'
+  | 'TOO_LONG'
+  | 'BAD_SETTING'
+  | 'MODEL_FILES_MISSING'
+  | 'MODEL_UNSUPPORTED'
+  | 'TOKENIZER_FAILED'
+  | 'NO_ATTENTION'
+  | 'LAYER_COUNT_MISMATCH'
+  | 'FUSED_ATTENTION_MULTIPLICATIVE'
+  | 'FP16_UNSUPPORTED'
+  | 'SELF_CHECK_FAILED'
+  | 'CANCELLED'
+  | 'BACKEND_FAILED';
+
+export class AtmanError extends Error {
+  override name = 'AtmanError';
+  constructor(
+    readonly code: AtmanErrorCode,
+    message: string,
+    readonly detail?: unknown,
+  ) {
+    super(message);
+  }
+}
+
+export const isAtmanError = (e: unknown, code?: AtmanErrorCode): e is AtmanError =>
+  e instanceof Error && e.name === 'AtmanError' && (code === undefined || (e as AtmanError).code === code);

@@ -1,0 +1,9 @@
+// The public API of the AtMan core: plain data in, plain data out.
+
+export * from './types';
+export * from './errors';
+export * from './units';
+export * from './conceptual';
+export * from './scores';
+export * from './settings';
+export * from './plan';

@@ -1,0 +1,380 @@
+// The AtMan control, inserted into every attention layer of a model's graph.
+//
+// One extra graph input, `atman_factors` float32 [batch, total_sequence_length],
+// carries each batch item's per-key-column factor phi. It is reshaped once at
+// the top of the main graph; every controlled layer (in the main graph or in
+// merged-decoder If branches, which read it from the outer scope) uses it:
+//  - multiplicative: on the raw q.k scores s (before the mask),
+//      s' = phi*s + (1-phi)*m,  m = min over all keys of the row,
+//    which is the spec's (s-m)*phi plus the per-row constant m (softmax ignores
+//    it) and is bit-exact identity when phi = 1;
+//  - log-additive: s' = s + max(log phi, -1e4) on the scores entering Softmax,
+//    or through the attention-bias input of fused attention ops.
+import { AtmanError } from '../core/errors';
+import type { ControlMode } from '../core/types';
+import {
+  GraphError,
+  constantNames,
+  consumers,
+  createNamer,
+  describe,
+  inferElemTypes,
+  isFloatType,
+  producers,
+  replaceUses,
+  toposort,
+} from './graph-utils';
+import {
+  DataType,
+  type Graph,
+  type Model,
+  type Node,
+  attrInt,
+  makeNode,
+  makeTensor,
+  makeValueInfo,
+  opsetVersion,
+  subgraphs,
+} from './onnx-ir';
+
+export const FACTORS_INPUT = 'atman_factors';
+/** Log-factor floor: finite so fp16 graphs never see -inf (which turns into NaN). */
+export const LOG_FACTOR_FLOOR = -1e4;
+
+export interface AttentionControlOptions {
+  mode: ControlMode;
+  /** layer indices to control (per graph, in topological order); null = all */
+  layers?: readonly number[] | null;
+  /** expected number of attention layers (from config.json); checked when given */
+  expectedLayers?: number;
+}
+
+export interface ControlledSite {
+  /** 'main', or the path of the subgraph: 'main/<If node>/then_branch' */
+  graph: string;
+  layer: number;
+  kind: 'decomposed' | 'GroupQueryAttention' | 'MultiHeadAttention';
+  /** the node whose scores were controlled (Softmax or the fused op) */
+  node: string;
+  /** the MatMul producing the raw scores (decomposed, multiplicative) */
+  scoresFrom?: string;
+  controlled: boolean;
+}
+
+export interface AttentionControlReport {
+  pass: 'insertAttentionControl';
+  mode: ControlMode;
+  factorsInput: string;
+  sites: ControlledSite[];
+  /** attention layers found in each graph that has any */
+  layersPerGraph: Record<string, number>;
+  controlledLayers: number[];
+}
+
+const FUSED_BIAS_INPUT: Record<string, number> = { GroupQueryAttention: 10, MultiHeadAttention: 5 };
+const UNSUPPORTED_FUSED = new Set(['Attention', 'PackedAttention', 'PackedMultiHeadAttention', 'SparseAttention', 'PagedAttention']);
+/** Elementwise ops allowed between the scores MatMul and the Softmax. */
+const SCORE_PATH_OPS = new Set(['Cast', 'Div', 'Mul', 'Add', 'Sub', 'Where', 'Tanh', 'Clip', 'Max', 'Min']);
+const MAX_SCORE_PATH = 8;
+
+interface Site {
+  graph: Graph;
+  path: string;
+  node: Node;
+  kind: ControlledSite['kind'];
+  scores?: Node;
+}
+
+export function insertAttentionControl(model: Model, opts: AttentionControlOptions): AttentionControlReport {
+  const onnxOpset = opsetVersion(model);
+  const newName = createNamer(model);
+  const sitesByGraph = collectSites(model.graph, 'main');
+  const allSites = [...sitesByGraph.values()].flat();
+  if (allSites.length === 0) {
+    throw new AtmanError('NO_ATTENTION', 'No attention layer was found in this model graph (no Softmax over q·k scores and no fused attention op), so AtMan cannot control it.');
+  }
+  const layersPerGraph: Record<string, number> = {};
+  for (const [path, sites] of sitesByGraph) layersPerGraph[path] = sites.length;
+  if (opts.expectedLayers !== undefined) {
+    for (const [path, n] of Object.entries(layersPerGraph)) {
+      if (n !== opts.expectedLayers) {
+        throw new AtmanError(
+          'LAYER_COUNT_MISMATCH',
+          `Found ${n} attention layers in ${path === 'main' ? 'the model graph' : path} but the model config says ${opts.expectedLayers}; refusing to explain with some layers uncontrolled.`,
+        );
+      }
+    }
+  }
+  const maxLayer = Math.max(...Object.values(layersPerGraph));
+  const wanted = opts.layers ? new Set(opts.layers) : null;
+  for (const l of wanted ?? []) {
+    if (l >= maxLayer) throw new AtmanError('BAD_SETTING', `Layer ${l} does not exist: this model has layers 0 to ${maxLayer - 1}.`);
+  }
+  if (opts.mode === 'multiplicative') {
+    const fused = allSites.find((s) => s.kind !== 'decomposed');
+    if (fused) {
+      throw new AtmanError(
+        'FUSED_ATTENTION_MULTIPLICATIVE',
+        `This model computes attention in a fused ${fused.kind} node (${describe(fused.node)}), whose raw scores are not reachable, so multiplicative mode cannot be applied. Use log-additive mode for this model.`,
+      );
+    }
+  }
+
+  const main = model.graph;
+  main.inputs.push(makeValueInfo(FACTORS_INPUT, DataType.FLOAT, ['batch_size', 'total_sequence_length']));
+  const pre = new Precomputed(main, newName, onnxOpset);
+
+  const report: ControlledSite[] = [];
+  for (const [path, sites] of sitesByGraph) {
+    const graph = sites[0]!.graph;
+    const types = inferElemTypes(graph, outerTypes(model, graph));
+    sites.forEach((site, layer) => {
+      const controlled = !wanted || wanted.has(layer);
+      const entry: ControlledSite = { graph: path, layer, kind: site.kind, node: site.node.name || site.node.outputs[0]!, controlled };
+      if (controlled) {
+        if (site.kind === 'decomposed' && opts.mode === 'multiplicative') {
+          entry.scoresFrom = site.scores!.name || site.scores!.outputs[0]!;
+          controlMultiplicative(graph, site, types, pre, newName, onnxOpset);
+        } else if (site.kind === 'decomposed') {
+          controlLogAdditiveSoftmax(graph, site, types, pre, newName);
+        } else {
+          controlFusedBias(graph, site, types, pre, newName);
+        }
+      }
+      report.push(entry);
+    });
+  }
+  toposort(main);
+  return {
+    pass: 'insertAttentionControl',
+    mode: opts.mode,
+    factorsInput: FACTORS_INPUT,
+    sites: report,
+    layersPerGraph,
+    controlledLayers: [...new Set(report.filter((s) => s.controlled).map((s) => s.layer))].sort((a, b) => a - b),
+  };
+}
+
+function collectSites(g: Graph, path: string, out = new Map<string, Site[]>()): Map<string, Site[]> {
+  const prod = producers(g);
+  const cons = consumers(g);
+  const isConst = constantNames(g);
+  const sites: Site[] = [];
+  for (const n of g.nodes) {
+    if (n.domain === 'com.microsoft' && n.opType in FUSED_BIAS_INPUT) {
+      sites.push({ graph: g, path, node: n, kind: n.opType as Site['kind'] });
+    } else if (UNSUPPORTED_FUSED.has(n.opType) && (n.domain === 'com.microsoft' || n.opType === 'Attention')) {
+      throw new AtmanError('MODEL_UNSUPPORTED', `This model uses a fused ${n.opType} node (${describe(n)}) that AtMan cannot control yet.`);
+    } else if (n.opType === 'Softmax') {
+      const scores = findScoresMatMul(n.inputs[0]!, prod, isConst);
+      if (scores && feedsMatMul(n, cons)) sites.push({ graph: g, path, node: n, kind: 'decomposed', scores });
+    }
+    n.attributes.forEach((a) => {
+      const graphs = a.g ? [a.g] : (a.graphs ?? []);
+      graphs.forEach((sg, i) => collectSites(sg, `${path}/${n.name || n.opType}/${a.name}${a.graphs ? `[${i}]` : ''}`, out));
+    });
+  }
+  if (sites.length) out.set(path, sites);
+  return out;
+}
+
+/** Walks back from the Softmax input to the q·k MatMul, preferring the shortest path. */
+function findScoresMatMul(start: string, prod: Map<string, Node>, isConst: Set<string>): Node | undefined {
+  let frontier = [start];
+  for (let depth = 0; depth < MAX_SCORE_PATH && frontier.length; depth++) {
+    const next: string[] = [];
+    for (const name of frontier) {
+      const p = prod.get(name);
+      if (!p) continue;
+      if (p.opType === 'MatMul' && p.inputs.every((i) => !isConst.has(i))) return p;
+      if (!SCORE_PATH_OPS.has(p.opType)) continue;
+      const candidates = p.opType === 'Where' ? p.inputs.slice(1) : p.inputs;
+      next.push(...candidates.filter((i) => i && !isConst.has(i)));
+    }
+    frontier = next;
+  }
+  return undefined;
+}
+
+/** Attention probabilities go on to weight the values; a router softmax does not. */
+function feedsMatMul(softmax: Node, cons: Map<string, Node[]>): boolean {
+  let frontier = [softmax.outputs[0]!];
+  for (let depth = 0; depth < 4 && frontier.length; depth++) {
+    const next: string[] = [];
+    for (const name of frontier) {
+      for (const c of cons.get(name) ?? []) {
+        if (c.opType === 'MatMul') return true;
+        if (['Cast', 'Dropout', 'Identity', 'Where', 'Mul'].includes(c.opType)) next.push(c.outputs[0]!);
+      }
+    }
+    frontier = next;
+  }
+  return false;
+}
+
+function outerTypes(model: Model, target: Graph): Map<string, number> {
+  // Types of everything visible from enclosing graphs, so subgraph inference starts informed.
+  const acc = new Map<string, number>();
+  const walk = (g: Graph, scope: Map<string, number>): boolean => {
+    if (g === target) {
+      scope.forEach((v, k) => acc.set(k, v));
+      return true;
+    }
+    const types = inferElemTypes(g, scope);
+    return g.nodes.some((n) => subgraphs(n).some((sg) => walk(sg, types)));
+  };
+  walk(model.graph, new Map());
+  return acc;
+}
+
+/** Factor tensors shaped [batch, 1, 1, keys], built once in the main graph, per dtype. */
+class Precomputed {
+  private cache = new Map<string, string>();
+  constructor(
+    private main: Graph,
+    private newName: (hint: string) => string,
+    private opset: number,
+  ) {}
+
+  private memo(key: string, build: () => string): string {
+    let v = this.cache.get(key);
+    if (!v) this.cache.set(key, (v = build()));
+    return v;
+  }
+  private add(n: Node): string {
+    this.main.nodes.push(n);
+    return n.outputs[0]!;
+  }
+  private constant(hint: string, dtype: DataType, dims: number[], data: ArrayBufferView): string {
+    const name = this.newName(hint);
+    this.main.initializers.push(makeTensor(name, dtype, dims, data));
+    return name;
+  }
+  private unsqueeze4(x: string): string {
+    const out = this.newName('unsqueeze');
+    if (this.opset >= 13) {
+      const axes = this.constant('axes_1_2', DataType.INT64, [2], new BigInt64Array([1n, 2n]));
+      return this.add(makeNode('Unsqueeze', [x, axes], [out]));
+    }
+    return this.add(makeNode('Unsqueeze', [x], [out], { axes: [1, 2] }));
+  }
+  private cast(x: string, dtype: number): string {
+    if (dtype === DataType.FLOAT) return x;
+    return this.add(makeNode('Cast', [x], [this.newName(`cast_${dtype}`)], { to: dtype }));
+  }
+
+  /** phi as [B,1,1,K] */
+  phi(dtype: number): string {
+    const f32 = this.memo('phi', () => this.unsqueeze4(FACTORS_INPUT));
+    return this.memo(`phi/${dtype}`, () => this.cast(f32, dtype));
+  }
+  /** 1 - phi as [B,1,1,K] */
+  oneMinusPhi(dtype: number): string {
+    const f32 = this.memo('1-phi', () => {
+      const one = this.constant('one', DataType.FLOAT, [], new Float32Array([1]));
+      return this.add(makeNode('Sub', [one, this.phi(DataType.FLOAT)], [this.newName('one_minus_phi')]));
+    });
+    return this.memo(`1-phi/${dtype}`, () => this.cast(f32, dtype));
+  }
+  /** max(log phi, floor) as [B,1,1,K] */
+  logPhi(dtype: number): string {
+    const f32 = this.memo('logphi', () => {
+      const log = this.add(makeNode('Log', [FACTORS_INPUT], [this.newName('log_phi')]));
+      const floor = this.constant('log_floor', DataType.FLOAT, [], new Float32Array([LOG_FACTOR_FLOOR]));
+      return this.unsqueeze4(this.add(makeNode('Max', [log, floor], [this.newName('log_phi_floored')])));
+    });
+    return this.memo(`logphi/${dtype}`, () => this.cast(f32, dtype));
+  }
+}
+
+function scoreType(types: Map<string, number>, name: string, what: string): number {
+  const t = types.get(name);
+  if (!isFloatType(t)) throw new GraphError(`cannot tell the float type of ${what} "${name}"`);
+  return t!;
+}
+
+function controlMultiplicative(
+  g: Graph,
+  site: Site,
+  types: Map<string, number>,
+  pre: Precomputed,
+  newName: (h: string) => string,
+  opset: number,
+): void {
+  const s = site.scores!.outputs[0]!;
+  const dtype = scoreType(types, s, 'attention scores');
+  const users = g.nodes.filter((n) => n.inputs.includes(s));
+  const min = newName('row_min');
+  const nodes: Node[] = [
+    opset >= 18
+      ? makeNode('ReduceMin', [s, addAxesConst(g, newName)], [min], { keepdims: 1 })
+      : makeNode('ReduceMin', [s], [min], { axes: [-1], keepdims: 1 }),
+  ];
+  const scaled = newName('phi_s');
+  const shift = newName('one_minus_phi_m');
+  const out = newName('controlled_scores');
+  nodes.push(
+    makeNode('Mul', [s, pre.phi(dtype)], [scaled]),
+    makeNode('Mul', [min, pre.oneMinusPhi(dtype)], [shift]),
+    makeNode('Add', [scaled, shift], [out]),
+  );
+  replaceUses(users, s, out);
+  g.nodes.push(...nodes);
+  if (g.outputs.some((o) => o.name === s)) throw new GraphError(`attention scores "${s}" are a graph output`);
+}
+
+function addAxesConst(g: Graph, newName: (h: string) => string): string {
+  const name = newName('axes_last');
+  g.initializers.push(makeTensor(name, DataType.INT64, [1], new BigInt64Array([-1n])));
+  return name;
+}
+
+function controlLogAdditiveSoftmax(g: Graph, site: Site, types: Map<string, number>, pre: Precomputed, newName: (h: string) => string): void {
+  const sm = site.node;
+  const axis = attrInt(sm, 'axis', -1);
+  if (axis !== -1 && axis !== 3) throw new GraphError(`${describe(sm)} normalises over axis ${axis}, not the key axis`);
+  const x = sm.inputs[0]!;
+  const dtype = scoreType(types, x, 'softmax input');
+  const out = newName('biased_scores');
+  g.nodes.push(makeNode('Add', [x, pre.logPhi(dtype)], [out]));
+  sm.inputs[0] = out;
+}
+
+function controlFusedBias(
+  g: Graph,
+  site: Site,
+  types: Map<string, number>,
+  pre: Precomputed,
+  newName: (h: string) => string,
+): void {
+  const n = site.node;
+  const slot = FUSED_BIAS_INPUT[n.opType]!;
+  const query = n.inputs[0]!;
+  const dtype = scoreType(types, query, `${n.opType} query`);
+  // The fused ops want the bias as [B or 1, N or 1, S, T]; expand the query-length axis explicitly.
+  const shape = newName('q_shape');
+  const seq = newName('q_len');
+  const idx = newName('idx1');
+  g.initializers.push(makeTensor(idx, DataType.INT64, [1], new BigInt64Array([1n])));
+  const ones = newName('ones_2');
+  g.initializers.push(makeTensor(ones, DataType.INT64, [2], new BigInt64Array([1n, 1n])));
+  const one = newName('ones_1');
+  g.initializers.push(makeTensor(one, DataType.INT64, [1], new BigInt64Array([1n])));
+  const target = newName('bias_shape');
+  const bias = newName('fused_bias');
+  g.nodes.push(
+    makeNode('Shape', [query], [shape]),
+    makeNode('Gather', [shape, idx], [seq], { axis: 0 }),
+    makeNode('Concat', [ones, seq, one], [target], { axis: 0 }),
+    makeNode('Expand', [pre.logPhi(dtype), target], [bias]),
+  );
+  while (n.inputs.length <= slot) n.inputs.push('');
+  const existing = n.inputs[slot];
+  if (existing) {
+    const sum = newName('fused_bias_sum');
+    g.nodes.push(makeNode('Add', [existing, bias], [sum]));
+    n.inputs[slot] = sum;
+  } else {
+    n.inputs[slot] = bias;
+  }
+}

@@ -1,0 +1,233 @@
+// A causal LM ready for AtMan: files fetched, graph rewritten with the
+// attention control, session created and checked against the unmodified model.
+import type { InferenceSession } from 'onnxruntime-common';
+import { AtmanError, isAtmanError } from '../core/errors';
+import type { ControlMode } from '../core/types';
+import { type AttentionControlReport, insertAttentionControl } from '../graph/insert-attention-control';
+import { DataType, type Model, type ValueInfo, decodeModel, encodeModel, tensorPayload } from '../graph/onnx-ir';
+import type { ExternalFile, OrtBackend } from './backend';
+import { type ModelDtype, needsFp16, onnxCandidates } from './dtypes';
+import { type EmbeddingTable, findTokenEmbedding } from './embeddings';
+import { buildFeeds, checkInputs } from './feeds';
+import { type ModelConfig, parseModelConfig } from './model-config';
+import type { FileProgress, ModelSource } from './model-source';
+import { type TextTokenizer, loadTokenizer } from './text-tokenizer';
+
+export interface LoadProgress {
+  stage: 'download' | 'rewrite' | 'session' | 'self-check';
+  file?: string;
+  loaded: number;
+  total: number | null;
+}
+
+export interface LoadOptions {
+  dtype?: ModelDtype;
+  mode?: ControlMode;
+  layers?: readonly number[] | null;
+  /** compare all-ones factors with the unmodified model once at load (default true) */
+  selfCheck?: boolean;
+  onProgress?: (p: LoadProgress) => void;
+}
+
+export interface SelfCheck {
+  maxAbsDiff: number;
+  tolerance: number;
+  positions: number;
+}
+
+export interface ControlState {
+  mode: ControlMode;
+  layers: readonly number[] | null;
+  report: AttentionControlReport;
+  session: InferenceSession;
+  inputs: ValueInfo[];
+  selfCheck: SelfCheck | null;
+}
+
+export class AtmanModel {
+  private constructor(
+    readonly id: string,
+    readonly dtype: ModelDtype,
+    readonly onnxFile: string,
+    readonly config: ModelConfig,
+    readonly tokenizer: TextTokenizer,
+    readonly backend: OrtBackend,
+    readonly embeddings: EmbeddingTable | null,
+    private readonly graphBytes: Uint8Array,
+    private readonly external: ExternalFile[],
+    private control: ControlState,
+  ) {}
+
+  get current(): ControlState {
+    return this.control;
+  }
+
+  static async load(source: ModelSource, backend: OrtBackend, opts: LoadOptions = {}): Promise<AtmanModel> {
+    const dtype = opts.dtype ?? 'fp32';
+    if (needsFp16(dtype) && !backend.supportsFp16) {
+      throw fp16Error(backend, dtype);
+    }
+    const progress = (p: FileProgress): void => opts.onProgress?.({ stage: 'download', ...p });
+    const text = new TextDecoder();
+    const missing: string[] = [];
+    for (const f of ['config.json', 'tokenizer.json']) if (!(await source.has(f))) missing.push(f);
+    const candidates = onnxCandidates(dtype);
+    let onnxFile: string | undefined;
+    for (const c of candidates) {
+      if (await source.has(c)) {
+        onnxFile = c;
+        break;
+      }
+    }
+    if (!onnxFile) missing.push(candidates.join(' or '));
+    if (missing.length) {
+      throw new AtmanError('MODEL_FILES_MISSING', `${source.id} is missing ${missing.join(', ')} (expected the Hugging Face layout with ONNX files in onnx/).`);
+    }
+    let config: ModelConfig;
+    try {
+      config = parseModelConfig(JSON.parse(text.decode(await source.read('config.json', progress))));
+    } catch (e) {
+      if (isAtmanError(e)) throw e;
+      throw new AtmanError('MODEL_UNSUPPORTED', `config.json of ${source.id} is not valid JSON.`);
+    }
+    const tokenizer = await loadTokenizer(source);
+    const graphBytes = await source.read(onnxFile!, progress);
+
+    opts.onProgress?.({ stage: 'rewrite', loaded: 0, total: 1 });
+    const probe = decodeModel(graphBytes);
+    if (!backend.supportsFp16 && hasFp16(probe)) throw fp16Error(backend, dtype);
+    const external = await readExternalFiles(probe, source, onnxFile!, progress);
+    const byLocation = new Map(external.map((f) => [f.path, f.data]));
+    const embeddings = findTokenEmbedding(probe.graph, (loc) => byLocation.get(loc));
+
+    const model = new AtmanModel(source.id, dtype, onnxFile!, config, tokenizer, backend, embeddings, graphBytes, external, undefined as unknown as ControlState);
+    model.control = await model.buildControl(opts.mode ?? 'multiplicative', opts.layers ?? null, opts.selfCheck ?? true, opts.onProgress);
+    return model;
+  }
+
+  /** Rewrites the graph for another mode or layer set (a new session). */
+  async reconfigure(mode: ControlMode, layers: readonly number[] | null, selfCheck = false): Promise<void> {
+    const same = mode === this.control.mode && JSON.stringify(layers) === JSON.stringify(this.control.layers);
+    if (same) return;
+    const next = await this.buildControl(mode, layers, selfCheck);
+    const old = this.control.session;
+    this.control = next;
+    await old.release();
+  }
+
+  async release(): Promise<void> {
+    await this.control.session.release();
+  }
+
+  private async buildControl(
+    mode: ControlMode,
+    layers: readonly number[] | null,
+    selfCheck: boolean,
+    onProgress?: (p: LoadProgress) => void,
+  ): Promise<ControlState> {
+    const graph = decodeModel(this.graphBytes);
+    const report = insertAttentionControl(graph, { mode, layers, expectedLayers: this.config.numLayers });
+    checkInputs(graph.graph.inputs);
+    const rewritten = encodeModel(graph);
+    onProgress?.({ stage: 'session', loaded: 0, total: 1 });
+    const session = await this.createSession(rewritten);
+    const state: ControlState = { mode, layers, report, session, inputs: graph.graph.inputs, selfCheck: null };
+    if (selfCheck) {
+      onProgress?.({ stage: 'self-check', loaded: 0, total: 1 });
+      try {
+        state.selfCheck = await this.runSelfCheck(state);
+      } catch (e) {
+        await session.release();
+        throw e;
+      }
+    }
+    return state;
+  }
+
+  private async createSession(bytes: Uint8Array): Promise<InferenceSession> {
+    try {
+      return await this.backend.createSession(bytes, this.external);
+    } catch (e) {
+      throw new AtmanError('BACKEND_FAILED', `The ${this.backend.name} backend could not create a session for ${this.id}: ${(e as Error).message}`);
+    }
+  }
+
+  /** All-ones factors must reproduce the unmodified model's logits. */
+  private async runSelfCheck(state: ControlState): Promise<SelfCheck> {
+    const n = Math.min(8, this.config.maxPositions);
+    const ids = Array.from({ length: n }, (_, i) => (i * 7919 + 3) % this.config.vocabSize);
+    const original = await this.createSession(this.graphBytes);
+    let reference: Float32Array;
+    try {
+      const inputs = decodeModel(this.graphBytes).graph.inputs;
+      reference = await logitsOf(original, buildFeeds(inputs, this.config, this.backend.Tensor, ids, 1, null));
+    } finally {
+      await original.release();
+    }
+    const controlled = await logitsOf(state.session, buildFeeds(state.inputs, this.config, this.backend.Tensor, ids, 1, null));
+    let maxAbsDiff = 0;
+    let scale = 1;
+    for (let i = 0; i < reference.length; i++) {
+      maxAbsDiff = Math.max(maxAbsDiff, Math.abs(reference[i]! - controlled[i]!));
+      scale = Math.max(scale, Math.abs(reference[i]!));
+    }
+    const tolerance = (this.dtype === 'fp32' || this.dtype === 'q8' || this.dtype === 'q4' ? 1e-6 : 1e-2) * scale;
+    if (!(maxAbsDiff <= tolerance)) {
+      throw new AtmanError(
+        'SELF_CHECK_FAILED',
+        `The rewritten graph does not reproduce the model with all factors at 1 (max logit difference ${maxAbsDiff.toExponential(2)} > ${tolerance.toExponential(2)}); its attention layout is not one the rewriter handles correctly.`,
+      );
+    }
+    return { maxAbsDiff, tolerance, positions: n };
+  }
+}
+
+export async function logitsOf(session: InferenceSession, feeds: Parameters<InferenceSession['run']>[0]): Promise<Float32Array> {
+  const out = await session.run(feeds, ['logits']);
+  const t = out.logits!;
+  const data = t.data;
+  const result = data instanceof Float32Array ? data : Float32Array.from(data as ArrayLike<number>);
+  t.dispose?.();
+  return result;
+}
+
+function hasFp16(m: Model): boolean {
+  return m.graph.initializers.some((t) => t.dataType === DataType.FLOAT16) || m.graph.outputs.some((o) => o.elemType === DataType.FLOAT16);
+}
+
+function fp16Error(backend: OrtBackend, dtype: string): AtmanError {
+  return new AtmanError(
+    'FP16_UNSUPPORTED',
+    `This model variant (${dtype}) computes in 16-bit floats, which the ${backend.name} backend here (${backend.device}) cannot run correctly (no shader-f16). Choose the fp32, q8 or q4 variant.`,
+  );
+}
+
+async function readExternalFiles(
+  m: Model,
+  source: ModelSource,
+  onnxFile: string,
+  progress: (p: FileProgress) => void,
+): Promise<ExternalFile[]> {
+  const locations = new Set<string>();
+  const visit = (g: Model['graph']): void => {
+    for (const t of g.initializers) {
+      const ext = tensorPayload(t).external;
+      if (ext) locations.add(ext.location);
+    }
+    for (const n of g.nodes) for (const a of n.attributes) [a.g, ...(a.graphs ?? [])].forEach((sg) => sg && visit(sg));
+  };
+  visit(m.graph);
+  const dir = onnxFile.slice(0, onnxFile.lastIndexOf('/') + 1);
+  const files: ExternalFile[] = [];
+  for (const loc of locations) {
+    if (loc.includes('..') || loc.startsWith('/')) {
+      throw new AtmanError('MODEL_UNSUPPORTED', `The graph points to external weights outside its folder (${loc}).`);
+    }
+    const path = dir + loc;
+    if (!(await source.has(path))) throw new AtmanError('MODEL_FILES_MISSING', `${source.id} is missing ${path}, which holds the model's weights.`);
+    const data = await source.read(path, progress);
+    const diskPath = source.localPath?.(path);
+    files.push({ path: loc, data, ...(diskPath ? { diskPath } : {}) });
+  }
+  return files;
+}

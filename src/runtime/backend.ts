@@ -1,0 +1,23 @@
+// What the engine needs from onnxruntime, whichever package provides it
+// (onnxruntime-node in Node, onnxruntime-web in the browser).
+import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-common';
+
+export interface ExternalFile {
+  /** the location written in the graph, relative to the .onnx file */
+  path: string;
+  data: Uint8Array;
+  /** where it lies on disk, when it does (Node reads it from there) */
+  diskPath?: string;
+}
+
+export type TensorCtor = typeof OrtTensor;
+
+export interface OrtBackend {
+  /** what actually runs the passes: 'webgpu', 'wasm' or 'cpu' */
+  name: 'webgpu' | 'wasm' | 'cpu';
+  /** the adapter or library, for the record */
+  device: string;
+  supportsFp16: boolean;
+  Tensor: TensorCtor;
+  createSession(model: Uint8Array, external: readonly ExternalFile[]): Promise<InferenceSession>;
+}

@@ -1,0 +1,198 @@
+// AtMan over a loaded model: the unperturbed pass and one pass per unit, in
+// batches, keeping only the target tokens' cross-entropies from each.
+import {
+  AtmanError,
+  RELEVANCE_SIGN,
+  aggregate,
+  buildUnits,
+  chooseBatchSize,
+  cosineSimilarityMatrix,
+  crossEntropyAtTargets,
+  factorsForBatch,
+  passBatches,
+  passCount,
+  relevanceMatrix,
+  similarityFromMatrix,
+  unitFactors,
+  validateSettings,
+  validateTexts,
+} from '../core';
+import type { ExplainSettings, TokenInfo, Unit } from '../core/types';
+import type { AtmanModel } from './atman-model';
+import { buildFeeds } from './feeds';
+
+export const SCHEMA_VERSION = 1;
+export const SIGN_SENTENCE =
+  'score = CE(target | unit suppressed) - CE(target | unperturbed), summed over target tokens after post-processing; positive means the unit is evidence for the target (paper sign; the reference code stores the negation).';
+
+export interface ExplainProgress {
+  stage: 'passes';
+  loaded: number;
+  total: number;
+  elapsedSeconds: number;
+}
+
+export interface ExplainRequest {
+  prompt: string;
+  target: string;
+  settings?: Partial<ExplainSettings>;
+  onProgress?: (p: ExplainProgress) => void;
+  /** checked between batches; a cancelled run throws AtmanError CANCELLED */
+  signal?: AbortSignal;
+  /** bytes of logits and scores one batch may hold; picks the batch size */
+  memoryBudgetBytes?: number;
+  batchSize?: number;
+}
+
+export interface ExplainedUnit {
+  label: string;
+  positions: number[];
+  /** over the whole target, after post-processing */
+  score: number;
+  /** raw R[u, t] per target token (paper sign) */
+  perTarget: number[];
+  /** the column factors of this unit's pass where they differ from 1: [position, factor] */
+  factors: Array<[number, number]>;
+}
+
+export interface Explanation {
+  schemaVersion: number;
+  sign: string;
+  prompt: string;
+  target: string;
+  tokens: Array<Pick<TokenInfo, 'id' | 'text' | 'start' | 'end' | 'role'> & { special?: boolean }>;
+  units: ExplainedUnit[];
+  /** cross-entropy of each target token in the unperturbed pass */
+  baseline: { crossEntropy: number[] };
+  settings: ExplainSettings;
+  model: { id: string; dtype: string; backend: string; device: string; file: string };
+  passes: number;
+  batchSize: number;
+  seconds: number;
+}
+
+const DEFAULT_BUDGET = 256 * 2 ** 20;
+
+export async function explain(model: AtmanModel, req: ExplainRequest): Promise<Explanation> {
+  const t0 = performance.now();
+  validateTexts(req.prompt, req.target);
+  const settings = validateSettings(req.settings ?? {});
+  await model.reconfigure(settings.mode, settings.layers);
+
+  const promptTokens = model.tokenizer.encodePrompt(req.prompt);
+  const targetTokens = model.tokenizer.encodeTarget(req.target);
+  if (promptTokens.length === 0) throw new AtmanError('EMPTY_PROMPT', 'The prompt has no tokens.');
+  if (targetTokens.length === 0) throw new AtmanError('EMPTY_TARGET', 'The target has no tokens.');
+  const tokens = [...promptTokens, ...targetTokens];
+  const P = promptTokens.length;
+  const T = targetTokens.length;
+  const S = P + T - 1;
+  if (S > model.config.maxPositions) {
+    throw new AtmanError('TOO_LONG', `Prompt and target together are ${S + 1} tokens; this model reads at most ${model.config.maxPositions}.`);
+  }
+  const ids = tokens.slice(0, S).map((t) => t.id);
+  const targetIds = targetTokens.map((t) => t.id);
+
+  const units = buildUnits(tokens, req.prompt, settings.granularity, {
+    tokenOverlap: settings.tokenOverlap,
+    targetTokenUnits: settings.targetGranularity === 'token',
+  });
+  const factorsOf = unitFactorFn(model, ids, units, settings);
+
+  const total = passCount(units.length);
+  const batchSize =
+    req.batchSize ??
+    chooseBatchSize({ vocab: model.config.vocabSize, seqLen: S, numHeads: model.config.numHeads, budgetBytes: req.memoryBudgetBytes ?? DEFAULT_BUDGET });
+  const ce: Float64Array[] = new Array(total);
+  let done = 0;
+  const { session, inputs } = model.current;
+  for (const passes of passBatches(units.length, batchSize)) {
+    if (req.signal?.aborted) throw new AtmanError('CANCELLED', `Cancelled after ${done} of ${total} passes.`);
+    const factors = factorsForBatch(passes, factorsOf, S);
+    const feeds = buildFeeds(inputs, model.config, model.backend.Tensor, ids, passes.length, factors);
+    const out = await session.run(feeds, ['logits']);
+    const logits = out.logits!;
+    const vocab = logits.dims[2]!;
+    const rows = crossEntropyAtTargets(logits.data as Float32Array, passes.length, S, vocab, P, targetIds);
+    logits.dispose?.();
+    passes.forEach((p, b) => (ce[p] = rows[b]!));
+    done += passes.length;
+    req.onProgress?.({ stage: 'passes', loaded: done, total, elapsedSeconds: (performance.now() - t0) / 1000 });
+  }
+
+  const R = relevanceMatrix(ce[0]!, ce.slice(1));
+  const scores = aggregate(R, settings.postprocess);
+  return {
+    schemaVersion: SCHEMA_VERSION,
+    sign: SIGN_SENTENCE,
+    prompt: req.prompt,
+    target: req.target,
+    tokens: tokens.map(({ id, text, start, end, role, special }) => ({ id, text, start, end, role, ...(special ? { special } : {}) })),
+    units: units.map((u, i) => ({
+      label: u.label,
+      positions: u.positions,
+      score: scores[i]!,
+      perTarget: Array.from(R[i]!),
+      factors: changedFactors(factorsOf(i)),
+    })),
+    baseline: { crossEntropy: Array.from(ce[0]!) },
+    settings,
+    model: { id: model.id, dtype: model.dtype, backend: model.backend.name, device: model.backend.device, file: model.onnxFile },
+    passes: total,
+    batchSize,
+    seconds: (performance.now() - t0) / 1000,
+  };
+}
+
+function unitFactorFn(model: AtmanModel, ids: number[], units: Unit[], settings: ExplainSettings): (u: number) => Float32Array {
+  const S = ids.length;
+  let similarity = (i: number, k: number): number => (i === k ? 1 : 0);
+  if (settings.kappa !== null) {
+    const table = model.embeddings;
+    if (!table) {
+      throw new AtmanError(
+        'MODEL_UNSUPPORTED',
+        'Conceptual suppression needs the token-embedding matrix, which could not be read from this graph. Turn conceptual suppression off (kappa off).',
+      );
+    }
+    const flat = new Float32Array(S * table.dim);
+    ids.forEach((id, i) => flat.set(table.row(id), i * table.dim));
+    similarity = similarityFromMatrix(cosineSimilarityMatrix(flat, S, table.dim), S);
+  }
+  const cache = new Map<number, Float32Array>();
+  return (u) => {
+    let phi = cache.get(u);
+    if (!phi) cache.set(u, (phi = unitFactors(units[u]!, S, settings.factor, settings.kappa, similarity)));
+    return phi;
+  };
+}
+
+function changedFactors(phi: Float32Array): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  phi.forEach((f, i) => f !== 1 && out.push([i, f]));
+  return out;
+}
+
+/** Greedy continuation of the prompt (full recomputation per step, all factors 1). */
+export async function generateGreedy(model: AtmanModel, prompt: string, maxNewTokens: number, signal?: AbortSignal): Promise<string> {
+  if (!prompt.trim()) throw new AtmanError('EMPTY_PROMPT', 'Type a prompt first.');
+  const ids = model.tokenizer.encodePrompt(prompt).map((t) => t.id);
+  const first = ids.length;
+  const eos = new Set([...model.config.eosTokenIds, ...model.tokenizer.eosIds]);
+  const { session, inputs } = model.current;
+  for (let step = 0; step < maxNewTokens && ids.length < model.config.maxPositions; step++) {
+    if (signal?.aborted) throw new AtmanError('CANCELLED', 'Generation cancelled.');
+    const out = await session.run(buildFeeds(inputs, model.config, model.backend.Tensor, ids, 1, null), ['logits']);
+    const logits = out.logits!;
+    const V = logits.dims[2]!;
+    const data = logits.data as Float32Array;
+    let best = 0;
+    for (let v = 1; v < V; v++) if (data[(ids.length - 1) * V + v]! > data[(ids.length - 1) * V + best]!) best = v;
+    logits.dispose?.();
+    if (eos.has(best)) break;
+    ids.push(best);
+  }
+  return model.tokenizer.decode(ids.slice(first));
+}
+
+export { RELEVANCE_SIGN };

@@ -1,0 +1,123 @@
+// Tokenisation with character spans. transformers.js does the tokenising; it
+// does not return offsets, so spans come from decoding growing prefixes.
+import * as transformers from '@huggingface/transformers';
+import { AtmanError } from '../core/errors';
+import type { TokenInfo } from '../core/types';
+import type { ModelSource } from './model-source';
+
+type HfTokenizer = InstanceType<typeof transformers.PreTrainedTokenizer>;
+
+export interface TextTokenizer {
+  /** the prompt with whatever special tokens the tokenizer adds (BOS...) */
+  encodePrompt(text: string): TokenInfo[];
+  /** the target with no special tokens */
+  encodeTarget(text: string): TokenInfo[];
+  decode(ids: number[]): string;
+  eosIds: number[];
+}
+
+export async function loadTokenizer(source: ModelSource): Promise<TextTokenizer> {
+  const dec = new TextDecoder();
+  let json: unknown;
+  let config: Record<string, unknown>;
+  try {
+    json = JSON.parse(dec.decode(await source.read('tokenizer.json')));
+    config = (await source.has('tokenizer_config.json'))
+      ? JSON.parse(dec.decode(await source.read('tokenizer_config.json')))
+      : {};
+  } catch (e) {
+    if (e instanceof AtmanError) throw e;
+    throw new AtmanError('TOKENIZER_FAILED', `The tokenizer files of ${source.id} are not valid JSON: ${(e as Error).message}`);
+  }
+  let tok: HfTokenizer;
+  try {
+    const name = String(config.tokenizer_class ?? 'PreTrainedTokenizer').replace(/Fast$/, '');
+    const classes = transformers as unknown as Record<string, new (j: unknown, c: unknown) => HfTokenizer>;
+    const Cls = classes[name] ?? transformers.PreTrainedTokenizer;
+    tok = new Cls(json, config);
+  } catch (e) {
+    throw new AtmanError('TOKENIZER_FAILED', `The tokenizer of ${source.id} could not be built: ${(e as Error).message}`);
+  }
+  return wrapTokenizer(tok);
+}
+
+export function wrapTokenizer(tok: HfTokenizer): TextTokenizer {
+  const specialIds = new Set<number>((tok as unknown as { all_special_ids?: number[] }).all_special_ids ?? []);
+  const addedSpecial = (tok as unknown as { added_tokens?: Array<{ id: number; special: boolean }> }).added_tokens ?? [];
+  for (const t of addedSpecial) if (t.special) specialIds.add(t.id);
+  const decode = (ids: number[]): string =>
+    tok.decode(ids, { skip_special_tokens: false, clean_up_tokenization_spaces: false });
+  const encode = (text: string, addSpecial: boolean): number[] => {
+    try {
+      return tok.encode(text, { add_special_tokens: addSpecial }) as number[];
+    } catch (e) {
+      throw new AtmanError('TOKENIZER_FAILED', `The tokenizer failed on this text: ${(e as Error).message}`);
+    }
+  };
+  const build = (text: string, role: TokenInfo['role'], addSpecial: boolean): TokenInfo[] => {
+    const ids = encode(text, addSpecial);
+    // Special tokens the tokenizer adds (BOS, EOS) have no characters in the text.
+    const isAdded = ids.map((id) => specialIds.has(id));
+    const plain = ids.filter((_, i) => !isAdded[i]);
+    const spans = charSpans(plain, text, decode);
+    let k = 0;
+    return ids.map((id, i) => {
+      if (isAdded[i]) {
+        const at = k === 0 ? 0 : spans[k - 1]![1];
+        return { id, text: decode([id]), start: at, end: at, role, special: true };
+      }
+      const [start, end] = spans[k++]!;
+      return { id, text: text.slice(start, end), start, end, role, special: false };
+    });
+  };
+  const eosId = (tok as unknown as { eos_token_id?: number }).eos_token_id;
+  return {
+    encodePrompt: (text) => build(text, 'prompt', true),
+    encodeTarget: (text) => build(text, 'target', false),
+    decode: (ids) => tok.decode(ids, { skip_special_tokens: true }),
+    eosIds: typeof eosId === 'number' ? [eosId] : [],
+  };
+}
+
+/**
+ * Character span of each token in `text`: the growth of the decoded prefix.
+ * A prefix ending inside a multi-byte character decodes with U+FFFD; such a
+ * token gets the characters completed by the next one. When decoding does not
+ * reproduce the text (normalising tokenizers), pieces are found left to right.
+ */
+export function charSpans(ids: number[], text: string, decode: (ids: number[]) => string): Array<[number, number]> {
+  const prefixes: string[] = [''];
+  for (let i = 1; i <= ids.length; i++) prefixes.push(decode(ids.slice(0, i)).replace(/\uFFFD+$/, ''));
+  const full = prefixes[ids.length]!;
+  const exact = full === text && prefixes.every((p, i) => i === 0 || p.startsWith(prefixes[i - 1]!) || text.startsWith(p));
+  if (exact) {
+    const spans: Array<[number, number]> = [];
+    let prev = 0;
+    for (let i = 1; i <= ids.length; i++) {
+      const end = Math.max(prev, Math.min(prefixes[i]!.length, text.length));
+      spans.push([prev, end]);
+      prev = end;
+    }
+    return spans;
+  }
+  return alignPieces(ids.map((id) => decode([id])), text);
+}
+
+function alignPieces(pieces: string[], text: string): Array<[number, number]> {
+  const spans: Array<[number, number]> = [];
+  let cursor = 0;
+  for (const piece of pieces) {
+    const core = piece.replace(/^[\s\u2581]+|[\s\u2581]+$/g, '').replace(/\uFFFD/g, '');
+    const at = core ? text.indexOf(core, cursor) : -1;
+    if (at < 0) {
+      spans.push([cursor, cursor]);
+      continue;
+    }
+    // Leading whitespace belongs to the token that carries it (" cat").
+    let start = at;
+    while (start > cursor && /\s/.test(text[start - 1]!)) start--;
+    spans.push([start, at + core.length]);
+    cursor = at + core.length;
+  }
+  return spans;
+}

@@ -1,0 +1,50 @@
+// onnxruntime-web: WebGPU when the adapter is there, WASM otherwise. The ORT
+// module is passed in, so the worker imports 'onnxruntime-web/webgpu' and Node
+// tests can pass plain 'onnxruntime-web' (its WASM backend runs in Node too).
+import type * as OrtWeb from 'onnxruntime-web';
+import type { ExternalFile, OrtBackend } from './backend';
+
+export interface GpuProbe {
+  webgpu: boolean;
+  adapter: string | null;
+  shaderF16: boolean;
+  /** why WebGPU is not used, in words for the badge */
+  reason?: string;
+}
+
+// The slice of the WebGPU API the probe reads (lib.dom has no WebGPU types yet).
+interface GpuLike {
+  requestAdapter(): Promise<{ info?: { vendor?: string; architecture?: string; description?: string }; features: { has(f: string): boolean } } | null>;
+}
+
+export async function probeWebGpu(): Promise<GpuProbe> {
+  const gpu = (globalThis.navigator as { gpu?: GpuLike } | undefined)?.gpu;
+  if (!gpu) return { webgpu: false, adapter: null, shaderF16: false, reason: 'WebGPU unavailable in this browser' };
+  try {
+    const adapter = await gpu.requestAdapter();
+    if (!adapter) return { webgpu: false, adapter: null, shaderF16: false, reason: 'WebGPU has no adapter' };
+    const info = adapter.info;
+    const name = [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(' ') || 'unknown adapter';
+    return { webgpu: true, adapter: name, shaderF16: adapter.features.has('shader-f16') };
+  } catch (e) {
+    return { webgpu: false, adapter: null, shaderF16: false, reason: `WebGPU failed: ${(e as Error).message}` };
+  }
+}
+
+export function createWebBackend(ort: typeof OrtWeb, gpu: GpuProbe, prefer: 'webgpu' | 'wasm' = 'webgpu'): OrtBackend {
+  const useGpu = prefer === 'webgpu' && gpu.webgpu;
+  const ep = useGpu ? 'webgpu' : 'wasm';
+  return {
+    name: ep,
+    device: useGpu ? `WebGPU: ${gpu.adapter}` : `WASM${gpu.reason ? ` (${gpu.reason})` : ''}`,
+    // WebGPU without shader-f16 computes fp16 graphs wrongly; WASM runs them on the CPU.
+    supportsFp16: useGpu ? gpu.shaderF16 : true,
+    Tensor: ort.Tensor,
+    createSession: (model: Uint8Array, external: readonly ExternalFile[]) =>
+      ort.InferenceSession.create(model, {
+        executionProviders: [ep],
+        graphOptimizationLevel: 'all',
+        ...(external.length ? { externalData: external.map((f) => ({ path: f.path, data: f.data })) } : {}),
+      }),
+  };
+}

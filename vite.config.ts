@@ -1,0 +1,19 @@
+import { defineConfig } from 'vite';
+
+// Cross-origin isolation makes SharedArrayBuffer available, which ORT's threaded WASM needs.
+const isolation = {
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+};
+
+export default defineConfig({
+  // Pre-bundling rewrites ORT's `new URL(..., import.meta.url)` and its pthread self-import
+  // against the .vite/deps folder, where the .wasm does not live.
+  optimizeDeps: { exclude: ['onnxruntime-web'] },
+  // ORT's pthreads are module workers started from the bundle's own URL; classic (iife)
+  // workers cannot do that.
+  worker: { format: 'es' },
+  server: { headers: isolation },
+  preview: { headers: isolation },
+  build: { target: 'es2022' },
+});
