@@ -161,16 +161,17 @@ function bareAttention(opset: number, fp16: boolean): Model {
 
 describe('opsets and dtypes', () => {
   const rand = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + seed) * 2);
-  for (const [opset, fp16] of [[13, false], [18, false], [17, true]] as const) {
-    it(`opset ${opset}${fp16 ? ', fp16 scores' : ''}: multiplicative matches the formula`, async () => {
+  const variants = [[13, false], [18, false], [17, true]] as const;
+  for (const [opset, fp16] of variants) for (const mode of ['multiplicative', 'log-additive'] as const) {
+    it(`opset ${opset}${fp16 ? ', fp16 scores' : ''}: ${mode} matches the formula`, async () => {
       const m = bareAttention(opset, fp16);
-      const report = insertAttentionControl(m, { mode: 'multiplicative' });
+      const report = insertAttentionControl(m, { mode });
       expect(report.sites).toHaveLength(1);
       const seq = 3;
       const q = rand(2 * seq * 4, 1);
       const kt = rand(2 * 4 * seq, 2);
       const v = rand(2 * seq * 4, 3);
-      const phi = Float32Array.from([1, 0.1, 0.5]);
+      const phi = Float32Array.from([1, 0.1, 0]);
       const s = await ort.InferenceSession.create(encodeModel(m));
       const out = (await s.run({
         q: new ort.Tensor('float32', q, [1, 2, seq, 4]),
@@ -178,13 +179,13 @@ describe('opsets and dtypes', () => {
         v: new ort.Tensor('float32', v, [1, 2, seq, 4]),
         [FACTORS_INPUT]: new ort.Tensor('float32', phi, [1, seq]),
       })).logits!.data as Float32Array;
-      // Spec: s' = (s - min_row(s)) * phi, softmax, times v.
+      // Spec: s' = (s - min_row(s)) * phi (multiplicative) or s + max(log phi, -1e4), softmax, times v.
       const expected = new Float32Array(2 * seq * 4);
       for (let h = 0; h < 2; h++) {
         for (let i = 0; i < seq; i++) {
           const row = Array.from({ length: seq }, (_, k) => Array.from({ length: 4 }, (_, d) => q[(h * seq + i) * 4 + d]! * kt[(h * 4 + d) * seq + k]!).reduce((a, b) => a + b));
           const m0 = Math.min(...row);
-          const e = row.map((x, k) => Math.exp((x - m0) * phi[k]!));
+          const e = row.map((x, k) => Math.exp(mode === 'multiplicative' ? (x - m0) * phi[k]! : x - m0 + Math.max(Math.log(phi[k]!), -1e4)));
           const z = e.reduce((a, b) => a + b);
           for (let d = 0; d < 4; d++) expected[(h * seq + i) * 4 + d] = e.reduce((acc, w, k) => acc + (w / z) * v[(h * seq + k) * 4 + d]!, 0);
         }

@@ -88,7 +88,7 @@ interface Site {
 export function insertAttentionControl(model: Model, opts: AttentionControlOptions): AttentionControlReport {
   const onnxOpset = opsetVersion(model);
   const newName = createNamer(model);
-  const sitesByGraph = collectSites(model.graph, 'main');
+  const sitesByGraph = collectSites(model.graph, 'main', onnxOpset);
   const allSites = [...sitesByGraph.values()].flat();
   if (allSites.length === 0) {
     throw new AtmanError('NO_ATTENTION', 'No attention layer was found in this model graph (no Softmax over q·k scores and no fused attention op), so AtMan cannot control it.');
@@ -155,7 +155,7 @@ export function insertAttentionControl(model: Model, opts: AttentionControlOptio
   };
 }
 
-function collectSites(g: Graph, path: string, out = new Map<string, Site[]>()): Map<string, Site[]> {
+function collectSites(g: Graph, path: string, opset: number, out = new Map<string, Site[]>()): Map<string, Site[]> {
   const prod = producers(g);
   const cons = consumers(g);
   const isConst = constantNames(g);
@@ -165,17 +165,23 @@ function collectSites(g: Graph, path: string, out = new Map<string, Site[]>()): 
       sites.push({ graph: g, path, node: n, kind: n.opType as Site['kind'] });
     } else if (UNSUPPORTED_FUSED.has(n.opType) && (n.domain === 'com.microsoft' || n.opType === 'Attention')) {
       throw new AtmanError('MODEL_UNSUPPORTED', `This model uses a fused ${n.opType} node (${describe(n)}) that AtMan cannot control yet.`);
-    } else if (n.opType === 'Softmax') {
+    } else if (n.opType === 'Softmax' && normalisesLastAxis(n, opset)) {
       const scores = findScoresMatMul(n.inputs[0]!, prod, isConst);
       if (scores && feedsMatMul(n, cons)) sites.push({ graph: g, path, node: n, kind: 'decomposed', scores });
     }
     n.attributes.forEach((a) => {
       const graphs = a.g ? [a.g] : (a.graphs ?? []);
-      graphs.forEach((sg, i) => collectSites(sg, `${path}/${n.name || n.opType}/${a.name}${a.graphs ? `[${i}]` : ''}`, out));
+      graphs.forEach((sg, i) => collectSites(sg, `${path}/${n.name || n.opType}/${a.name}${a.graphs ? `[${i}]` : ''}`, opset, out));
     });
   }
   if (sites.length) out.set(path, sites);
   return out;
+}
+
+/** Attention normalises over keys, the last axis of [batch, heads, queries, keys]; before opset 13 the default axis was 1. */
+function normalisesLastAxis(softmax: Node, opset: number): boolean {
+  const axis = attrInt(softmax, 'axis', opset >= 13 ? -1 : 1);
+  return axis === -1 || axis === 3;
 }
 
 /** Walks back from the Softmax input to the q·k MatMul, preferring the shortest path. */
@@ -331,8 +337,6 @@ function addAxesConst(g: Graph, newName: (h: string) => string): string {
 
 function controlLogAdditiveSoftmax(g: Graph, site: Site, types: Map<string, number>, pre: Precomputed, newName: (h: string) => string): void {
   const sm = site.node;
-  const axis = attrInt(sm, 'axis', -1);
-  if (axis !== -1 && axis !== 3) throw new GraphError(`${describe(sm)} normalises over axis ${axis}, not the key axis`);
   const x = sm.inputs[0]!;
   const dtype = scoreType(types, x, 'softmax input');
   const out = newName('biased_scores');

@@ -1,0 +1,65 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { main } from './explain';
+
+const dir = mkdtempSync(join(tmpdir(), 'atman-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('npm run explain', () => {
+  const runs: Array<[string, string]> = [
+    ['tiny-gpt2', 'multiplicative'],
+    ['tiny-gpt2', 'log-additive'],
+    ['tiny-gpt2-external', 'multiplicative'],
+    ['tiny-llama', 'multiplicative'],
+    ['tiny-llama', 'log-additive'],
+    ['tiny-llama-sdpa', 'multiplicative'],
+    ['tiny-llama-gqa', 'log-additive'],
+  ];
+  for (const [model, mode] of runs) {
+    it(`${model} ${mode}: prints the prompt with scores and writes the documented JSON`, async () => {
+      const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+      const file = join(dir, `${model}-${mode}.json`);
+      const code = await main([
+        '--model', `fixtures/models/${model}`, '--prompt', 'The cat sat on the mat.', '--target', ' The cat',
+        '--mode', mode, '--granularity', 'word', '--json', file,
+      ]);
+      const printed = out.mock.calls.map((c) => String(c[0])).join('');
+      out.mockRestore();
+      expect(code).toBe(0);
+      expect(printed).toMatch(/\[The\|[+-]\d/);
+      const x = JSON.parse(readFileSync(file, 'utf8'));
+      expect(x.schemaVersion).toBe(1);
+      expect(x.sign).toMatch(/positive means the unit is evidence/);
+      expect(x.settings).toMatchObject({ mode, factor: 0.1, kappa: 0.7, granularity: { kind: 'word' } });
+      expect(x.model).toMatchObject({ id: `fixtures/models/${model}`, dtype: 'fp32', backend: 'cpu' });
+      expect(x.units.map((u: { label: string }) => u.label)).toEqual(expect.arrayContaining(['The', 'cat', 'sat', 'on', 'the', 'mat', '.']));
+      for (const t of x.tokens) expect(Object.keys(t)).toEqual(expect.arrayContaining(['id', 'text', 'start', 'end', 'role']));
+      for (const u of x.units) {
+        expect(u.positions.every((p: number) => p >= 0 && p < x.tokens.length)).toBe(true);
+        expect(u.perTarget).toHaveLength(x.tokens.filter((t: { role: string }) => t.role === 'target').length);
+      }
+      expect(x.passes).toBe(x.units.length + 1);
+      expect(x.seconds).toBeGreaterThan(0);
+    });
+  }
+
+  it('generates the target with --generate', async () => {
+    const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    const file = join(dir, 'gen.json');
+    const code = await main(['--model', 'fixtures/models/tiny-llama', '--prompt', 'The cat', '--generate', '3', '--kappa', 'off', '--json', file]);
+    out.mockRestore();
+    expect(code).toBe(0);
+    const x = JSON.parse(readFileSync(file, 'utf8'));
+    expect(x.tokens.filter((t: { role: string }) => t.role === 'target').length).toBeGreaterThan(0);
+    expect(x.settings.kappa).toBeNull();
+  });
+
+  it('prints usage and exits 2 without a model', async () => {
+    const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    expect(await main(['--prompt', 'x'])).toBe(2);
+    expect(String(err.mock.calls[0]![0])).toMatch(/usage: npm run explain/);
+    err.mockRestore();
+  });
+});
