@@ -188,7 +188,7 @@ function decodeAttribute(b: Uint8Array): Attribute {
       case 4: a.s = f.bytes!; break;
       case 5: a.t = decodeTensorHeader(f.bytes!); break;
       case 6: a.g = decodeGraph(f.bytes!); break;
-      case 7: (a.floats ??= []).push(...(f.wt === WireType.Fixed32 ? readPackedFloats(f) : readPackedFloats(f))); break;
+      case 7: (a.floats ??= []).push(...readPackedFloats(f)); break; // packed or a single fixed32: same bytes
       case 8: (a.ints ??= []).push(...readPackedVarints(f)); break;
       case 9: (a.strings ??= []).push(f.bytes!); break;
       case 11: (a.graphs ??= []).push(decodeGraph(f.bytes!)); break;
@@ -258,7 +258,7 @@ export function tensorPayload(t: Tensor): TensorPayload {
   const ext: Record<string, string> = {};
   for (const f of readFields(t.raw)) {
     if (f.no === 9) p.rawData = f.bytes!;
-    else if (f.no === 4) (p.floatData ??= []).push(...(f.wt === WireType.Fixed32 ? [new DataView(f.bytes!.buffer, f.bytes!.byteOffset, 4).getFloat32(0, true)] : readPackedFloats(f)));
+    else if (f.no === 4) (p.floatData ??= []).push(...readPackedFloats(f));
     else if (f.no === 7) (p.int64Data ??= []).push(...readPackedVarints(f));
     else if (f.no === 5) (p.int32Data ??= []).push(...readPackedVarints(f));
     else if (f.no === 14) external = f.varint === 1n;

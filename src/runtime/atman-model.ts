@@ -105,8 +105,11 @@ export class AtmanModel {
     return model;
   }
 
-  /** Rewrites the graph for another mode or layer set (a new session). */
-  async reconfigure(mode: ControlMode, layers: readonly number[] | null, selfCheck = false): Promise<void> {
+  /** the unmodified model's logits on the self-check input, computed once */
+  private referenceLogits: Float32Array | null = null;
+
+  /** Rewrites the graph for another mode or layer set (a new session, self-checked like the first). */
+  async reconfigure(mode: ControlMode, layers: readonly number[] | null, selfCheck = this.control.selfCheck !== null): Promise<void> {
     const same = mode === this.control.mode && JSON.stringify(layers) === JSON.stringify(this.control.layers);
     if (same) return;
     const next = await this.buildControl(mode, layers, selfCheck);
@@ -156,14 +159,17 @@ export class AtmanModel {
   private async runSelfCheck(state: ControlState): Promise<SelfCheck> {
     const n = Math.min(8, this.config.maxPositions);
     const ids = Array.from({ length: n }, (_, i) => (i * 7919 + 3) % this.config.vocabSize);
-    const original = await this.createSession(this.graphBytes);
-    let reference: Float32Array;
-    try {
-      const inputs = decodeModel(this.graphBytes).graph.inputs;
-      reference = await logitsOf(original, buildFeeds(inputs, this.config, this.backend.Tensor, ids, 1, null));
-    } finally {
-      await original.release();
+    if (!this.referenceLogits) {
+      // A second full session only once; it is released before the passes run.
+      const original = await this.createSession(this.graphBytes);
+      try {
+        const inputs = decodeModel(this.graphBytes).graph.inputs;
+        this.referenceLogits = await logitsOf(original, buildFeeds(inputs, this.config, this.backend.Tensor, ids, 1, null));
+      } finally {
+        await original.release();
+      }
     }
+    const reference = this.referenceLogits;
     const controlled = await logitsOf(state.session, buildFeeds(state.inputs, this.config, this.backend.Tensor, ids, 1, null));
     let maxAbsDiff = 0;
     let scale = 1;
