@@ -1,4 +1,5 @@
 import { defineConfig } from 'vite';
+import { serveFixtures } from './vite-plugins/serve-fixtures.ts';
 
 // Cross-origin isolation makes SharedArrayBuffer available, which ORT's threaded WASM needs.
 const isolation = {
@@ -7,6 +8,8 @@ const isolation = {
 };
 
 export default defineConfig({
+  // Test models, served from disk at /fixtures/models/ (never copied into the build).
+  plugins: [serveFixtures()],
   // Pre-bundling rewrites ORT's `new URL(..., import.meta.url)` and its pthread self-import
   // against the .vite/deps folder, where the .wasm does not live.
   optimizeDeps: { exclude: ['onnxruntime-web'] },

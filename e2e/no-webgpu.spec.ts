@@ -1,30 +1,33 @@
 import { expect, test } from '@playwright/test';
-import { readProbe, runSmoke } from './page';
-import { maxAbsDiff, referenceLogits } from './reference';
+import { collectErrors, explainError, explainOnPage, readProbe, screenshot } from './page';
+import { nodeExplanation, scoreDiff } from './reference';
 
 // Runs in the 'chromium-no-webgpu' project: Chromium without --enable-unsafe-webgpu.
 
-test('without WebGPU the probe says so and WASM still runs', async ({ page }, testInfo) => {
+test('without WebGPU the badge says WASM and why, and explain runs on WASM', async ({ page }, testInfo) => {
+  const errors = collectErrors(page);
   await page.goto('/');
   const probe = await readProbe(page);
   expect(probe.webgpu).toBe(false);
   expect(probe.reason).toBeTruthy();
-  await expect(page.getByTestId('backend-badge')).toHaveAttribute('data-state', 'wasm');
+  const badge = page.getByTestId('backend-badge');
+  await expect(badge).toHaveAttribute('data-state', 'wasm');
+  await expect(badge).toHaveText(`WASM (${probe.reason})`);
 
-  const wasm = await runSmoke(page, 'wasm');
-  const ref = await referenceLogits();
-  expect(maxAbsDiff(wasm.logitsLast, ref.last)).toBeLessThan(1e-3);
-  await page.screenshot({ path: testInfo.outputPath('no-webgpu.png'), fullPage: true });
+  const ref = await nodeExplanation('tiny-gpt2');
+  const x = await explainOnPage(page, { model: 'tiny-gpt2', backend: 'auto' });
+  expect(x.model.backend).toBe('wasm');
+  expect(x.units.map((u) => u.label)).toEqual(ref.units.map((u) => u.label));
+  expect(scoreDiff(x, ref)).toBeLessThan(1e-3);
+  console.log(`explain tiny-gpt2 default example on wasm (no WebGPU): ${x.seconds.toFixed(3)} s`);
+  await screenshot(page, testInfo, 'no-webgpu.png');
+  expect(errors).toEqual([]);
 });
 
-test('asking for webgpu without it fails with a coded AtmanError across the boundary', async ({ page }) => {
+test('asking for webgpu without it fails with a coded error in words', async ({ page }) => {
   await page.goto('/');
   await readProbe(page);
-  await page.getByTestId('backend-select').selectOption('webgpu');
-  await page.getByRole('button', { name: 'Run smoke model' }).click();
-  const out = page.getByTestId('smoke-result');
-  await expect(out).toHaveAttribute('data-state', 'error');
-  await expect(out).toHaveAttribute('data-error-name', 'AtmanError');
-  await expect(out).toHaveAttribute('data-error-code', 'BACKEND_FAILED');
-  await expect(out).toContainText('WebGPU is not available');
+  const e = await explainError(page, { model: 'tiny-gpt2', backend: 'webgpu' });
+  expect(e.code).toBe('BACKEND_FAILED');
+  expect(e.text).toContain('WebGPU is not available');
 });

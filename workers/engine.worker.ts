@@ -1,81 +1,104 @@
 /// <reference lib="webworker" />
-// Temporary smoke engine: proves ORT WebGPU/WASM, threads and the RPC boundary work in a
-// bundled worker. The real engine from src/runtime replaces the two methods.
+// Thin entry: wires src/runtime to the protocol in src/protocol/engine-api.ts. One model at a
+// time; explain/generate run with an AbortController that cancel() trips between passes.
 import { expose } from 'comlink';
 import * as ort from 'onnxruntime-web/webgpu';
-import type { Backend, EngineApi, ProbeResult, SmokeResult } from '../src/protocol/engine-api';
 import { AtmanError } from '../src/core/errors';
+import type { EngineApi, LoadRequest, ModelInfo } from '../src/protocol/engine-api';
+import { AtmanModel } from '../src/runtime/atman-model';
+import { explain, generateGreedy } from '../src/runtime/explain';
+import { type ModelSource, hubSource, urlSource } from '../src/runtime/model-source';
+import { type GpuProbe, createWebBackend, probeWebGpu } from '../src/runtime/web-backend';
 import { installErrorTransfer } from '../src/runtime-client/comlink-errors';
-
-type GpuAdapterLike = {
-  features: { has(f: string): boolean };
-  info?: { vendor?: string; architecture?: string; device?: string; description?: string };
-};
-type GpuLike = { requestAdapter(): Promise<GpuAdapterLike | null> };
-
-async function probe(): Promise<ProbeResult> {
-  const gpu = (self.navigator as { gpu?: GpuLike }).gpu;
-  if (!gpu) return { webgpu: false, adapter: null, shaderF16: false, reason: 'navigator.gpu is missing' };
-  let adapter: GpuAdapterLike | null;
-  try {
-    adapter = await gpu.requestAdapter();
-  } catch (e) {
-    return { webgpu: false, adapter: null, shaderF16: false, reason: `requestAdapter threw: ${String(e)}` };
-  }
-  if (!adapter) return { webgpu: false, adapter: null, shaderF16: false, reason: 'requestAdapter returned null' };
-  const i = adapter.info ?? {};
-  const name = [i.vendor, i.architecture, i.description || i.device].filter(Boolean).join(' / ');
-  return { webgpu: true, adapter: name || 'unknown', shaderF16: adapter.features.has('shader-f16') };
-}
 
 // Threads need SharedArrayBuffer (cross-origin isolation). At least 2 so the pthread path,
 // which loads this very bundle again, is exercised even on 2-core CI machines.
 const wasmThreads = self.crossOriginIsolated ? Math.max(2, Math.min(4, navigator.hardwareConcurrency || 2)) : 1;
 
-async function runOnnx(modelUrl: string, backend: Backend): Promise<SmokeResult> {
-  if (backend === 'webgpu') {
-    const p = await probe();
-    // ORT's own message here is "no available backend found", which names no cause.
-    if (!p.webgpu) throw new AtmanError('BACKEND_FAILED', `WebGPU is not available: ${p.reason}`);
-  }
-  ort.env.wasm.numThreads = wasmThreads;
-  const session = await ort.InferenceSession.create(modelUrl, {
-    executionProviders: [backend],
-    // Warnings (e.g. shape ops placed on CPU) are expected for int64 graphs and go to console.error.
-    logSeverityLevel: 3,
-  });
+let model: AtmanModel | null = null;
+let running: AbortController | null = null;
+let probed: Promise<GpuProbe> | null = null;
+const probe = (): Promise<GpuProbe> => (probed ??= probeWebGpu());
+
+function sourceOf(req: LoadRequest['source']): ModelSource {
+  // Relative base URLs resolve against the worker's URL, so make them absolute first.
+  return req.kind === 'hub' ? hubSource(req.repo, req.revision) : urlSource(new URL(req.baseUrl, self.location.href).href, req.id);
+}
+
+function info(m: AtmanModel): ModelInfo {
+  const { mode, report, selfCheck } = m.current;
+  return {
+    id: m.id,
+    dtype: m.dtype,
+    backend: m.backend.name,
+    device: m.backend.device,
+    modelType: m.config.modelType,
+    numLayers: m.config.numLayers,
+    numHeads: m.config.numHeads,
+    vocabSize: m.config.vocabSize,
+    maxPositions: m.config.maxPositions,
+    controlledLayers: [...report.controlledLayers],
+    mode,
+    attentionSites: report.sites.length,
+    selfCheck,
+  };
+}
+
+function requireModel(): AtmanModel {
+  if (!model) throw new AtmanError('MODEL_FILES_MISSING', 'No model is loaded yet.');
+  return model;
+}
+
+async function withSignal<T>(run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  running?.abort();
+  const ctl = (running = new AbortController());
   try {
-    const seq = 4;
-    const i64 = (f: (i: number) => number) => new ort.Tensor('int64', BigInt64Array.from({ length: seq }, (_, i) => BigInt(f(i))), [1, seq]);
-    const out = await session.run({
-      input_ids: i64((i) => i + 1),
-      attention_mask: i64(() => 1),
-      position_ids: i64((i) => i),
-    });
-    const name = session.outputNames[0]!;
-    const t = out[name]!;
-    const data = (await t.getData()) as Float32Array;
-    const vocab = t.dims[t.dims.length - 1]!;
-    const result: SmokeResult = {
-      backend,
-      outputNames: [...session.outputNames],
-      dims: [...t.dims],
-      logitsHead: Array.from(data.subarray(0, vocab)),
-      logitsLast: Array.from(data.subarray(data.length - vocab)),
-      wasmThreads,
-      crossOriginIsolated: self.crossOriginIsolated,
-    };
-    for (const v of Object.values(out)) v.dispose();
-    return result;
+    return await run(ctl.signal);
   } finally {
-    await session.release();
+    if (running === ctl) running = null;
   }
 }
+
+const api: EngineApi = {
+  probe,
+  async load(req, onProgress) {
+    const gpu = await probe();
+    if (req.backend === 'webgpu' && !gpu.webgpu) throw new AtmanError('BACKEND_FAILED', `WebGPU is not available: ${gpu.reason}`);
+    const ep = req.backend === 'wasm' || !gpu.webgpu ? 'wasm' : 'webgpu';
+    ort.env.wasm.numThreads = wasmThreads;
+    // Warnings (e.g. shape ops placed on CPU) are expected for int64 graphs and go to console.error.
+    const backend = createWebBackend(ort, gpu, ep, { logSeverityLevel: 3 });
+    running?.abort();
+    const old = model;
+    model = null;
+    await old?.release();
+    model = await AtmanModel.load(sourceOf(req.source), backend, {
+      ...(req.dtype ? { dtype: req.dtype } : {}),
+      ...(req.mode ? { mode: req.mode } : {}),
+      ...(req.layers !== undefined ? { layers: req.layers } : {}),
+      ...(req.selfCheck !== undefined ? { selfCheck: req.selfCheck } : {}),
+      ...(onProgress ? { onProgress } : {}),
+    });
+    return info(model);
+  },
+  explain(req, onProgress) {
+    const m = requireModel();
+    return withSignal((signal) =>
+      explain(m, { prompt: req.prompt, target: req.target, signal, ...(req.settings ? { settings: req.settings } : {}), ...(req.batchSize ? { batchSize: req.batchSize } : {}), ...(onProgress ? { onProgress } : {}) }),
+    );
+  },
+  generate(prompt, maxNewTokens) {
+    const m = requireModel();
+    return withSignal((signal) => generateGreedy(m, prompt, maxNewTokens, signal));
+  },
+  cancel() {
+    running?.abort();
+  },
+};
 
 // ORT starts its pthreads as module workers on this bundle's own URL, named "em-pthread*";
 // in those, ORT's own message handler must be the only one.
 if (!self.name?.startsWith('em-pthread')) {
   installErrorTransfer();
-  const api: EngineApi = { probe, runOnnx };
   expose(api);
 }

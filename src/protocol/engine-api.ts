@@ -1,30 +1,60 @@
-// The worker API as seen from the page. Plain data only: no ORT objects cross the boundary.
+// The worker API as seen from the page. Types only: plain data crosses the boundary, never
+// ORT objects. Progress callbacks cross as Comlink proxies; errors keep name and code.
+import type { ControlMode, ExplainSettings } from '../core/types';
+import type { LoadProgress, SelfCheck } from '../runtime/atman-model';
+import type { ModelDtype } from '../runtime/dtypes';
+import type { Explanation, ExplainProgress } from '../runtime/explain';
+import type { GpuProbe } from '../runtime/web-backend';
 
-export type Backend = 'webgpu' | 'wasm';
+export type { ControlMode, ExplainSettings, Explanation, ExplainProgress, GpuProbe, LoadProgress, ModelDtype, SelfCheck };
 
-export interface ProbeResult {
-  webgpu: boolean;
-  /** "vendor / architecture / description" of the adapter the worker got, if any. */
-  adapter: string | null;
-  shaderF16: boolean;
-  /** Why WebGPU is unavailable, when it is. */
-  reason?: string;
+/** 'auto' = WebGPU when the probe finds an adapter, WASM otherwise. */
+export type BackendChoice = 'auto' | 'webgpu' | 'wasm';
+
+export type ModelSourceSpec =
+  | { kind: 'url'; baseUrl: string; id?: string }
+  | { kind: 'hub'; repo: string; revision?: string };
+
+export interface LoadRequest {
+  source: ModelSourceSpec;
+  dtype?: ModelDtype;
+  mode?: ControlMode;
+  layers?: number[] | null;
+  backend: BackendChoice;
+  selfCheck?: boolean;
 }
 
-export interface SmokeResult {
-  backend: Backend;
-  outputNames: string[];
-  dims: number[];
-  /** First row of the first output (position 0's logits). */
-  logitsHead: number[];
-  /** Last position's row: unlike row 0 it depends on attention over every token. */
-  logitsLast: number[];
-  /** WASM threads ORT was told to use; >1 means pthread workers were started. */
-  wasmThreads: number;
-  crossOriginIsolated: boolean;
+export interface ModelInfo {
+  id: string;
+  dtype: ModelDtype;
+  /** the execution provider that runs the passes: 'webgpu' or 'wasm' */
+  backend: string;
+  device: string;
+  modelType: string;
+  numLayers: number;
+  numHeads: number;
+  vocabSize: number;
+  maxPositions: number;
+  /** decoder layers that carry the control */
+  controlledLayers: number[];
+  mode: ControlMode;
+  /** attention sites the rewriter changed */
+  attentionSites: number;
+  selfCheck: SelfCheck | null;
+}
+
+export interface ExplainRequestData {
+  prompt: string;
+  target: string;
+  settings?: Partial<ExplainSettings>;
+  batchSize?: number;
 }
 
 export interface EngineApi {
-  probe(): Promise<ProbeResult>;
-  runOnnx(modelUrl: string, backend: Backend): Promise<SmokeResult>;
+  probe(): Promise<GpuProbe>;
+  load(req: LoadRequest, onProgress?: (p: LoadProgress) => void): Promise<ModelInfo>;
+  explain(req: ExplainRequestData, onProgress?: (p: ExplainProgress) => void): Promise<Explanation>;
+  generate(prompt: string, maxNewTokens: number): Promise<string>;
+  /** aborts the running explain/generate; it then rejects with AtmanError CANCELLED */
+  cancel(): void;
 }

@@ -31,7 +31,13 @@ export async function probeWebGpu(): Promise<GpuProbe> {
   }
 }
 
-export function createWebBackend(ort: typeof OrtWeb, gpu: GpuProbe, prefer: 'webgpu' | 'wasm' = 'webgpu'): OrtBackend {
+export function createWebBackend(
+  ort: typeof OrtWeb,
+  gpu: GpuProbe,
+  prefer: 'webgpu' | 'wasm' = 'webgpu',
+  /** extra session options (e.g. logSeverityLevel); the execution provider is set here */
+  sessionOptions: OrtWeb.InferenceSession.SessionOptions = {},
+): OrtBackend {
   const useGpu = prefer === 'webgpu' && gpu.webgpu;
   const ep = useGpu ? 'webgpu' : 'wasm';
   return {
@@ -42,8 +48,9 @@ export function createWebBackend(ort: typeof OrtWeb, gpu: GpuProbe, prefer: 'web
     Tensor: ort.Tensor,
     createSession: (model: Uint8Array, external: readonly ExternalFile[]) =>
       ort.InferenceSession.create(model, {
-        executionProviders: [ep],
         graphOptimizationLevel: 'all',
+        ...sessionOptions,
+        executionProviders: [ep],
         ...(external.length ? { externalData: external.map((f) => ({ path: f.path, data: f.data })) } : {}),
       }),
   };

@@ -1,0 +1,24 @@
+// The same explanation computed in the test process by the Node engine (onnxruntime-node).
+import { AtmanModel } from '../src/runtime/atman-model';
+import { type Explanation, explain } from '../src/runtime/explain';
+import { folderSource } from '../src/runtime/node/folder-source';
+import { createNodeBackend } from '../src/runtime/node/node-backend';
+import type { ControlMode } from '../src/core/types';
+
+export const PROMPT = 'The cat sat on the mat. The dog ran to the cat.';
+export const TARGET = ' The cat';
+
+export async function nodeExplanation(model: string, mode: ControlMode = 'multiplicative', prompt = PROMPT, target = TARGET): Promise<Explanation> {
+  const m = await AtmanModel.load(folderSource(`fixtures/models/${model}`), createNodeBackend(), { mode });
+  try {
+    return await explain(m, { prompt, target, settings: { mode } });
+  } finally {
+    await m.release();
+  }
+}
+
+/** Largest |score difference| between two explanations whose unit labels agree exactly. */
+export function scoreDiff(a: Explanation, b: Explanation): number {
+  if (a.units.length !== b.units.length) return Infinity;
+  return a.units.reduce((m, u, i) => Math.max(m, Math.abs(u.score - b.units[i]!.score)), 0);
+}
