@@ -13,6 +13,8 @@ export default defineConfig({
   // Pre-bundling rewrites ORT's `new URL(..., import.meta.url)` and its pthread self-import
   // against the .vite/deps folder, where the .wasm does not live.
   optimizeDeps: { exclude: ['onnxruntime-web'] },
+  // One ORT for the engine and for transformers.js (see workers/ort-runtime.ts).
+  resolve: { dedupe: ['onnxruntime-web', 'onnxruntime-common'] },
   // ORT's pthreads are module workers started from the bundle's own URL; classic (iife)
   // workers cannot do that.
   worker: { format: 'es' },

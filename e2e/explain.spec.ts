@@ -24,8 +24,13 @@ test('probe finds the SwiftShader WebGPU adapter and the badge names it', async 
   await expect(page.getByTestId('target')).toHaveValue(TARGET);
 });
 
-test('tiny-gpt2: default example on WebGPU and WASM matches the Node engine', async ({ page }, testInfo) => {
+test('tiny-gpt2: default example on WebGPU and WASM matches the Node engine', async ({ page, context, baseURL }, testInfo) => {
   const errors = collectErrors(page);
+  // Offline means every request, the worker's and ORT's .wasm included, stays on this origin.
+  const foreign: string[] = [];
+  context.on('request', (r) => {
+    if (!r.url().startsWith(baseURL!) && !r.url().startsWith('blob:') && !r.url().startsWith('data:')) foreign.push(r.url());
+  });
   const ref = await nodeExplanation('tiny-gpt2');
 
   for (const backend of ['webgpu', 'wasm'] as const) {
@@ -42,6 +47,7 @@ test('tiny-gpt2: default example on WebGPU and WASM matches the Node engine', as
     await screenshot(page, testInfo, `tiny-gpt2-${backend}.png`);
   }
   expect(errors).toEqual([]);
+  expect(foreign).toEqual([]);
 });
 
 test('tiny-llama on WebGPU matches the Node engine', async ({ page }, testInfo) => {

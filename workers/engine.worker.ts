@@ -1,8 +1,8 @@
 /// <reference lib="webworker" />
 // Thin entry: wires src/runtime to the protocol in src/protocol/engine-api.ts. One model at a
 // time; explain/generate run with an AbortController that cancel() trips between passes.
+import { ort } from './ort-runtime';
 import { expose } from 'comlink';
-import * as ort from 'onnxruntime-web/webgpu';
 import { AtmanError } from '../src/core/errors';
 import type { EngineApi, LoadRequest, ModelInfo } from '../src/protocol/engine-api';
 import { AtmanModel } from '../src/runtime/atman-model';
