@@ -1,6 +1,6 @@
 // Rows of the model's own token-embedding matrix, for conceptual suppression.
-import { DataType, type Graph, type Tensor, tensorPayload } from '../graph/onnx-ir';
-import { producers } from '../graph/graph-utils';
+import { DataType, type Graph, type Node, type Tensor, attrInt, tensorPayload } from '../graph/onnx-ir';
+import { consumers, producers } from '../graph/graph-utils';
 
 export interface EmbeddingTable {
   dim: number;
@@ -21,14 +21,82 @@ export function findTokenEmbedding(
     return comesFromIds(p.inputs[0]!, depth + 1);
   };
   const inits = new Map(g.initializers.map((t) => [t.name, t]));
+  const cons = consumers(g);
   for (const n of g.nodes) {
     if (n.opType !== 'Gather' || !comesFromIds(n.inputs[1]!)) continue;
     const t = inits.get(n.inputs[0]!);
     if (t && t.dims.length === 2 && (t.dataType === DataType.FLOAT || t.dataType === DataType.FLOAT16)) {
       return tableFrom(t, readExternal);
     }
+    // 8-bit exports quantize the table too: DequantizeLinear before or after the Gather.
+    const before = prod.get(n.inputs[0]!);
+    const after = (cons.get(n.outputs[0]!) ?? []).find((c) => c.opType === 'DequantizeLinear');
+    const dq = before?.opType === 'DequantizeLinear' ? before : t ? after : undefined;
+    const q = dq && inits.get(dq === before ? dq.inputs[0]! : n.inputs[0]!);
+    if (dq && q) return dequantizedTable(q, dq, inits, readExternal);
   }
   return null;
+}
+
+const INT8_TYPES = new Set<number>([DataType.INT8, DataType.UINT8]);
+
+function dequantizedTable(
+  q: Tensor,
+  dq: Node,
+  inits: Map<string, Tensor>,
+  readExternal: (location: string) => Uint8Array | undefined,
+): EmbeddingTable | null {
+  const scale = inits.get(dq.inputs[1]!);
+  const zero = dq.inputs[2] ? inits.get(dq.inputs[2]) : undefined;
+  if (q.dims.length !== 2 || !INT8_TYPES.has(q.dataType) || !scale || (dq.inputs[2] && !zero)) return null;
+  const [rows, dim] = q.dims as [number, number];
+  const qb = bytesOf(q, 1, readExternal);
+  const scales = floatsOf(scale, readExternal);
+  const zeros = zero ? intsOf(zero, readExternal) : [0];
+  if (!qb || !scales) return null;
+  const signed = q.dataType === DataType.INT8;
+  // Per-tensor (one scale), per-row (axis 0) or per-column (axis 1) scales.
+  const axis = attrInt(dq, 'axis', 1);
+  const pick = (arr: ArrayLike<number>, r: number, c: number): number =>
+    arr.length === 1 ? arr[0]! : (axis === 0 || axis === -2) && arr.length === rows ? arr[r]! : arr[c]!;
+  return {
+    dim,
+    row(id) {
+      const out = new Float32Array(dim);
+      for (let j = 0; j < dim; j++) {
+        const raw = qb[id * dim + j]!;
+        const v = signed && raw > 127 ? raw - 256 : raw;
+        out[j] = (v - pick(zeros, id, j)) * pick(scales, id, j);
+      }
+      return out;
+    },
+  };
+}
+
+function bytesOf(t: Tensor, width: number, readExternal: (location: string) => Uint8Array | undefined): Uint8Array | undefined {
+  const p = tensorPayload(t);
+  if (p.rawData) return p.rawData;
+  if (!p.external) return undefined;
+  const file = readExternal(p.external.location);
+  const length = p.external.length ?? t.dims.reduce((a, b) => a * b, 1) * width;
+  return file?.subarray(p.external.offset, p.external.offset + length);
+}
+
+function floatsOf(t: Tensor, readExternal: (location: string) => Uint8Array | undefined): Float32Array | undefined {
+  const p = tensorPayload(t);
+  if (p.floatData) return Float32Array.from(p.floatData);
+  const b = bytesOf(t, t.dataType === DataType.FLOAT16 ? 2 : 4, readExternal);
+  if (!b) return undefined;
+  const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  if (t.dataType === DataType.FLOAT16) return Float32Array.from({ length: b.length / 2 }, (_, i) => halfToFloat(view.getUint16(i * 2, true)));
+  return Float32Array.from({ length: b.length / 4 }, (_, i) => view.getFloat32(i * 4, true));
+}
+
+function intsOf(t: Tensor, readExternal: (location: string) => Uint8Array | undefined): number[] {
+  const p = tensorPayload(t);
+  if (p.int32Data) return p.int32Data.map(Number); // int8/uint8 zero points may be stored as int32_data
+  const b = bytesOf(t, 1, readExternal) ?? new Uint8Array(1);
+  return Array.from(b, (x) => (t.dataType === DataType.INT8 && x > 127 ? x - 256 : x));
 }
 
 function tableFrom(t: Tensor, readExternal: (location: string) => Uint8Array | undefined): EmbeddingTable | null {

@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { DataType, type Graph, emptyGraph, makeNode, makeTensor, makeValueInfo } from '../graph/onnx-ir';
+import { findTokenEmbedding, halfToFloat } from './embeddings';
+
+const V = 5;
+const D = 3;
+const table = Float32Array.from({ length: V * D }, (_, i) => Math.sin(i + 1));
+const none = () => undefined;
+
+function graphWith(build: (g: Graph) => void): Graph {
+  const g = emptyGraph();
+  g.inputs.push(makeValueInfo('input_ids', DataType.INT64, ['batch', 'seq']));
+  build(g);
+  return g;
+}
+
+describe('findTokenEmbedding', () => {
+  it('reads float32 rows of the Gather on input_ids', () => {
+    const g = graphWith((g) => {
+      g.initializers.push(makeTensor('wte', DataType.FLOAT, [V, D], table));
+      g.nodes.push(makeNode('Gather', ['wte', 'input_ids'], ['h']));
+    });
+    expect(Array.from(findTokenEmbedding(g, none)!.row(2))).toEqual(Array.from(table.subarray(6, 9)));
+  });
+
+  it('dequantizes a uint8 table gathered before DequantizeLinear (per-tensor scale and zero point)', () => {
+    const scale = 0.02;
+    const zp = 128;
+    const q = Uint8Array.from(table, (x) => Math.round(x / scale) + zp);
+    const g = graphWith((g) => {
+      g.initializers.push(
+        makeTensor('wte_q', DataType.UINT8, [V, D], q),
+        makeTensor('s', DataType.FLOAT, [], new Float32Array([scale])),
+        makeTensor('z', DataType.UINT8, [], new Uint8Array([zp])),
+      );
+      g.nodes.push(makeNode('Gather', ['wte_q', 'input_ids'], ['hq']), makeNode('DequantizeLinear', ['hq', 's', 'z'], ['h']));
+    });
+    const row = findTokenEmbedding(g, none)!.row(4);
+    row.forEach((v, j) => expect(v).toBeCloseTo(table[4 * D + j]!, 1));
+    row.forEach((v, j) => expect(v).toBeCloseTo((q[4 * D + j]! - zp) * scale, 6));
+  });
+
+  it('dequantizes an int8 table with per-row scales before the Gather', () => {
+    const scales = Float32Array.from({ length: V }, (_, r) => 0.01 * (r + 1));
+    const q = Int8Array.from(table, (x, i) => Math.round(x / scales[Math.floor(i / D)]!));
+    const g = graphWith((g) => {
+      g.initializers.push(makeTensor('wq', DataType.INT8, [V, D], q), makeTensor('s', DataType.FLOAT, [V], scales));
+      g.nodes.push(makeNode('DequantizeLinear', ['wq', 's'], ['w'], { axis: 0 }), makeNode('Gather', ['w', 'input_ids'], ['h']));
+    });
+    const row = findTokenEmbedding(g, none)!.row(3);
+    row.forEach((v, j) => expect(v).toBeCloseTo(q[3 * D + j]! * scales[3]!, 6));
+  });
+
+  it('returns null when the table cannot be read', () => {
+    const g = graphWith((g) => g.nodes.push(makeNode('Gather', ['computed', 'input_ids'], ['h'])));
+    expect(findTokenEmbedding(g, none)).toBeNull();
+  });
+
+  it('converts half floats', () => {
+    expect(halfToFloat(0x3c00)).toBe(1);
+    expect(halfToFloat(0xc000)).toBe(-2);
+    expect(halfToFloat(0x0001)).toBeCloseTo(5.96e-8, 10);
+  });
+});
