@@ -3,17 +3,26 @@
 import type { ControlMode, ExplainSettings } from '../core/types';
 import type { LoadProgress, SelfCheck } from '../runtime/atman-model';
 import type { ModelDtype } from '../runtime/dtypes';
-import type { Explanation, ExplainProgress } from '../runtime/explain';
+import type { Explanation, ExplainProgress, UnitPlan } from '../runtime/explain';
 import type { GpuProbe } from '../runtime/web-backend';
 
-export type { ControlMode, ExplainSettings, Explanation, ExplainProgress, GpuProbe, LoadProgress, ModelDtype, SelfCheck };
+export type { ControlMode, ExplainSettings, Explanation, ExplainProgress, GpuProbe, LoadProgress, ModelDtype, SelfCheck, UnitPlan };
 
 /** 'auto' = WebGPU when the probe finds an adapter, WASM otherwise. */
 export type BackendChoice = 'auto' | 'webgpu' | 'wasm';
 
 export type ModelSourceSpec =
   | { kind: 'url'; baseUrl: string; id?: string }
-  | { kind: 'hub'; repo: string; revision?: string };
+  | { kind: 'hub'; repo: string; revision?: string }
+  /** a model folder the user picked or dropped; paths are relative to the folder (config.json, onnx/model.onnx) */
+  | { kind: 'files'; id: string; files: Array<{ path: string; file: Blob }> };
+
+/** a model whose files the browser keeps (Cache Storage) */
+export interface CachedModel {
+  id: string;
+  files: number;
+  bytes: number;
+}
 
 export interface LoadRequest {
   source: ModelSourceSpec;
@@ -57,4 +66,10 @@ export interface EngineApi {
   generate(prompt: string, maxNewTokens: number): Promise<string>;
   /** aborts the running explain/generate; it then rejects with AtmanError CANCELLED */
   cancel(): void;
+  /** tokens and units with their column factors (what conceptual suppression drags along), without running passes */
+  plan(req: ExplainRequestData): Promise<UnitPlan>;
+  /** models downloaded from the hub or a URL and kept in the browser */
+  cachedModels(): Promise<CachedModel[]>;
+  /** forget one cached model, or all of them */
+  clearCache(id?: string): Promise<void>;
 }

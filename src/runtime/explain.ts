@@ -73,8 +73,24 @@ export interface Explanation {
 
 const DEFAULT_BUDGET = 256 * 2 ** 20;
 
-export async function explain(model: AtmanModel, req: ExplainRequest): Promise<Explanation> {
-  const t0 = performance.now();
+export interface UnitPlan {
+  tokens: Explanation['tokens'];
+  units: Array<Pick<ExplainedUnit, 'label' | 'positions' | 'factors'>>;
+  settings: ExplainSettings;
+}
+
+interface Prepared {
+  settings: ExplainSettings;
+  tokens: TokenInfo[];
+  units: Unit[];
+  ids: number[];
+  targetIds: number[];
+  promptLen: number;
+  factorsOf: (u: number) => Float32Array;
+}
+
+/** Tokenises, validates and builds the units and their factors: everything but the passes. */
+async function prepare(model: AtmanModel, req: Pick<ExplainRequest, 'prompt' | 'target' | 'settings'>): Promise<Prepared> {
   validateTexts(req.prompt, req.target);
   const settings = validateSettings(req.settings ?? {});
   await model.reconfigure(settings.mode, settings.layers);
@@ -91,13 +107,30 @@ export async function explain(model: AtmanModel, req: ExplainRequest): Promise<E
     throw new AtmanError('TOO_LONG', `Prompt and target together are ${S + 1} tokens; this model reads at most ${model.config.maxPositions}.`);
   }
   const ids = tokens.slice(0, S).map((t) => t.id);
-  const targetIds = targetTokens.map((t) => t.id);
-
   const units = buildUnits(tokens, req.prompt, settings.granularity, {
     tokenOverlap: settings.tokenOverlap,
     targetTokenUnits: settings.targetGranularity === 'token',
   });
-  const factorsOf = unitFactorFn(model, ids, units, settings);
+  return { settings, tokens, units, ids, targetIds: targetTokens.map((t) => t.id), promptLen: P, factorsOf: unitFactorFn(model, ids, units, settings) };
+}
+
+const plainTokens = (tokens: TokenInfo[]): Explanation['tokens'] =>
+  tokens.map(({ id, text, start, end, role, special }) => ({ id, text, start, end, role, ...(special ? { special } : {}) }));
+
+/** The units a run would use and the factors of each (what conceptual suppression drags along). */
+export async function planUnits(model: AtmanModel, req: Pick<ExplainRequest, 'prompt' | 'target' | 'settings'>): Promise<UnitPlan> {
+  const p = await prepare(model, req);
+  return {
+    tokens: plainTokens(p.tokens),
+    units: p.units.map((u, i) => ({ label: u.label, positions: u.positions, factors: changedFactors(p.factorsOf(i)) })),
+    settings: p.settings,
+  };
+}
+
+export async function explain(model: AtmanModel, req: ExplainRequest): Promise<Explanation> {
+  const t0 = performance.now();
+  const { settings, tokens, units, ids, targetIds, promptLen: P, factorsOf } = await prepare(model, req);
+  const S = ids.length;
 
   const total = passCount(units.length);
   const batchSize =
@@ -127,7 +160,7 @@ export async function explain(model: AtmanModel, req: ExplainRequest): Promise<E
     sign: SIGN_SENTENCE,
     prompt: req.prompt,
     target: req.target,
-    tokens: tokens.map(({ id, text, start, end, role, special }) => ({ id, text, start, end, role, ...(special ? { special } : {}) })),
+    tokens: plainTokens(tokens),
     units: units.map((u, i) => ({
       label: u.label,
       positions: u.positions,
