@@ -6,8 +6,8 @@ import { expose } from 'comlink';
 import { AtmanError } from '../src/core/errors';
 import type { EngineApi, LoadRequest, ModelInfo } from '../src/protocol/engine-api';
 import { AtmanModel } from '../src/runtime/atman-model';
-import { explain, generateGreedy } from '../src/runtime/explain';
-import { type ModelSource, hubSource, urlSource } from '../src/runtime/model-source';
+import { explain, generateGreedy, planUnits } from '../src/runtime/explain';
+import { type ModelSource, fileMapSource, hubSource, urlSource } from '../src/runtime/model-source';
 import { type GpuProbe, createWebBackend, probeWebGpu } from '../src/runtime/web-backend';
 import { installErrorTransfer } from '../src/runtime-client/comlink-errors';
 
@@ -22,6 +22,7 @@ const probe = (): Promise<GpuProbe> => (probed ??= probeWebGpu());
 
 function sourceOf(req: LoadRequest['source']): ModelSource {
   // Relative base URLs resolve against the worker's URL, so make them absolute first.
+  if (req.kind === 'files') return fileMapSource(req.id, new Map(req.files.map((f) => [f.path, f.file])));
   return req.kind === 'hub' ? hubSource(req.repo, req.revision) : urlSource(new URL(req.baseUrl, self.location.href).href, req.id);
 }
 
@@ -94,6 +95,14 @@ const api: EngineApi = {
   cancel() {
     running?.abort();
   },
+  plan(req) {
+    return planUnits(requireModel(), req);
+  },
+  // Downloads are not cached yet: nothing is kept between visits.
+  async cachedModels() {
+    return [];
+  },
+  async clearCache() {},
 };
 
 // ORT starts its pthreads as module workers on this bundle's own URL, named "em-pthread*";
