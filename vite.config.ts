@@ -1,3 +1,4 @@
+import react from '@vitejs/plugin-react';
 import { defineConfig } from 'vite';
 import { serveFixtures } from './vite-plugins/serve-fixtures.ts';
 
@@ -9,7 +10,7 @@ const isolation = {
 
 export default defineConfig({
   // Test models, served from disk at /fixtures/models/ (never copied into the build).
-  plugins: [serveFixtures()],
+  plugins: [react(), serveFixtures()],
   // Pre-bundling rewrites ORT's `new URL(..., import.meta.url)` and its pthread self-import
   // against the .vite/deps folder, where the .wasm does not live.
   optimizeDeps: { exclude: ['onnxruntime-web'] },
