@@ -3,12 +3,13 @@
 import type { InferenceSession } from 'onnxruntime-common';
 import { AtmanError, isAtmanError } from '../core/errors';
 import type { ControlMode } from '../core/types';
+import { type TargetScoringReport, appendTargetScoring } from '../graph/append-target-scoring';
 import { type AttentionControlReport, insertAttentionControl } from '../graph/insert-attention-control';
 import { DataType, type Model, type ValueInfo, decodeModel, encodeModel, tensorPayload } from '../graph/onnx-ir';
 import type { ExternalFile, OrtBackend } from './backend';
 import { type ModelDtype, needsFp16, onnxCandidates } from './dtypes';
 import { type EmbeddingTable, findTokenEmbedding } from './embeddings';
-import { buildFeeds, checkInputs } from './feeds';
+import { buildFeeds, checkInputs, isPastInput, presentNameFor } from './feeds';
 import { type ModelConfig, parseModelConfig } from './model-config';
 import type { FileProgress, ModelSource } from './model-source';
 import { type TextTokenizer, loadTokenizer } from './text-tokenizer';
@@ -39,8 +40,11 @@ export interface ControlState {
   mode: ControlMode;
   layers: readonly number[] | null;
   report: AttentionControlReport;
+  scoring: TargetScoringReport;
   session: InferenceSession;
   inputs: ValueInfo[];
+  /** past input -> present output, when the graph takes and returns a key/value cache */
+  cache: Map<string, string> | null;
   selfCheck: SelfCheck | null;
 }
 
@@ -130,11 +134,12 @@ export class AtmanModel {
   ): Promise<ControlState> {
     const graph = decodeModel(this.graphBytes);
     const report = insertAttentionControl(graph, { mode, layers, expectedLayers: this.config.numLayers });
+    const scoring = appendTargetScoring(graph);
     checkInputs(graph.graph.inputs);
     const rewritten = encodeModel(graph);
     onProgress?.({ stage: 'session', loaded: 0, total: 1 });
     const session = await this.createSession(rewritten);
-    const state: ControlState = { mode, layers, report, session, inputs: graph.graph.inputs, selfCheck: null };
+    const state: ControlState = { mode, layers, report, scoring, session, inputs: graph.graph.inputs, cache: cacheMap(graph), selfCheck: null };
     if (selfCheck) {
       onProgress?.({ stage: 'self-check', loaded: 0, total: 1 });
       try {
@@ -164,13 +169,13 @@ export class AtmanModel {
       const original = await this.createSession(this.graphBytes);
       try {
         const inputs = decodeModel(this.graphBytes).graph.inputs;
-        this.referenceLogits = await logitsOf(original, buildFeeds(inputs, this.config, this.backend.Tensor, ids, 1, null));
+        this.referenceLogits = await logitsOf(original, buildFeeds(inputs, this.config, this.backend.Tensor, { ids, batch: 1, factors: null }));
       } finally {
         await original.release();
       }
     }
     const reference = this.referenceLogits;
-    const controlled = await logitsOf(state.session, buildFeeds(state.inputs, this.config, this.backend.Tensor, ids, 1, null));
+    const controlled = await logitsOf(state.session, buildFeeds(state.inputs, this.config, this.backend.Tensor, { ids, batch: 1, factors: null }));
     let maxAbsDiff = 0;
     let scale = 1;
     for (let i = 0; i < reference.length; i++) {
@@ -195,6 +200,19 @@ export async function logitsOf(session: InferenceSession, feeds: Parameters<Infe
   const result = data instanceof Float32Array ? data : Float32Array.from(data as ArrayLike<number>);
   t.dispose?.();
   return result;
+}
+
+function cacheMap(m: Model): Map<string, string> | null {
+  const outputs = new Set(m.graph.outputs.map((o) => o.name));
+  const past = m.graph.inputs.filter((v) => isPastInput(v.name));
+  if (past.length === 0) return null;
+  const map = new Map<string, string>();
+  for (const v of past) {
+    const present = presentNameFor(v.name).find((n) => outputs.has(n));
+    if (!present) return null;
+    map.set(v.name, present);
+  }
+  return map;
 }
 
 function hasFp16(m: Model): boolean {

@@ -20,6 +20,7 @@ import {
 import type { ExplainSettings, TokenInfo, Unit } from '../core/types';
 import type { AtmanModel } from './atman-model';
 import { buildFeeds } from './feeds';
+import { type RunReport, runPasses } from './pass-runner';
 
 export const SCHEMA_VERSION = 1;
 export const SIGN_SENTENCE =
@@ -42,6 +43,10 @@ export interface ExplainRequest {
   /** bytes of logits and scores one batch may hold; picks the batch size */
   memoryBudgetBytes?: number;
   batchSize?: number;
+  /** read back only the target log-probabilities (default true) */
+  scoreHead?: boolean;
+  /** start each pass at its first changed column, reusing the cached prefix (default true) */
+  prefixReuse?: boolean;
 }
 
 export interface ExplainedUnit {
@@ -68,6 +73,8 @@ export interface Explanation {
   model: { id: string; dtype: string; backend: string; device: string; file: string };
   passes: number;
   batchSize: number;
+  /** how the passes ran: prefix reuse, score head, fallbacks */
+  run: RunReport;
   seconds: number;
 }
 
@@ -136,22 +143,13 @@ export async function explain(model: AtmanModel, req: ExplainRequest): Promise<E
   const batchSize =
     req.batchSize ??
     chooseBatchSize({ vocab: model.config.vocabSize, seqLen: S, numHeads: model.config.numHeads, budgetBytes: req.memoryBudgetBytes ?? DEFAULT_BUDGET });
-  const ce: Float64Array[] = new Array(total);
-  let done = 0;
-  const { session, inputs } = model.current;
-  for (const passes of passBatches(units.length, batchSize)) {
-    if (req.signal?.aborted) throw new AtmanError('CANCELLED', `Cancelled after ${done} of ${total} passes.`);
-    const factors = factorsForBatch(passes, factorsOf, S);
-    const feeds = buildFeeds(inputs, model.config, model.backend.Tensor, ids, passes.length, factors);
-    const out = await session.run(feeds, ['logits']);
-    const logits = out.logits!;
-    const vocab = logits.dims[2]!;
-    const rows = crossEntropyAtTargets(logits.data as Float32Array, passes.length, S, vocab, P, targetIds);
-    logits.dispose?.();
-    passes.forEach((p, b) => (ce[p] = rows[b]!));
-    done += passes.length;
-    req.onProgress?.({ stage: 'passes', loaded: done, total, elapsedSeconds: (performance.now() - t0) / 1000 });
-  }
+  const { ce, report } = await runPasses(model, { ids, targetIds, promptLen: P, unitCount: units.length, factorsOf }, {
+    batchSize,
+    scoreHead: req.scoreHead ?? true,
+    prefixReuse: req.prefixReuse ?? true,
+    ...(req.signal ? { signal: req.signal } : {}),
+    onBatch: (loaded, all) => req.onProgress?.({ stage: 'passes', loaded, total: all, elapsedSeconds: (performance.now() - t0) / 1000 }),
+  });
 
   const R = relevanceMatrix(ce[0]!, ce.slice(1));
   const scores = aggregate(R, settings.postprocess);
@@ -173,6 +171,7 @@ export async function explain(model: AtmanModel, req: ExplainRequest): Promise<E
     model: { id: model.id, dtype: model.dtype, backend: model.backend.name, device: model.backend.device, file: model.onnxFile },
     passes: total,
     batchSize,
+    run: report,
     seconds: (performance.now() - t0) / 1000,
   };
 }
@@ -215,12 +214,14 @@ export async function generateGreedy(model: AtmanModel, prompt: string, maxNewTo
   const { session, inputs } = model.current;
   for (let step = 0; step < maxNewTokens && ids.length < model.config.maxPositions; step++) {
     if (signal?.aborted) throw new AtmanError('CANCELLED', 'Generation cancelled.');
-    const out = await session.run(buildFeeds(inputs, model.config, model.backend.Tensor, ids, 1, null), ['logits']);
+    // Only the last row goes through the LM head.
+    const feeds = buildFeeds(inputs, model.config, model.backend.Tensor, { ids, batch: 1, factors: null, targetRows: [ids.length - 1], targetIds: [0] });
+    const out = await session.run(feeds, ['logits']);
     const logits = out.logits!;
     const V = logits.dims[2]!;
-    const data = logits.data as Float32Array;
+    const data = (await logits.getData()) as Float32Array;
     let best = 0;
-    for (let v = 1; v < V; v++) if (data[(ids.length - 1) * V + v]! > data[(ids.length - 1) * V + best]!) best = v;
+    for (let v = 1; v < V; v++) if (data[v]! > data[best]!) best = v;
     logits.dispose?.();
     if (eos.has(best)) break;
     ids.push(best);

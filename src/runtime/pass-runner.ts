@@ -1,0 +1,182 @@
+// Runs the unperturbed pass and one pass per unit, in batches, and keeps only
+// the target tokens' cross-entropies. Two savings, both exact:
+//  - prefix reuse: a unit whose first changed column is j cannot change any
+//    row before j (causal attention), so its pass starts at row j and reads
+//    the keys and values of rows < j from the unperturbed pass's cache;
+//  - the score head: only the rows that predict target tokens go through the
+//    LM head, and only their target log-probabilities are read back.
+import type { Tensor as OrtTensor } from 'onnxruntime-common';
+import { AtmanError, isAtmanError } from '../core/errors';
+import { crossEntropyAtTargets } from '../core/scores';
+import { TARGET_LOGPROBS_OUTPUT } from '../graph/append-target-scoring';
+import type { AtmanModel } from './atman-model';
+import { type PastTensor, buildFeeds } from './feeds';
+
+export interface PassJob {
+  /** input ids of the whole sequence: prompt + target[:-1] */
+  ids: number[];
+  targetIds: number[];
+  promptLen: number;
+  unitCount: number;
+  factorsOf: (unit: number) => Float32Array;
+}
+
+export interface RunOptions {
+  batchSize: number;
+  scoreHead: boolean;
+  prefixReuse: boolean;
+  signal?: AbortSignal;
+  onBatch?: (passesDone: number, total: number) => void;
+}
+
+export interface RunReport {
+  scoreHead: boolean;
+  /** 'used', 'off', or why it could not be used */
+  prefixReuse: string;
+  /** fallbacks and batch-size changes, in words */
+  notes: string[];
+  batches: number;
+  /** the batch size the run ended with (halved after out-of-memory errors) */
+  batchSize: number;
+  /** sequence rows computed over all passes, and what full recomputation computes */
+  rowsComputed: number;
+  rowsFullRecompute: number;
+  /** passes needing no run at all: the unit changes no column (its score is 0) */
+  passesSkipped: number;
+  /** largest bytes of inputs plus read-back outputs of one batch */
+  ioPeakBytes: number;
+}
+
+const MEMORY_ERROR = /out of memory|\boom\b|device (was )?lost|failed to allocate|allocation failed|bad_alloc/i;
+
+export async function runPasses(model: AtmanModel, job: PassJob, opts: RunOptions): Promise<{ ce: Float64Array[]; report: RunReport }> {
+  const { ids, targetIds, promptLen: P, unitCount } = job;
+  const S = ids.length;
+  const T = targetIds.length;
+  const total = 1 + unitCount;
+  const { session, inputs, cache } = model.current;
+  const report: RunReport = {
+    scoreHead: opts.scoreHead,
+    prefixReuse: !opts.prefixReuse ? 'off' : cache ? 'used' : 'unavailable: the graph takes no key/value cache (past_key_values)',
+    notes: [],
+    batches: 0,
+    batchSize: opts.batchSize,
+    rowsComputed: 0,
+    rowsFullRecompute: total * S,
+    passesSkipped: 0,
+    ioPeakBytes: 0,
+  };
+  const ce: Float64Array[] = new Array(total);
+  let done = 0;
+  const progress = (n: number) => {
+    done += n;
+    opts.onBatch?.(done, total);
+  };
+
+  /** Runs passes over rows start..S-1; returns full-length CE rows (rows before start copy CE_0). */
+  const runBatch = async (passes: number[], start: number, past: Map<string, PastTensor> | null, fetchPresents = false): Promise<Map<string, OrtTensor> | null> => {
+    if (opts.signal?.aborted) throw new AtmanError('CANCELLED', `Cancelled after ${done} of ${total} passes.`);
+    const scored = targetIds.map((_, t) => t).filter((t) => P - 1 + t >= start);
+    const rowOf = (t: number) => P - 1 + t - start;
+    const suffix = ids.slice(start);
+    const factors = new Float32Array(passes.length * S);
+    passes.forEach((p, b) => factors.set(p === 0 ? new Float32Array(S).fill(1) : job.factorsOf(p - 1), b * S));
+    const feeds = buildFeeds(inputs, model.config, model.backend.Tensor, {
+      ids: suffix,
+      batch: passes.length,
+      factors,
+      pastLength: start,
+      ...(past ? { past } : {}),
+      // Without the score head the whole logits matrix comes back, as in a plain forward pass.
+      targetRows: opts.scoreHead ? scored.map(rowOf) : suffix.map((_, i) => i),
+      targetIds: opts.scoreHead ? scored.map((t) => targetIds[t]!) : suffix.map(() => 0),
+    });
+    const fetches = [opts.scoreHead ? TARGET_LOGPROBS_OUTPUT : 'logits', ...(fetchPresents && cache ? cache.values() : [])];
+    const out = await session.run(feeds, fetches);
+    const main = out[fetches[0]!]!;
+    const data = (await main.getData()) as Float32Array;
+    let io = main.size * 4;
+    for (const f of Object.values(feeds)) io += (f.data as ArrayLike<unknown>).length * (f.type === 'int64' ? 8 : 4);
+    const rows: Float64Array[] = opts.scoreHead
+      ? passes.map((_, b) => Float64Array.from(scored, (t, k) => -data[b * scored.length + k]!))
+      : crossEntropyAtTargets(data, passes.length, suffix.length, main.dims[2]!, P - start + scored[0]!, scored.map((t) => targetIds[t]!));
+    passes.forEach((p, b) => {
+      const full = start === 0 ? new Float64Array(T) : Float64Array.from(ce[0]!);
+      scored.forEach((t, k) => (full[t] = rows[b]![k]!));
+      ce[p] = full;
+    });
+    main.dispose?.();
+    report.batches++;
+    report.rowsComputed += passes.length * suffix.length;
+    report.ioPeakBytes = Math.max(report.ioPeakBytes, io);
+    progress(passes.length);
+    if (!fetchPresents) return null;
+    return new Map(Object.entries(out).filter(([k]) => k !== fetches[0]));
+  };
+
+  /** One group of units sharing a start row, with the fallbacks that keep a run alive. */
+  const runGroup = async (passes: number[], start: number, past: Map<string, PastTensor> | null): Promise<void> => {
+    try {
+      await runBatch(passes, start, past);
+      return;
+    } catch (e) {
+      if (isAtmanError(e)) throw e;
+      if (passes.length > 1 && MEMORY_ERROR.test((e as Error).message)) {
+        report.batchSize = Math.max(1, Math.ceil(passes.length / 2));
+        note(`out of memory at batch ${passes.length}: continued at batch ${report.batchSize}`);
+      } else if (passes.length > 1 && start > 0) {
+        // e.g. GroupQueryAttention on CPU takes a past with several new rows only at batch 1
+        report.batchSize = 1;
+        note(`the backend refused a batched cached prefix (${brief(e)}); ran those passes one at a time`);
+      } else if (start > 0) {
+        note(`the backend refused a cached prefix (${brief(e)}); recomputed the whole sequence for that pass`);
+        await runBatch(passes, 0, null);
+        return;
+      } else throw e;
+    }
+    for (let i = 0; i < passes.length; i += report.batchSize) await runGroup(passes.slice(i, i + report.batchSize), start, past);
+  };
+  const note = (s: string) => {
+    if (!report.notes.includes(s)) report.notes.push(s);
+  };
+
+  if (report.prefixReuse === 'used') {
+    const presents = (await runBatch([0], 0, null, true))!;
+    const past = new Map<string, PastTensor>();
+    for (const [pastName, presentName] of cache!) {
+      const t = presents.get(presentName)!;
+      past.set(pastName, { type: t.type === 'float16' ? 'float16' : 'float32', data: (await t.getData()) as Float32Array | Uint16Array, dims: t.dims });
+      t.dispose?.();
+    }
+    // Units in order of their first changed column, so neighbours in a batch share most of the prefix.
+    const starts = Array.from({ length: unitCount }, (_, u) => ({ pass: u + 1, start: firstChanged(job.factorsOf(u)) }));
+    const runnable = starts.filter((s) => s.start < S).sort((a, b) => a.start - b.start);
+    for (const s of starts.filter((x) => x.start >= S)) {
+      ce[s.pass] = Float64Array.from(ce[0]!);
+      report.passesSkipped++;
+      progress(1);
+    }
+    let i = 0;
+    while (i < runnable.length) {
+      const group = runnable.slice(i, i + report.batchSize);
+      await runGroup(group.map((g) => g.pass), group[0]!.start, past);
+      i += group.length;
+    }
+  } else {
+    const all = Array.from({ length: total }, (_, p) => p);
+    let i = 0;
+    while (i < total) {
+      const group = all.slice(i, i + report.batchSize);
+      await runGroup(group, 0, null);
+      i += group.length;
+    }
+  }
+  return { ce, report };
+}
+
+function firstChanged(phi: Float32Array): number {
+  const i = phi.findIndex((f) => f !== 1);
+  return i < 0 ? phi.length : i;
+}
+
+const brief = (e: unknown): string => String((e as Error).message ?? e).split('\n')[0]!.slice(0, 160);
