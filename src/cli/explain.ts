@@ -17,7 +17,7 @@ const USAGE = `usage: npm run explain -- --model <folder or hub id> --prompt "..
   [--mode multiplicative|log-additive] [--factor F] [--kappa K|off]
   [--granularity token|word|sentence|paragraph|delimiter:X] [--target-granularity complete|token]
   [--postprocess none|absolute|square] [--layers 0,1,...] [--dtype fp32|q8|q4|fp16|q4f16]
-  [--batch-size N] [--no-self-check] [--json FILE]`;
+  [--batch-size N] [--no-prefix-reuse] [--no-score-head] [--no-self-check] [--json FILE]`;
 
 export async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -37,6 +37,8 @@ export async function main(argv: string[]): Promise<number> {
       dtype: { type: 'string' },
       'batch-size': { type: 'string' },
       'no-self-check': { type: 'boolean' },
+      'no-prefix-reuse': { type: 'boolean' },
+      'no-score-head': { type: 'boolean' },
       json: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -75,6 +77,8 @@ export async function main(argv: string[]): Promise<number> {
       target,
       settings,
       ...(values['batch-size'] ? { batchSize: Number(values['batch-size']) } : {}),
+      prefixReuse: !values['no-prefix-reuse'],
+      scoreHead: !values['no-score-head'],
       onProgress: (p) => progressTty && process.stderr.write(`\r${p.loaded}/${p.total} passes`),
     });
     if (progressTty) process.stderr.write('\n');

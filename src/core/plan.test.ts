@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chooseBatchSize, factorsForBatch, passBatches, passCount } from './plan';
+import { chooseBatchSize, factorsForBatch, passBatches, passCount, groupByStart } from './plan';
 
 describe('passBatches', () => {
   it('covers pass 0 and every unit once, in order', () => {
@@ -22,11 +22,29 @@ describe('factorsForBatch', () => {
 
 describe('chooseBatchSize', () => {
   it('fits logits plus one layer of attention scores in the budget', () => {
-    // per item: 4 * 10 * (100 + 2 * 10) = 4800 bytes
-    const base = { vocab: 100, seqLen: 10, numHeads: 2, hiddenSize: 64, numLayers: 4 };
-    expect(chooseBatchSize({ ...base, budgetBytes: 4800 * 3 + 4799 })).toBe(3);
+    // per item: 4 * (10 * 100 + 2 * 2 * 10 * 10 + 8 * 10 * 64) = 26_080 bytes
+    const base = { vocab: 100, seqLen: 10, numHeads: 2, hiddenSize: 64 };
+    expect(chooseBatchSize({ ...base, budgetBytes: 26_080 * 3 + 26_079 })).toBe(3);
+    // with the score head only 2 rows reach the LM head: 4 * (200 + 400 + 5120) = 22_880
+    expect(chooseBatchSize({ ...base, logitRows: 2, budgetBytes: 22_880 * 5 })).toBe(5);
     expect(chooseBatchSize({ ...base, budgetBytes: 100 })).toBe(1);
     expect(chooseBatchSize({ ...base, budgetBytes: 1e12 })).toBe(64);
     expect(chooseBatchSize({ ...base, budgetBytes: 0 })).toBe(1);
+  });
+});
+
+describe('groupByStart', () => {
+  it('keeps everything in one batch when batches are expensive', () => {
+    expect(groupByStart([0, 1, 2, 3], 10, 8, 1000)).toEqual([[0, 4]]);
+  });
+  it('splits late starters from early ones when a run is cheap', () => {
+    // one batch: 5 + 4*10 = 45 rows; split {0} + {8,8,9}: 5+10 + 5+3*2 = 26
+    expect(groupByStart([0, 8, 8, 9], 10, 8, 5)).toEqual([[0, 1], [1, 4]]);
+  });
+  it('never exceeds the batch size and covers every unit once', () => {
+    const starts = Array.from({ length: 37 }, (_, i) => Math.floor(i / 2));
+    const groups = groupByStart(starts, 40, 4, 10);
+    expect(groups.every(([a, b]) => b - a >= 1 && b - a <= 4)).toBe(true);
+    expect(groups.flatMap(([a, b]) => Array.from({ length: b - a }, (_, k) => a + k))).toEqual(starts.map((_, i) => i));
   });
 });

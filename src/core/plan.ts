@@ -40,17 +40,47 @@ export interface BatchSizeInput {
   seqLen: number;
   numHeads: number;
   budgetBytes: number;
-  /** accepted for the runtime's convenience; hidden activations are small next to logits and scores and are not counted */
+  /** rows that go through the LM head (all of them without the score head); default seqLen */
+  logitRows?: number;
+  /** hidden width: a few [seq, hidden] activations are live per item; default 0 (not counted) */
   hiddenSize?: number;
-  /** accepted for the runtime's convenience; only one layer's attention scores are live at once */
-  numLayers?: number;
 }
 
 export const MAX_BATCH = 64;
 
-/** Biggest batch (1..64) whose fp32 logits plus one layer's fp32 attention scores fit budgetBytes. */
-export function chooseBatchSize({ vocab, seqLen, numHeads, budgetBytes }: BatchSizeInput): number {
-  const perItem = 4 * seqLen * (vocab + numHeads * seqLen);
+/**
+ * Biggest batch (1..64) whose fp32 logits, one layer's fp32 attention scores
+ * (and their controlled copy) and a few hidden activations fit budgetBytes.
+ */
+export function chooseBatchSize({ vocab, seqLen, numHeads, budgetBytes, logitRows = seqLen, hiddenSize = 0 }: BatchSizeInput): number {
+  const perItem = 4 * (logitRows * vocab + 2 * numHeads * seqLen * seqLen + 8 * seqLen * hiddenSize);
   if (!(perItem > 0) || !(budgetBytes > 0)) return 1;
   return Math.max(1, Math.min(MAX_BATCH, Math.floor(budgetBytes / perItem)));
+}
+
+/**
+ * Splits units sorted by first changed column into batches for prefix reuse.
+ * A batch runs from its earliest start, so a batch mixing early and late
+ * starts recomputes rows the late units did not need; each extra batch costs
+ * a fixed overhead instead. Minimises sum(overheadRows + size * (seqLen - start))
+ * over batches of at most maxBatch (dynamic programming, O(n * maxBatch)).
+ * Returns [from, to) index ranges into `starts`.
+ */
+export function groupByStart(starts: readonly number[], seqLen: number, maxBatch: number, overheadRows: number): Array<[number, number]> {
+  const n = starts.length;
+  const best = new Float64Array(n + 1).fill(Infinity);
+  const cut = new Int32Array(n + 1);
+  best[n] = 0;
+  for (let i = n - 1; i >= 0; i--) {
+    for (let j = i + 1; j <= Math.min(n, i + maxBatch); j++) {
+      const cost = overheadRows + (j - i) * (seqLen - starts[i]!) + best[j]!;
+      if (cost < best[i]!) {
+        best[i] = cost;
+        cut[i] = j;
+      }
+    }
+  }
+  const groups: Array<[number, number]> = [];
+  for (let i = 0; i < n; i = cut[i]!) groups.push([i, cut[i]!]);
+  return groups;
 }

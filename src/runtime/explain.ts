@@ -140,12 +140,20 @@ export async function explain(model: AtmanModel, req: ExplainRequest): Promise<E
   const S = ids.length;
 
   const total = passCount(units.length);
+  const scoreHead = req.scoreHead ?? true;
   const batchSize =
     req.batchSize ??
-    chooseBatchSize({ vocab: model.config.vocabSize, seqLen: S, numHeads: model.config.numHeads, budgetBytes: req.memoryBudgetBytes ?? DEFAULT_BUDGET });
+    chooseBatchSize({
+      vocab: model.config.vocabSize,
+      seqLen: S,
+      numHeads: model.config.numHeads,
+      hiddenSize: model.config.hiddenSize,
+      logitRows: scoreHead ? targetIds.length : S,
+      budgetBytes: req.memoryBudgetBytes ?? DEFAULT_BUDGET,
+    });
   const { ce, report } = await runPasses(model, { ids, targetIds, promptLen: P, unitCount: units.length, factorsOf }, {
     batchSize,
-    scoreHead: req.scoreHead ?? true,
+    scoreHead,
     prefixReuse: req.prefixReuse ?? true,
     ...(req.signal ? { signal: req.signal } : {}),
     onBatch: (loaded, all) => req.onProgress?.({ stage: 'passes', loaded, total: all, elapsedSeconds: (performance.now() - t0) / 1000 }),

@@ -1,6 +1,7 @@
 // Prefix reuse and the score head are exact: the same scores as full
 // recomputation with full logits read back, on every fixture.
 import { afterAll, describe, expect, it } from 'vitest';
+import { groupByStart } from '../core/plan';
 import type { ControlMode, ExplainSettings } from '../core/types';
 import { AtmanModel } from './atman-model';
 import { type Explanation, explain } from './explain';
@@ -54,10 +55,7 @@ describe('prefix reuse and the score head give the scores of full recomputation 
             const S = both.tokens.length - 1;
             const starts = both.units.map((u) => Math.min(...u.factors.map(([p]) => p))).sort((a, b) => a - b);
             let rows = S;
-            for (let i = 0; i < starts.length; i += both.run.batchSize) {
-              const group = starts.slice(i, i + both.run.batchSize);
-              rows += group.length * (S - group[0]!);
-            }
+            for (const [from, to] of groupByStart(starts, S, both.run.batchSize, S / 4)) rows += (to - from) * (S - starts[from]!);
             if (both.run.notes.length === 0) expect(both.run.rowsComputed).toBe(rows);
             if (settings.kappa === null) expect(both.run.rowsComputed).toBeLessThan(0.75 * both.run.rowsFullRecompute);
           } else {

@@ -7,6 +7,7 @@
 //    LM head, and only their target log-probabilities are read back.
 import type { Tensor as OrtTensor } from 'onnxruntime-common';
 import { AtmanError, isAtmanError } from '../core/errors';
+import { groupByStart } from '../core/plan';
 import { crossEntropyAtTargets } from '../core/scores';
 import { TARGET_LOGPROBS_OUTPUT } from '../graph/append-target-scoring';
 import type { AtmanModel } from './atman-model';
@@ -27,6 +28,11 @@ export interface RunOptions {
   prefixReuse: boolean;
   signal?: AbortSignal;
   onBatch?: (passesDone: number, total: number) => void;
+  /**
+   * What one more batch costs, in sequence rows of work, when grouping units by
+   * their start (prefix reuse). Default: a quarter of the sequence.
+   */
+  overheadRows?: number;
 }
 
 export interface RunReport {
@@ -156,11 +162,10 @@ export async function runPasses(model: AtmanModel, job: PassJob, opts: RunOption
       report.passesSkipped++;
       progress(1);
     }
-    let i = 0;
-    while (i < runnable.length) {
-      const group = runnable.slice(i, i + report.batchSize);
+    const groups = groupByStart(runnable.map((r) => r.start), S, report.batchSize, opts.overheadRows ?? S / 4);
+    for (const [from, to] of groups) {
+      const group = runnable.slice(from, to);
       await runGroup(group.map((g) => g.pass), group[0]!.start, past);
-      i += group.length;
     }
   } else {
     const all = Array.from({ length: total }, (_, p) => p);
