@@ -1,0 +1,153 @@
+// The prompt (and the underlined target after it) with each unit's span coloured by its score.
+// Text goes in as React children only. Every unit is focusable; hover or focus shows a tooltip.
+import { useId, useMemo, useRef, useState } from 'react';
+import type { KeyboardEvent, ReactNode } from 'react';
+import type { Explanation } from '../../runtime/explain';
+import { canAffect, colourScale, formatScore, maxAbs, ranks, unitLabel, unitScores } from './scores';
+import type { ColourScale } from './scores';
+import { heatmapRuns, targetPosition } from './text-pieces';
+import type { Piece, Run } from './text-pieces';
+
+export interface PromptHeatmapProps {
+  explanation: Explanation;
+  /** null/undefined: scores over the whole target; t: the explanation of target token t */
+  targetIndex?: number | null;
+  selectedUnit?: number | null;
+  /** click / Enter / Space on a unit; clicking the selected unit again passes null */
+  onSelectUnit?: (unit: number | null) => void;
+  /** the unit under the pointer or keyboard focus, null when none (e.g. to fetch its drag-along) */
+  onHoverUnit?: (unit: number | null) => void;
+  /**
+   * [position, phi] the hovered unit would suppress under conceptual suppression (the plan's
+   * factors). Absent: the hovered unit's own factors from the explanation are used.
+   */
+  dragAlong?: Array<[number, number]>;
+  /** a shared colour scale; default: one over this view's scores */
+  scale?: ColourScale;
+}
+
+interface Active {
+  unit: number;
+  left: number;
+  top: number;
+}
+
+export const unitAriaLabel = (label: string, score: number, rank: number, count: number): string =>
+  `unit '${unitLabel(label)}', score ${formatScore(score, 3)}, rank ${rank} of ${count}`;
+
+export function PromptHeatmap(props: PromptHeatmapProps): ReactNode {
+  const { explanation: x, targetIndex = null, selectedUnit = null, onSelectUnit, onHoverUnit, dragAlong } = props;
+  const scores = useMemo(() => unitScores(x, targetIndex), [x, targetIndex]);
+  const rank = useMemo(() => ranks(scores), [scores]);
+  const scale = props.scale ?? colourScale(maxAbs(scores));
+  const layout = useMemo(() => heatmapRuns(x), [x]);
+  const [active, setActive] = useState<Active | null>(null);
+  const box = useRef<HTMLDivElement>(null);
+  const tipId = useId();
+  const explained = targetIndex === null ? -1 : targetPosition(x, targetIndex);
+
+  const drag = useMemo(() => {
+    const m = new Map<number, number>();
+    const list = dragAlong ?? (active ? x.units[active.unit]?.factors : undefined) ?? [];
+    const own = new Set(active ? (x.units[active.unit]?.positions ?? []) : []);
+    for (const [p, phi] of list) if (!own.has(p)) m.set(p, phi);
+    return m;
+  }, [dragAlong, active, x]);
+
+  const show = (unit: number, el: HTMLElement): void => {
+    const r = el.getBoundingClientRect();
+    const c = box.current?.getBoundingClientRect();
+    setActive({ unit, left: r.left - (c?.left ?? 0), top: r.bottom - (c?.top ?? 0) + 6 });
+    onHoverUnit?.(unit);
+  };
+  const hide = (unit: number): void => {
+    setActive((a) => (a && a.unit === unit ? null : a));
+    onHoverUnit?.(null);
+  };
+  const select = (unit: number): void => onSelectUnit?.(unit === selectedUnit ? null : unit);
+
+  const renderPiece = (p: Piece, key: string): ReactNode => {
+    if (p.kind === 'gap') return <span key={key}>{p.text}</span>;
+    const phi = drag.get(p.pos);
+    const cls = ['atman-token', p.chip ? 'atman-chip' : '', phi !== undefined ? 'atman-drag' : '', p.pos === explained ? 'atman-explained' : '']
+      .filter(Boolean)
+      .join(' ');
+    return (
+      <span key={key} className={cls} data-pos={p.pos} data-drag={phi} title={phi !== undefined ? `dragged along, factor ${phi.toPrecision(3)}` : undefined}>
+        {p.text}
+      </span>
+    );
+  };
+
+  const renderRun = (run: Run, key: string): ReactNode => {
+    if (run.kind === 'plain') return renderPiece(run.piece, key);
+    const u = run.unit;
+    const unit = x.units[u]!;
+    const s = scores[u]!;
+    const na = targetIndex !== null && !canAffect(x, u, targetIndex);
+    const isActive = active?.unit === u;
+    const cls = ['atman-unit', u === selectedUnit ? 'atman-selected' : '', na ? 'atman-na' : '', isActive ? 'atman-active' : '']
+      .filter(Boolean)
+      .join(' ');
+    return (
+      <span
+        key={key}
+        className={cls}
+        data-testid={run.first ? 'unit' : 'unit-part'}
+        data-unit={u}
+        data-score={s}
+        data-rank={rank[u]}
+        style={{ backgroundColor: scale(s), color: scale.text(s) }}
+        {...(run.first
+          ? {
+              tabIndex: 0,
+              role: 'button',
+              'aria-pressed': u === selectedUnit,
+              'aria-label': unitAriaLabel(unit.label, s, rank[u]!, scores.length) + (na ? ', cannot affect this target token' : ''),
+              'aria-describedby': isActive ? tipId : undefined,
+            }
+          : { 'aria-hidden': true })}
+        onMouseEnter={(e) => show(u, e.currentTarget)}
+        onMouseLeave={() => hide(u)}
+        onFocus={(e) => show(u, e.currentTarget)}
+        onBlur={() => hide(u)}
+        onClick={() => select(u)}
+        onKeyDown={(e: KeyboardEvent<HTMLSpanElement>) => {
+          if (e.key === 'Enter' || e.key === ' ' || e.key === 'Spacebar') {
+            e.preventDefault();
+            select(u);
+          } else if (e.key === 'Escape') {
+            setActive(null);
+          }
+        }}
+      >
+        {run.pieces.map((p, i) => renderPiece(p, `${key}.${i}`))}
+      </span>
+    );
+  };
+
+  const tipUnit = active ? x.units[active.unit] : undefined;
+  return (
+    <div className="atman-heatmap" data-testid="prompt-heatmap" ref={box}>
+      <p className="atman-heatmap-text">
+        {layout.prompt.map((r, i) => renderRun(r, `p${i}`))}
+        <span className="atman-target" title="target">
+          {layout.target.map((r, i) => renderRun(r, `t${i}`))}
+        </span>
+      </p>
+      {active && tipUnit ? (
+        <div className="atman-tooltip" role="tooltip" id={tipId} data-testid="unit-tooltip" style={{ left: active.left, top: active.top }}>
+          <div className="atman-tooltip-label">{unitLabel(tipUnit.label)}</div>
+          <div>
+            score <strong>{formatScore(scores[active.unit]!, 4)}</strong>
+          </div>
+          <div>
+            rank {rank[active.unit]} of {scores.length}
+          </div>
+          {drag.size > 0 ? <div>drags along {drag.size} more position{drag.size === 1 ? '' : 's'}</div> : null}
+          {targetIndex !== null && !canAffect(x, active.unit, targetIndex) ? <div>comes after this target token</div> : null}
+        </div>
+      ) : null}
+    </div>
+  );
+}
