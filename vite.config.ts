@@ -21,5 +21,10 @@ export default defineConfig({
   worker: { format: 'es' },
   server: { headers: isolation },
   preview: { headers: isolation },
-  build: { target: 'es2022' },
+  build: {
+    target: 'es2022',
+    // The engine test harness (e2e/engine-client.spec.ts drives the engine client through it)
+    // is a second page, because the e2e server serves a production build. A few kB; unlinked.
+    rolldownOptions: { input: { main: 'index.html', 'engine-harness': 'e2e/engine-harness.html' } },
+  },
 });

@@ -7,50 +7,81 @@ export async function readProbe(page: Page): Promise<GpuProbe> {
   return JSON.parse((await badge.getAttribute('data-probe')) ?? 'null') as GpuProbe;
 }
 
+/** Fresh page: no saved state, no link. `search` e.g. '?test&batch=1'. */
+export async function openFresh(page: Page, search = '?test'): Promise<void> {
+  await page.goto(`/${search}`);
+  await page.evaluate(() => localStorage.clear());
+  await page.goto(`/${search}`);
+  await waitIdle(page);
+}
+
+/** Waits until no load, run or generation is going on. */
+export async function waitIdle(page: Page): Promise<void> {
+  await expect(page.getByTestId('run-bar')).toHaveAttribute('data-status', 'idle');
+}
+
+const finishedRuns = async (page: Page): Promise<number> => Number(await page.getByTestId('run-bar').getAttribute('data-finished-runs'));
+
+/** Clicks a button that starts a run and waits for that run to be over (done or failed). */
+export async function runAndWait(page: Page, button: string): Promise<void> {
+  await waitIdle(page);
+  const before = await finishedRuns(page);
+  await page.getByRole('button', { name: button, exact: true }).click();
+  await expect.poll(() => finishedRuns(page), { timeout: 110_000 }).toBeGreaterThan(before);
+  await waitIdle(page);
+}
+
 export interface Choice {
-  model?: string;
-  /** hub id or base URL, for the 'custom' model choice */
+  /** a test model (fixtures/models/<name>) */
+  fixture?: string;
+  /** hub id or base URL */
   custom?: string;
   backend?: BackendChoice;
   mode?: ControlMode;
 }
 
 export async function choose(page: Page, c: Choice): Promise<void> {
+  if (c.backend) await page.getByTestId('backend-select').selectOption(c.backend);
   if (c.custom !== undefined) {
     await page.getByTestId('model-select').selectOption('custom');
     await page.getByTestId('custom-model').fill(c.custom);
-  } else if (c.model) {
-    await page.getByTestId('model-select').selectOption(c.model);
+    await page.getByRole('button', { name: 'Use model' }).click();
+  } else if (c.fixture) {
+    await page.getByTestId('model-select').selectOption(`fixture:${c.fixture}`);
   }
-  if (c.backend) await page.getByTestId('backend-select').selectOption(c.backend);
+  await waitIdle(page);
   if (c.mode) await page.getByTestId('mode-select').selectOption(c.mode);
 }
 
-/** Clicks Explain and waits for the result or the error. */
-export async function explainOnPage(page: Page, c: Choice = {}): Promise<Explanation> {
-  await choose(page, c);
-  await page.getByRole('button', { name: 'Explain' }).click();
-  const result = page.getByTestId('result');
-  await expect(result).toHaveAttribute('data-state', /^(done|error)$/);
-  if ((await result.getAttribute('data-state')) === 'error') {
-    throw new Error(`explain failed: ${await page.getByTestId('error').textContent()}`);
-  }
-  return JSON.parse((await result.getAttribute('data-explanation'))!) as Explanation;
+/** The explanation the page shows (data-explanation on the results pane). */
+export async function shownExplanation(page: Page): Promise<Explanation> {
+  return JSON.parse((await page.getByTestId('result').getAttribute('data-explanation'))!) as Explanation;
 }
 
-/** Waits for the run to end in an error and returns its words. */
+/** Clicks Explain and waits for a fresh result (or throws with the error banner's words). */
+export async function explainOnPage(page: Page, c: Choice = {}): Promise<Explanation> {
+  await choose(page, c);
+  await runAndWait(page, 'Explain');
+  const code = await page.getByTestId('error').getAttribute('data-error-code');
+  if (code) throw new Error(`explain failed: ${await page.getByTestId('error').textContent()}`);
+  await expect(page.getByTestId('result')).toHaveAttribute('data-state', 'done');
+  return shownExplanation(page);
+}
+
+/** Clicks Explain, waits for the run to end in an error and returns its words and code. */
 export async function explainError(page: Page, c: Choice = {}): Promise<{ text: string; code: string | null }> {
   await choose(page, c);
-  await page.getByRole('button', { name: 'Explain' }).click();
-  await expect(page.getByTestId('result')).toHaveAttribute('data-state', 'error');
+  await runAndWait(page, 'Explain');
   const err = page.getByTestId('error');
+  await expect(err).toHaveAttribute('data-error-code', /.+/);
   return { text: (await err.textContent()) ?? '', code: await err.getAttribute('data-error-code') };
 }
 
-export async function screenshot(page: Page, testInfo: TestInfo, name: string): Promise<void> {
+export async function screenshot(page: Page, testInfo: TestInfo, name: string): Promise<string> {
   const path = testInfo.outputPath(name);
   await page.screenshot({ path, fullPage: true });
   await testInfo.attach(name, { path, contentType: 'image/png' });
+  return path;
 }
 
 /** Fails the test on uncaught page/worker errors, which would otherwise only show as a hang. */
@@ -61,4 +92,14 @@ export function collectErrors(page: Page): string[] {
     if (m.type() === 'error') errors.push(`console: ${m.text()}`);
   });
   return errors;
+}
+
+/** Every request must stay on this origin (blob: and data: are local). */
+export function collectForeignRequests(page: Page, baseURL: string): string[] {
+  const foreign: string[] = [];
+  page.context().on('request', (r) => {
+    const u = r.url();
+    if (!u.startsWith(baseURL) && !u.startsWith('blob:') && !u.startsWith('data:')) foreign.push(u);
+  });
+  return foreign;
 }

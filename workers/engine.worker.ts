@@ -7,7 +7,9 @@ import { AtmanError } from '../src/core/errors';
 import type { EngineApi, LoadRequest, ModelInfo } from '../src/protocol/engine-api';
 import { AtmanModel } from '../src/runtime/atman-model';
 import { explain, generateGreedy, planUnits } from '../src/runtime/explain';
-import { type ModelSource, fileMapSource, hubSource, urlSource } from '../src/runtime/model-source';
+import { pickedFolderSource } from '../src/runtime/picked-folder';
+import { type CacheLike, MODEL_CACHE_NAME, cacheIdFor, cachedSource, clearCachedModels, listCachedModels } from '../src/runtime/model-cache';
+import { type ModelSource, hubSource, urlSource } from '../src/runtime/model-source';
 import { type GpuProbe, createWebBackend, probeWebGpu } from '../src/runtime/web-backend';
 import { installErrorTransfer } from '../src/runtime-client/comlink-errors';
 
@@ -20,10 +22,20 @@ let running: AbortController | null = null;
 let probed: Promise<GpuProbe> | null = null;
 const probe = (): Promise<GpuProbe> => (probed ??= probeWebGpu());
 
-function sourceOf(req: LoadRequest['source']): ModelSource {
+// Cache Storage exists only in secure contexts (https, localhost); without it nothing is kept.
+let opened: Promise<CacheLike | null> | null = null;
+const modelCache = (): Promise<CacheLike | null> =>
+  (opened ??= typeof caches === 'undefined' ? Promise.resolve(null) : caches.open(MODEL_CACHE_NAME).catch(() => null));
+
+async function sourceOf(req: LoadRequest): Promise<ModelSource> {
+  const spec = req.source;
+  if (spec.kind === 'files') return pickedFolderSource(spec.id, spec.files, req.dtype);
   // Relative base URLs resolve against the worker's URL, so make them absolute first.
-  if (req.kind === 'files') return fileMapSource(req.id, new Map(req.files.map((f) => [f.path, f.file])));
-  return req.kind === 'hub' ? hubSource(req.repo, req.revision) : urlSource(new URL(req.baseUrl, self.location.href).href, req.id);
+  const abs = spec.kind === 'url' ? { ...spec, baseUrl: new URL(spec.baseUrl, self.location.href).href } : spec;
+  const inner = abs.kind === 'hub' ? hubSource(abs.repo, abs.revision) : urlSource(abs.baseUrl, abs.id);
+  const key = cacheIdFor(abs, self.location.origin);
+  const cache = key ? await modelCache() : null;
+  return cache && key ? cachedSource(inner, cache, key) : inner;
 }
 
 function info(m: AtmanModel): ModelInfo {
@@ -73,7 +85,7 @@ const api: EngineApi = {
     const old = model;
     model = null;
     await old?.release();
-    model = await AtmanModel.load(sourceOf(req.source), backend, {
+    model = await AtmanModel.load(await sourceOf(req), backend, {
       ...(req.dtype ? { dtype: req.dtype } : {}),
       ...(req.mode ? { mode: req.mode } : {}),
       ...(req.layers !== undefined ? { layers: req.layers } : {}),
@@ -98,11 +110,28 @@ const api: EngineApi = {
   plan(req) {
     return planUnits(requireModel(), req);
   },
-  // Downloads are not cached yet: nothing is kept between visits.
   async cachedModels() {
-    return [];
+    const cache = await modelCache();
+    return cache ? listCachedModels(cache) : [];
   },
-  async clearCache() {},
+  async clearCache(id) {
+    const cache = await modelCache();
+    if (cache) await clearCachedModels(cache, id);
+  },
+  async __lifeLock() {
+    if (!navigator.locks) return null;
+    const name = `atman-engine-life-${crypto.randomUUID()}`;
+    // Held until this worker is gone: the callback's promise never settles.
+    await new Promise<void>((held) => void navigator.locks.request(name, () => (held(), new Promise<never>(() => {}))));
+    return name;
+  },
+  __crashForTest(how = 'close') {
+    // Later, so this call itself returns first, as a crash during a run would look.
+    setTimeout(() => {
+      if (how === 'close') self.close();
+      else throw new Error('test crash');
+    }, 0);
+  },
 };
 
 // ORT starts its pthreads as module workers on this bundle's own URL, named "em-pthread*";

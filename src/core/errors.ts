@@ -15,7 +15,8 @@ export type AtmanErrorCode =
   | 'FP16_UNSUPPORTED'
   | 'SELF_CHECK_FAILED'
   | 'CANCELLED'
-  | 'BACKEND_FAILED';
+  | 'BACKEND_FAILED'
+  | 'WORKER_CRASHED';
 
 export class AtmanError extends Error {
   override name = 'AtmanError';

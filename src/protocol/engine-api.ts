@@ -4,25 +4,30 @@ import type { ControlMode, ExplainSettings } from '../core/types';
 import type { LoadProgress, SelfCheck } from '../runtime/atman-model';
 import type { ModelDtype } from '../runtime/dtypes';
 import type { Explanation, ExplainProgress, UnitPlan } from '../runtime/explain';
+import type { CachedModel } from '../runtime/model-cache';
 import type { GpuProbe } from '../runtime/web-backend';
 
-export type { ControlMode, ExplainSettings, Explanation, ExplainProgress, GpuProbe, LoadProgress, ModelDtype, SelfCheck, UnitPlan };
+export type { CachedModel, ControlMode, ExplainSettings, Explanation, ExplainProgress, GpuProbe, LoadProgress, ModelDtype, SelfCheck, UnitPlan };
 
 /** 'auto' = WebGPU when the probe finds an adapter, WASM otherwise. */
 export type BackendChoice = 'auto' | 'webgpu' | 'wasm';
 
+/**
+ * Hub models and URLs are kept in Cache Storage after their first download (cachedModels lists
+ * them under the hub id or the absolute base URL), except URLs under the app's own /models/.
+ */
 export type ModelSourceSpec =
   | { kind: 'url'; baseUrl: string; id?: string }
   | { kind: 'hub'; repo: string; revision?: string }
-  /** a model folder the user picked or dropped; paths are relative to the folder (config.json, onnx/model.onnx) */
+  /**
+   * a model folder the user picked or dropped; paths relative to the folder (config.json,
+   * onnx/model.onnx). Picker paths with the folder name in front are accepted too (the worker
+   * strips a common top folder); see src/runtime-client/folder-files.ts.
+   */
   | { kind: 'files'; id: string; files: Array<{ path: string; file: Blob }> };
 
-/** a model whose files the browser keeps (Cache Storage) */
-export interface CachedModel {
-  id: string;
-  files: number;
-  bytes: number;
-}
+/** How the test hook stops the worker: close itself (no error event) or throw outside any call. */
+export type CrashKind = 'close' | 'throw';
 
 export interface LoadRequest {
   source: ModelSourceSpec;
@@ -72,4 +77,12 @@ export interface EngineApi {
   cachedModels(): Promise<CachedModel[]>;
   /** forget one cached model, or all of them */
   clearCache(id?: string): Promise<void>;
+  /**
+   * Client plumbing, not for callers: the worker takes a Web Lock it holds until it dies and
+   * returns its name (null without Web Locks); the client waits on that lock to learn of a
+   * worker that closed or died without an error event.
+   */
+  __lifeLock(): Promise<string | null>;
+  /** TEST ONLY: make the worker die as a crash would ('close' by default). */
+  __crashForTest(how?: CrashKind): void;
 }

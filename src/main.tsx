@@ -1,0 +1,32 @@
+// Entry: one engine worker (respawned after a crash), one store, the actions, the page.
+import { StrictMode } from 'react';
+import { createRoot } from 'react-dom/client';
+import { createEngineClient } from './runtime-client/engine-client';
+import { createActions } from './state/actions';
+import { startApp } from './state/bootstrap';
+import { readBatchOverride, readTestHooksFlag } from './state/share-codec';
+import { createAppStore } from './state/store';
+import { App } from './ui/app/App';
+import { AppContext, type AppServices } from './ui/app/app-context';
+import './ui/app/app.css';
+
+const engine = createEngineClient();
+const store = createAppStore();
+const batchSize = readBatchOverride();
+const actions = createActions(store, () => engine, { origin: location.origin, ...(batchSize ? { batchSize } : {}) });
+engine.onRestart((e) => actions.engineRestarted(e));
+
+const services: AppServices = { store, actions };
+if (readTestHooksFlag()) {
+  // Browser tests only (?test): crash the worker the way an out-of-memory kill would.
+  (window as unknown as { __atmanTest: unknown }).__atmanTest = { crash: (how?: 'close' | 'throw') => void engine.__crashForTest(how).catch(() => {}), store };
+}
+
+createRoot(document.getElementById('root')!).render(
+  <StrictMode>
+    <AppContext.Provider value={services}>
+      <App />
+    </AppContext.Provider>
+  </StrictMode>,
+);
+void startApp(store, actions);

@@ -1,0 +1,53 @@
+// Start-up order: saved state (already rehydrated) < an opened link; then what the server
+// offers (test models, the bundled model's examples), the backend probe and the first model load.
+import type { Actions } from './actions';
+import { DEFAULT_MODEL, type ModelChoice } from './model-catalog';
+import type { Example } from './model-slice';
+import { openLinkFromLocation, startUrlSync } from './share-sync';
+import type { AppStore } from './store';
+
+/** Whether the dev/test server serves the random-weight test models (a real deployment does not). */
+async function fixturesServed(fetchFn: typeof fetch): Promise<boolean> {
+  try {
+    const r = await fetchFn('/fixtures/models/tiny-gpt2/config.json', { method: 'HEAD', cache: 'no-store' });
+    return r.ok;
+  } catch {
+    return false;
+  }
+}
+
+export async function fetchExamples(c: ModelChoice, fetchFn: typeof fetch = fetch): Promise<Example[]> {
+  if (c.kind !== 'bundled') return [];
+  try {
+    const r = await fetchFn(`/models/${encodeURIComponent(c.id)}/examples.json`);
+    if (!r.ok) return [];
+    const list: unknown = await r.json();
+    if (!Array.isArray(list)) return [];
+    return list
+      .filter((e): e is Example => typeof e?.prompt === 'string' && typeof e?.target === 'string')
+      .map((e) => ({ prompt: e.prompt, target: e.target, ...(typeof e.evidence === 'string' ? { evidence: e.evidence } : {}) }));
+  } catch {
+    return [];
+  }
+}
+
+/** Local models (bundled, test, picked folder) load at once; downloads wait for a click. */
+export const loadsWithoutAsking = (c: ModelChoice): boolean => c.kind === 'bundled' || c.kind === 'fixture' || c.kind === 'folder';
+
+export async function startApp(store: AppStore, actions: Actions, fetchFn: typeof fetch = fetch): Promise<void> {
+  void actions.probe();
+  const fixtures = await fixturesServed(fetchFn);
+  store.setState({ fixturesAvailable: fixtures });
+  await openLinkFromLocation(store, { allowFixtures: fixtures });
+  if (store.getState().modelChoice.kind === 'fixture' && !fixtures) {
+    store.setState({ modelChoice: { ...DEFAULT_MODEL }, notices: [...store.getState().notices, 'The saved test model is not served here; using the demo model.'] });
+  }
+  startUrlSync(store, { allowFixtures: fixtures });
+  const examples = await fetchExamples(store.getState().modelChoice, fetchFn);
+  store.setState({ examples });
+  // First visit: start from the demo's first example instead of an empty page.
+  const s = store.getState();
+  if (s.prompt === '' && s.target === '' && examples[0]) store.setState({ prompt: examples[0].prompt, target: examples[0].target });
+  if (loadsWithoutAsking(store.getState().modelChoice) && !store.getState().pendingModel) await actions.loadModel();
+  void actions.refreshCache();
+}

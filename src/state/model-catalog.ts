@@ -1,0 +1,149 @@
+// Which models the app offers and where each one's files live. Plain data, shared by the
+// picker, the share codec (to validate ids) and the load action.
+import type { ModelDtype, ModelSourceSpec } from '../protocol/engine-api';
+
+export type ModelChoice =
+  /** shipped with the app under public/models/<id>/ */
+  | { kind: 'bundled'; id: string }
+  /** random-weight test models, served only by the dev/test server at /fixtures/models/<id>/ */
+  | { kind: 'fixture'; id: string }
+  | { kind: 'hub'; repo: string; dtype?: ModelDtype }
+  /** a base URL (absolute, or a path on this site) holding the hub layout */
+  | { kind: 'url'; url: string }
+  /** a folder the user picked or dropped; its files live only in this page's memory */
+  | { kind: 'folder'; name: string };
+
+export interface BundledModel {
+  id: string;
+  label: string;
+  description: string;
+}
+
+export const BUNDLED_MODELS: readonly BundledModel[] = [
+  {
+    id: 'atman-demo-facts',
+    label: 'AtMan demo: facts (bundled, trained)',
+    description: 'A small GPT trained on short fact documents followed by a question; AtMan should point at the sentence that answers it.',
+  },
+];
+
+export const FIXTURE_MODELS: readonly BundledModel[] = [
+  { id: 'tiny-gpt2', label: 'tiny-gpt2', description: 'GPT-2 layout, random weights' },
+  { id: 'tiny-llama', label: 'tiny-llama', description: 'Llama layout, random weights' },
+  { id: 'tiny-llama-gqa', label: 'tiny-llama-gqa', description: 'fused GroupQueryAttention: log-additive only' },
+];
+
+export interface CuratedModel {
+  repo: string;
+  label: string;
+  dtype: ModelDtype;
+  /** approximate download size in bytes */
+  approxBytes: number;
+  note: string;
+}
+
+/** Real hub models the engine supports (decomposed attention, or fused GQA in log-additive mode). Sizes are approximate. */
+export const CURATED_MODELS: readonly CuratedModel[] = [
+  { repo: 'Xenova/gpt2', label: 'GPT-2 small (8-bit)', dtype: 'q8', approxBytes: 130e6, note: 'decomposed attention: both modes' },
+  { repo: 'Xenova/gpt2', label: 'GPT-2 small (fp32)', dtype: 'fp32', approxBytes: 500e6, note: 'decomposed attention: both modes' },
+  {
+    repo: 'HuggingFaceTB/SmolLM2-135M-Instruct',
+    label: 'SmolLM2 135M Instruct (4-bit)',
+    dtype: 'q4',
+    approxBytes: 200e6,
+    note: 'fused GroupQueryAttention: log-additive only',
+  },
+  {
+    repo: 'onnx-community/Qwen2.5-0.5B-Instruct',
+    label: 'Qwen2.5 0.5B Instruct (4-bit)',
+    dtype: 'q4',
+    approxBytes: 786e6,
+    note: 'log-additive if its graph uses fused attention',
+  },
+];
+
+export const DEFAULT_MODEL: ModelChoice = { kind: 'bundled', id: 'atman-demo-facts' };
+
+/** A download this big (or of unknown size) is confirmed by the user when a link asks for it. */
+export const LARGE_DOWNLOAD_BYTES = 50e6;
+
+export const isBundled = (id: string): boolean => BUNDLED_MODELS.some((m) => m.id === id);
+export const isFixture = (id: string): boolean => FIXTURE_MODELS.some((m) => m.id === id);
+
+/** owner/name as the hub spells it; no path tricks */
+export const HUB_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,95}\/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$/;
+
+export function curatedFor(repo: string, dtype?: ModelDtype): CuratedModel | undefined {
+  return CURATED_MODELS.find((m) => m.repo === repo && (dtype === undefined || m.dtype === dtype));
+}
+
+export function formatBytes(n: number): string {
+  if (!Number.isFinite(n) || n < 0) return 'unknown size';
+  if (n < 1024) return `${n} B`;
+  const units = ['KB', 'MB', 'GB'];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
+}
+
+/** The download a choice needs, in words: "~786 MB", "unknown size", or null when nothing is downloaded from outside. */
+export function downloadSizeLabel(c: ModelChoice): string | null {
+  if (c.kind === 'hub') {
+    const known = curatedFor(c.repo, c.dtype);
+    return known ? `~${formatBytes(known.approxBytes)}` : 'unknown size';
+  }
+  if (c.kind === 'url' && /^https?:/i.test(c.url)) return 'unknown size';
+  return null;
+}
+
+/** Whether opening a link with this model should ask before downloading. */
+export function needsDownloadConsent(c: ModelChoice): boolean {
+  if (c.kind === 'url') return /^https?:/i.test(c.url);
+  if (c.kind !== 'hub') return false;
+  const known = curatedFor(c.repo, c.dtype);
+  return !known || known.approxBytes >= LARGE_DOWNLOAD_BYTES;
+}
+
+export function modelLabel(c: ModelChoice): string {
+  switch (c.kind) {
+    case 'bundled':
+      return BUNDLED_MODELS.find((m) => m.id === c.id)?.label ?? c.id;
+    case 'fixture':
+      return `${c.id} (test model, random weights)`;
+    case 'hub':
+      return `${c.repo}${c.dtype ? ` (${c.dtype})` : ''}`;
+    case 'url':
+      return c.url;
+    case 'folder':
+      return `folder ${c.name}`;
+  }
+}
+
+/** Identity of a choice: two choices with the same key load the same files. */
+export const modelKey = (c: ModelChoice): string => JSON.stringify(c);
+
+export function sourceFor(c: ModelChoice, origin: string, files?: Array<{ path: string; file: Blob }>): ModelSourceSpec {
+  switch (c.kind) {
+    case 'bundled':
+      return { kind: 'url', baseUrl: new URL(`/models/${c.id}/`, origin).href, id: c.id };
+    case 'fixture':
+      return { kind: 'url', baseUrl: new URL(`/fixtures/models/${c.id}/`, origin).href, id: c.id };
+    case 'hub':
+      return { kind: 'hub', repo: c.repo };
+    case 'url':
+      return { kind: 'url', baseUrl: new URL(c.url, origin).href, id: c.url };
+    case 'folder':
+      return { kind: 'files', id: c.name, files: files ?? [] };
+  }
+}
+
+/** Reads the text box: a hub id (owner/name) or a base URL (http(s):// or a path on this site). */
+export function choiceFromText(text: string): ModelChoice {
+  const t = text.trim();
+  if (/^(https?:\/\/|\/|\.\.?\/)/i.test(t)) return { kind: 'url', url: t };
+  return { kind: 'hub', repo: t };
+}

@@ -1,0 +1,211 @@
+// Field-by-field checks for everything that comes from outside the running page (a shared
+// link, localStorage): each bad field falls back to its default and adds a problem in words;
+// nothing here throws. The engine's own validateSettings is the authority on settings.
+import { validateSettings } from '../core/settings';
+import { DEFAULT_SETTINGS, type ExplainSettings } from '../core/types';
+import type { BackendChoice, Explanation } from '../protocol/engine-api';
+import { DTYPES, type ModelDtype } from '../runtime/dtypes';
+import { DEFAULT_MODEL, HUB_ID, type ModelChoice, isBundled, isFixture } from './model-catalog';
+
+export const LIMITS = {
+  prompt: 20_000,
+  target: 2_000,
+  modelText: 300,
+  delimiter: 20,
+  tokens: 4_096,
+  units: 4_096,
+  generate: 200,
+};
+
+export type Problems = string[];
+
+const quote = (v: unknown): string => {
+  const s = typeof v === 'string' ? v : JSON.stringify(v) ?? String(v);
+  return JSON.stringify(s.length > 40 ? `${s.slice(0, 40)}…` : s);
+};
+
+export function sanitizeText(v: unknown, name: string, max: number, fallback: string, problems: Problems): string {
+  if (v === undefined) return fallback;
+  if (typeof v !== 'string') {
+    problems.push(`The ${name} is not text; using the default.`);
+    return fallback;
+  }
+  if (v.length > max) {
+    problems.push(`The ${name} is longer than ${max} characters; using the default.`);
+    return fallback;
+  }
+  return v;
+}
+
+/** Settings merged over the defaults one field at a time, so one bad field does not cost the others. */
+export function sanitizeSettings(v: unknown, problems: Problems): ExplainSettings {
+  if (v === undefined) return structuredClone(DEFAULT_SETTINGS);
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+    problems.push('The settings are not readable; using the defaults.');
+    return structuredClone(DEFAULT_SETTINGS);
+  }
+  const good: Partial<ExplainSettings> = {};
+  for (const [key, value] of Object.entries(v)) {
+    if (!(key in DEFAULT_SETTINGS)) {
+      problems.push(`Unknown setting ${quote(key)} was ignored.`);
+      continue;
+    }
+    if (key === 'granularity' && (value as { kind?: unknown })?.kind === 'delimiter') {
+      const d = (value as { delimiter?: unknown }).delimiter;
+      if (typeof d === 'string' && d.length > LIMITS.delimiter) {
+        problems.push(`The delimiter is longer than ${LIMITS.delimiter} characters; using the default granularity.`);
+        continue;
+      }
+    }
+    try {
+      validateSettings({ [key]: value } as Partial<ExplainSettings>);
+      (good as Record<string, unknown>)[key] = value;
+    } catch (e) {
+      problems.push(`Setting ${key}: ${(e as Error).message} Using the default.`);
+    }
+  }
+  return validateSettings(good);
+}
+
+export function sanitizeBackend(v: unknown, problems: Problems): BackendChoice {
+  if (v === undefined) return 'auto';
+  if (v === 'auto' || v === 'webgpu' || v === 'wasm') return v;
+  problems.push(`Unknown backend ${quote(v)}; using auto.`);
+  return 'auto';
+}
+
+export function sanitizeModelChoice(v: unknown, problems: Problems, opts: { allowFixtures?: boolean } = {}): ModelChoice {
+  const fallback = (why: string): ModelChoice => {
+    problems.push(`${why} Using the demo model.`);
+    return { ...DEFAULT_MODEL };
+  };
+  if (v === undefined) return { ...DEFAULT_MODEL };
+  if (typeof v !== 'object' || v === null) return fallback('The model is not readable.');
+  const c = v as Record<string, unknown>;
+  const text = (x: unknown): x is string => typeof x === 'string' && x.length > 0 && x.length <= LIMITS.modelText;
+  switch (c.kind) {
+    case 'bundled':
+      return text(c.id) && isBundled(c.id) ? { kind: 'bundled', id: c.id } : fallback(`There is no bundled model named ${quote(c.id)}.`);
+    case 'fixture':
+      if (text(c.id) && isFixture(c.id) && opts.allowFixtures !== false) return { kind: 'fixture', id: c.id };
+      return fallback(`There is no test model named ${quote(c.id)} here.`);
+    case 'hub': {
+      if (!text(c.repo) || !HUB_ID.test(c.repo)) return fallback(`${quote(c.repo)} is not a Hugging Face model id (owner/name).`);
+      if (c.dtype !== undefined && !(DTYPES as readonly unknown[]).includes(c.dtype)) {
+        problems.push(`Unknown model precision ${quote(c.dtype)}; using the model's default.`);
+        return { kind: 'hub', repo: c.repo };
+      }
+      return c.dtype === undefined ? { kind: 'hub', repo: c.repo } : { kind: 'hub', repo: c.repo, dtype: c.dtype as ModelDtype };
+    }
+    case 'url':
+      // Only web addresses and paths on this site: no javascript:, data: or blob: sources.
+      if (text(c.url) && /^(https?:\/\/[^\s]+|\/[^\s]*|\.\.?\/[^\s]*)$/i.test(c.url)) return { kind: 'url', url: c.url };
+      return fallback(`${quote(c.url)} is not a model address (http(s):// or a path on this site).`);
+    case 'folder':
+      return fallback('The model was a folder on another computer (or from before a reload); open the folder again.');
+    default:
+      return fallback(`Unknown kind of model ${quote(c.kind)}.`);
+  }
+}
+
+const isInt = (v: unknown, min = 0): v is number => typeof v === 'number' && Number.isInteger(v) && v >= min;
+const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const isStr = (v: unknown, max = LIMITS.prompt): v is string => typeof v === 'string' && v.length <= max;
+const numArray = (v: unknown, max: number): v is number[] => Array.isArray(v) && v.length <= max && v.every(isNum);
+
+/**
+ * An explanation from storage or a link, checked in shape (every field, every length) so the
+ * results view can trust it. Returns null (with a problem) instead of a partly valid one.
+ */
+export function sanitizeExplanation(v: unknown, problems: Problems): Explanation | null {
+  const why = explanationProblem(v);
+  if (why !== null) {
+    problems.push(`The saved result was dropped: ${why}.`);
+    return null;
+  }
+  const x = v as Explanation;
+  const settingProblems: Problems = [];
+  const settings = sanitizeSettings(x.settings, settingProblems);
+  if (settingProblems.length) {
+    problems.push(`The saved result's settings are not readable (${settingProblems[0]}); it was dropped.`);
+    return null;
+  }
+  // Rebuilt from the checked fields only: nothing unexpected rides along into the views.
+  return {
+    schemaVersion: x.schemaVersion,
+    sign: x.sign,
+    prompt: x.prompt,
+    target: x.target,
+    tokens: x.tokens.map((t) => ({ id: t.id, text: t.text, start: t.start, end: t.end, role: t.role, ...(t.special ? { special: true } : {}) })),
+    units: x.units.map((u) => ({ label: u.label, positions: [...u.positions], score: u.score, perTarget: [...u.perTarget], factors: u.factors.map(([p, f]) => [p, f] as [number, number]) })),
+    baseline: { crossEntropy: [...x.baseline.crossEntropy] },
+    settings,
+    model: { id: x.model.id, dtype: x.model.dtype, backend: x.model.backend, device: x.model.device, file: x.model.file },
+    passes: x.passes,
+    batchSize: x.batchSize,
+    run: sanitizeRun((x as { run?: unknown }).run, x.batchSize),
+    seconds: x.seconds,
+  };
+}
+
+type RunReport = Explanation['run'];
+
+/** How the passes ran: informational, so unreadable parts just read as unknown. */
+function sanitizeRun(v: unknown, batchSize: number): RunReport {
+  const r = (typeof v === 'object' && v !== null ? v : {}) as Record<string, unknown>;
+  const n = (k: string, d = 0): number => (isNum(r[k]) ? (r[k] as number) : d);
+  return {
+    scoreHead: r.scoreHead === true,
+    prefixReuse: isStr(r.prefixReuse, 500) ? r.prefixReuse : 'unknown',
+    notes: Array.isArray(r.notes) ? r.notes.filter((s): s is string => isStr(s, 500)).slice(0, 20) : [],
+    batches: n('batches'),
+    batchSize: n('batchSize', batchSize),
+    rowsComputed: n('rowsComputed'),
+    rowsFullRecompute: n('rowsFullRecompute'),
+    passesSkipped: n('passesSkipped'),
+    ioPeakBytes: n('ioPeakBytes'),
+  };
+}
+
+function explanationProblem(v: unknown): string | null {
+  if (typeof v !== 'object' || v === null) return 'it is not an object';
+  const x = v as Record<string, unknown>;
+  if (!isInt(x.schemaVersion, 1)) return 'no schema version';
+  if (!isStr(x.sign, 1000) || !isStr(x.prompt, LIMITS.prompt) || !isStr(x.target, LIMITS.target)) return 'its texts are missing or too long';
+  if (!Array.isArray(x.tokens) || x.tokens.length === 0 || x.tokens.length > LIMITS.tokens) return 'its tokens are missing or too many';
+  const n = x.tokens.length;
+  for (const t of x.tokens as unknown[]) {
+    const tk = t as Record<string, unknown>;
+    if (typeof t !== 'object' || t === null || !isInt(tk.id) || !isStr(tk.text, 1000) || !isInt(tk.start) || !isInt(tk.end) || (tk.role !== 'prompt' && tk.role !== 'target')) {
+      return 'a token is malformed';
+    }
+    if (tk.special !== undefined && typeof tk.special !== 'boolean') return 'a token is malformed';
+  }
+  const targets = (x.tokens as Array<{ role: string }>).filter((t) => t.role === 'target').length;
+  if (targets === 0) return 'it has no target tokens';
+  if (!Array.isArray(x.units) || x.units.length === 0 || x.units.length > LIMITS.units) return 'its units are missing or too many';
+  for (const u of x.units as unknown[]) {
+    const un = u as Record<string, unknown>;
+    if (typeof u !== 'object' || u === null || !isStr(un.label, 2000) || !isNum(un.score)) return 'a unit is malformed';
+    if (!Array.isArray(un.positions) || un.positions.length > n || !un.positions.every((p) => isInt(p) && p < n)) return 'a unit names positions outside the text';
+    if (!numArray(un.perTarget, targets)) return 'a unit has unreadable per-token scores';
+    if (!Array.isArray(un.factors) || un.factors.length > n) return 'a unit has unreadable factors';
+    for (const f of un.factors as unknown[]) {
+      if (!Array.isArray(f) || f.length !== 2 || !isInt(f[0]) || f[0] >= n || !isNum(f[1])) return 'a unit has unreadable factors';
+    }
+  }
+  const b = x.baseline as Record<string, unknown> | null;
+  if (typeof b !== 'object' || b === null || !numArray(b.crossEntropy, targets)) return 'its baseline is unreadable';
+  const m = x.model as Record<string, unknown> | null;
+  if (typeof m !== 'object' || m === null || !['id', 'dtype', 'backend', 'device', 'file'].every((k) => isStr(m[k], 300))) return 'its model facts are unreadable';
+  if (!isInt(x.passes, 1) || !isInt(x.batchSize, 1) || !isNum(x.seconds)) return 'its run facts are unreadable';
+  return null;
+}
+
+/** Whole numbers in [min, max], else the fallback. */
+export function sanitizeInt(v: unknown, min: number, max: number, fallback: number, name: string, problems: Problems): number {
+  if (v === undefined) return fallback;
+  if (isInt(v, min) && v <= max) return v;
+  problems.push(`The ${name} must be a whole number from ${min} to ${max}; using ${fallback}.`);
+  return fallback;
+}

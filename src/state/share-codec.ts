@@ -1,0 +1,300 @@
+// The one module that reads and writes the page URL. A share link is the hash
+//   #v=1&model=bundled:atman-demo-facts&prompt=…&target=…&mode=…&factor=…&kappa=…&gran=…&…&x=<scores>
+// readable fields for what a person might edit by hand, and `x`: the computed explanation as
+// JSON, deflate-raw compressed and base64url encoded. Decoding checks every field on its own,
+// falls back to the default for each bad one and lists the problems in words; it never throws
+// and never returns markup (text only, which React renders as text).
+import type { ExplainSettings, Granularity } from '../core/types';
+import type { BackendChoice, Explanation } from '../protocol/engine-api';
+import type { ModelChoice } from './model-catalog';
+import { LIMITS, type Problems, sanitizeBackend, sanitizeExplanation, sanitizeModelChoice, sanitizeSettings, sanitizeText } from './sanitize';
+
+export const SHARE_VERSION = 1;
+/** Links longer than this are not worth decoding (browsers and chat apps cut them anyway). */
+export const MAX_HASH_CHARS = 512 * 1024;
+/** Decompressed explanation JSON; guards against a deflate bomb. */
+const MAX_INFLATED_BYTES = 4 * 2 ** 20;
+
+export interface SharedState {
+  model: ModelChoice;
+  backend: BackendChoice;
+  prompt: string;
+  target: string;
+  settings: ExplainSettings;
+  /** the computed result, when the link carries it */
+  explanation: Explanation | null;
+}
+
+export interface DecodedShare {
+  /** the fields the link set (all validated); absent = not in the link, or dropped */
+  state: Partial<SharedState>;
+  problems: string[];
+}
+
+// ---------------------------------------------------------------- bytes <-> base64url
+
+export function bytesToBase64url(bytes: Uint8Array): string {
+  let bin = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+/** null when the text is not base64url */
+export function base64urlToBytes(s: string): Uint8Array | null {
+  if (!/^[A-Za-z0-9_-]*$/.test(s) || s.length % 4 === 1) return null;
+  try {
+    const bin = atob(s.replace(/-/g, '+').replace(/_/g, '/') + '==='.slice((s.length + 3) % 4));
+    const out = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out;
+  } catch {
+    return null;
+  }
+}
+
+async function pump(stream: ReadableStream<Uint8Array>, limit: number): Promise<Uint8Array> {
+  const reader = stream.getReader();
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.length;
+    if (size > limit) {
+      await reader.cancel();
+      throw new Error('too large');
+    }
+    parts.push(value);
+  }
+  const out = new Uint8Array(size);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+function through(bytes: Uint8Array, t: CompressionStream | DecompressionStream): ReadableStream<Uint8Array> {
+  const w = t.writable.getWriter();
+  // Errors surface on the readable side; these promises would otherwise go unhandled.
+  w.write(bytes as Uint8Array<ArrayBuffer>).catch(() => {});
+  w.close().catch(() => {});
+  return t.readable as ReadableStream<Uint8Array>;
+}
+
+export async function deflateText(text: string): Promise<string> {
+  const bytes = await pump(through(new TextEncoder().encode(text), new CompressionStream('deflate-raw')), Infinity);
+  return bytesToBase64url(bytes);
+}
+
+/** null when the payload is not base64url, not deflate-raw, not UTF-8 or too large */
+export async function inflateText(b64: string): Promise<string | null> {
+  const bytes = base64urlToBytes(b64);
+  if (!bytes) return null;
+  try {
+    const out = await pump(through(bytes, new DecompressionStream('deflate-raw')), MAX_INFLATED_BYTES);
+    return new TextDecoder('utf-8', { fatal: true }).decode(out);
+  } catch {
+    return null;
+  }
+}
+
+// ---------------------------------------------------------------- fields
+
+function encodeModel(m: ModelChoice): string {
+  switch (m.kind) {
+    case 'bundled':
+    case 'fixture':
+      return `${m.kind}:${m.id}`;
+    case 'hub':
+      return `hub:${m.repo}`;
+    case 'url':
+      return `url:${m.url}`;
+    case 'folder':
+      return `folder:${m.name}`;
+  }
+}
+
+function decodeModel(s: string, dtype: string | null): unknown {
+  const colon = s.indexOf(':');
+  if (colon < 0) return { kind: s };
+  const kind = s.slice(0, colon);
+  const rest = s.slice(colon + 1);
+  if (kind === 'hub') return dtype === null ? { kind, repo: rest } : { kind, repo: rest, dtype };
+  if (kind === 'url') return { kind, url: rest };
+  if (kind === 'folder') return { kind, name: rest };
+  return { kind, id: rest };
+}
+
+function encodeGranularity(g: Granularity, p: URLSearchParams): void {
+  p.set('gran', g.kind);
+  if (g.kind === 'delimiter') p.set('delim', g.delimiter);
+  if (g.kind === 'chunks') p.set('chunks', g.chunks.map(([a, b]) => `${a}-${b}`).join(','));
+}
+
+/** Raw (unvalidated) settings object from the link's fields; sanitizeSettings judges it. */
+function settingsFromParams(p: URLSearchParams, problems: Problems): Record<string, unknown> {
+  const raw: Record<string, unknown> = {};
+  const num = (key: string, name: string): number | undefined => {
+    const v = p.get(key);
+    if (v === null) return undefined;
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n)) {
+      problems.push(`The ${name} ${JSON.stringify(v.slice(0, 20))} is not a number; using the default.`);
+      return undefined;
+    }
+    return n;
+  };
+  if (p.has('mode')) raw.mode = p.get('mode');
+  const factor = num('factor', 'factor');
+  if (factor !== undefined) raw.factor = factor;
+  if (p.has('kappa')) {
+    if (p.get('kappa') === 'off') raw.kappa = null;
+    else {
+      const k = num('kappa', 'kappa');
+      if (k !== undefined) raw.kappa = k;
+    }
+  }
+  const gran = p.get('gran');
+  if (gran !== null) {
+    if (gran === 'delimiter') raw.granularity = { kind: gran, delimiter: p.get('delim') ?? '' };
+    else if (gran === 'chunks') {
+      const chunks = (p.get('chunks') ?? '').split(',').map((c) => c.split('-').map((x) => (/^\d{1,7}$/.test(x) ? Number(x) : NaN)));
+      raw.granularity = { kind: gran, chunks };
+    } else raw.granularity = { kind: gran };
+  }
+  if (p.has('tgran')) raw.targetGranularity = p.get('tgran');
+  if (p.has('post')) raw.postprocess = p.get('post');
+  if (p.has('overlap')) raw.tokenOverlap = p.get('overlap');
+  const layers = p.get('layers');
+  if (layers !== null) {
+    if (layers === 'all') raw.layers = null;
+    else if (layers.length > 2000) problems.push('The layer list is too long; using all layers.');
+    else raw.layers = layers.split(',').map((x) => (/^\d{1,4}$/.test(x) ? Number(x) : x));
+  }
+  return raw;
+}
+
+// ---------------------------------------------------------------- encode / decode
+
+/** The hash for a state, e.g. "#v=1&model=…". Without the explanation unless it is given. */
+export async function encodeShare(s: Omit<SharedState, 'explanation'> & { explanation?: Explanation | null }): Promise<string> {
+  const p = inputParams(s);
+  if (s.explanation) p.set('x', await deflateText(JSON.stringify(s.explanation)));
+  return hashOf(p);
+}
+
+/** The hash for the inputs only; synchronous, so it can be written while the page unloads. */
+export const encodeInputs = (s: Omit<SharedState, 'explanation'>): string => hashOf(inputParams(s));
+
+// URLSearchParams writes spaces as '+'; %20 reads better in a pasted link and decodes the same.
+const hashOf = (p: URLSearchParams): string => `#${p.toString().replace(/\+/g, '%20')}`;
+
+function inputParams(s: Omit<SharedState, 'explanation'>): URLSearchParams {
+  const p = new URLSearchParams();
+  p.set('v', String(SHARE_VERSION));
+  p.set('model', encodeModel(s.model));
+  if (s.model.kind === 'hub' && s.model.dtype) p.set('dtype', s.model.dtype);
+  p.set('backend', s.backend);
+  p.set('prompt', s.prompt);
+  p.set('target', s.target);
+  const st = s.settings;
+  p.set('mode', st.mode);
+  p.set('factor', String(st.factor));
+  p.set('kappa', st.kappa === null ? 'off' : String(st.kappa));
+  encodeGranularity(st.granularity, p);
+  p.set('tgran', st.targetGranularity);
+  p.set('post', st.postprocess);
+  p.set('layers', st.layers === null ? 'all' : st.layers.join(','));
+  p.set('overlap', st.tokenOverlap);
+  return p;
+}
+
+const EMPTY = (problems: string[]): DecodedShare => ({ state: {}, problems });
+
+/** Reads a hash ("#v=1&…" or without '#'). An empty hash is no link at all: no problems. */
+export async function decodeShare(hash: string, opts: { allowFixtures?: boolean } = {}): Promise<DecodedShare> {
+  try {
+    return await decodeUnsafe(hash, opts);
+  } catch (e) {
+    // Belt and braces: the checks above should make this unreachable.
+    return EMPTY([`This link could not be read (${(e as Error)?.message ?? 'unknown error'}); showing the default page.`]);
+  }
+}
+
+async function decodeUnsafe(hash: string, opts: { allowFixtures?: boolean }): Promise<DecodedShare> {
+  const text = typeof hash === 'string' ? hash.replace(/^#/, '') : '';
+  if (text === '') return EMPTY([]);
+  if (text.length > MAX_HASH_CHARS) return EMPTY([`This link is too long to be a share link (${text.length} characters); showing the default page.`]);
+  const p = new URLSearchParams(text);
+  const v = p.get('v');
+  if (v === null) return EMPTY(['This link is not an AtMan share link (it has no version field); showing the default page.']);
+  if (v !== String(SHARE_VERSION)) {
+    return EMPTY([`This link was made by another version of the playground (v=${JSON.stringify(v.slice(0, 10))}, this one reads v=${SHARE_VERSION}); showing the default page.`]);
+  }
+  const problems: string[] = [];
+  const state: Partial<SharedState> = {};
+  const model = p.get('model');
+  if (model !== null) state.model = sanitizeModelChoice(decodeModel(model, p.get('dtype')), problems, opts);
+  if (p.has('backend')) state.backend = sanitizeBackend(p.get('backend'), problems);
+  if (p.has('prompt')) {
+    const prompt = sanitizeText(p.get('prompt'), 'prompt', LIMITS.prompt, '', problems);
+    if (prompt !== '') state.prompt = prompt;
+  }
+  if (p.has('target')) {
+    const target = sanitizeText(p.get('target'), 'target', LIMITS.target, '', problems);
+    if (target !== '') state.target = target;
+  }
+  state.settings = sanitizeSettings(settingsFromParams(p, problems), problems);
+  const x = p.get('x');
+  if (x !== null) {
+    const json = await inflateText(x);
+    if (json === null) problems.push('The scores in this link are damaged (not valid compressed data); click Explain to compute them.');
+    else {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(json);
+      } catch {
+        problems.push('The scores in this link are damaged (not JSON); click Explain to compute them.');
+      }
+      if (parsed !== undefined) {
+        const explanation = sanitizeExplanation(parsed, problems);
+        if (explanation) state.explanation = explanation;
+      }
+    }
+  }
+  const known = new Set(['v', 'model', 'dtype', 'backend', 'prompt', 'target', 'mode', 'factor', 'kappa', 'gran', 'delim', 'chunks', 'tgran', 'post', 'layers', 'overlap', 'x']);
+  const unknown = [...new Set(p.keys())].filter((k) => !known.has(k));
+  if (unknown.length) problems.push(`Unknown link fields were ignored: ${unknown.slice(0, 5).map((k) => JSON.stringify(k.slice(0, 20))).join(', ')}.`);
+  return { state, problems };
+}
+
+// ---------------------------------------------------------------- the page URL
+
+export const readLocationHash = (): string => (typeof location === 'undefined' ? '' : location.hash);
+
+/** Rewrites the hash in place: no new history entry per keystroke. */
+export function replaceLocationHash(hash: string): void {
+  if (typeof location === 'undefined' || location.hash === hash) return;
+  try {
+    history.replaceState(history.state, '', `${location.pathname}${location.search}${hash}`);
+  } catch {
+    // Safari refuses more than ~100 replaceState calls in 30 s; the next change writes it again.
+  }
+}
+
+/** The full address of this page with the given hash. */
+export const shareUrl = (hash: string): string => `${location.origin}${location.pathname}${hash}`;
+
+/** Test-only: `?batch=N` forces N passes per batch (so a cancel lands midway through a short run). */
+export function readBatchOverride(): number | undefined {
+  if (typeof location === 'undefined') return undefined;
+  const n = Number(new URLSearchParams(location.search).get('batch'));
+  return Number.isInteger(n) && n >= 1 && n <= 1024 ? n : undefined;
+}
+
+/** Test-only: `?test` exposes hooks on window (crash the worker) for the browser tests. */
+export function readTestHooksFlag(): boolean {
+  return typeof location !== 'undefined' && new URLSearchParams(location.search).has('test');
+}

@@ -1,0 +1,73 @@
+// The prompt, the target (typed, or generated and then selected), and the example list.
+import type { ReactNode } from 'react';
+import { selectBusy, selectExamples, selectGenerateCount, selectPrompt, selectStatus, selectTarget } from '../../state/selectors';
+import { useActions, useApp, useServices } from './app-context';
+import { GeneratedChips } from './GeneratedChips';
+import { TokenPreview } from './TokenPreview';
+
+export function PromptEditor(): ReactNode {
+  const prompt = useApp(selectPrompt);
+  const target = useApp(selectTarget);
+  const examples = useApp(selectExamples);
+  const n = useApp(selectGenerateCount);
+  const busy = useApp(selectBusy);
+  const status = useApp(selectStatus);
+  const { store } = useServices();
+  const actions = useActions();
+  const st = store.getState();
+
+  return (
+    <section className="panel prompt-editor" aria-labelledby="prompt-heading">
+      <h2 id="prompt-heading">Prompt and target</h2>
+      {examples.length > 0 ? (
+        <label className="row">
+          Example{' '}
+          <select
+            data-testid="example-select"
+            value={examples.findIndex((e) => e.prompt === prompt && e.target === target)}
+            onChange={(e) => {
+              const ex = examples[Number(e.target.value)];
+              if (ex) store.setState({ prompt: ex.prompt, target: ex.target, generation: null });
+            }}
+          >
+            <option value={-1} disabled>
+              (your own text)
+            </option>
+            {examples.map((e, i) => (
+              <option key={i} value={i}>
+                {i + 1}. {e.prompt.replace(/\s+/g, ' ').slice(-70)} → {e.target}
+              </option>
+            ))}
+          </select>
+        </label>
+      ) : null}
+      <label htmlFor="prompt" className="block-label">
+        Prompt
+      </label>
+      <textarea id="prompt" data-testid="prompt" rows={6} value={prompt} spellCheck={false} onChange={(e) => st.setPrompt(e.target.value)} />
+      <div className="row target-row">
+        <label htmlFor="target">Target</label>
+        <input id="target" data-testid="target" value={target} spellCheck={false} onChange={(e) => st.setTarget(e.target.value)} />
+        <span className="muted">or</span>
+        <button type="button" data-testid="generate" onClick={() => void actions.generate()} disabled={busy}>
+          {status === 'generating' ? 'Generating…' : 'Generate'}
+        </button>
+        <label>
+          <input
+            type="number"
+            data-testid="generate-count"
+            aria-label="tokens to generate"
+            min={1}
+            max={200}
+            value={n}
+            onChange={(e) => st.setGenerateCount(Number(e.target.value))}
+            className="narrow"
+          />{' '}
+          tokens (greedy)
+        </label>
+      </div>
+      <GeneratedChips />
+      <TokenPreview />
+    </section>
+  );
+}
