@@ -47,6 +47,8 @@ export interface ExplainRequest {
   scoreHead?: boolean;
   /** start each pass at its first changed column, reusing the cached prefix (default true) */
   prefixReuse?: boolean;
+  /** cost of one more batch in sequence rows, for grouping units by start (default: a quarter of the sequence) */
+  overheadRows?: number;
 }
 
 export interface ExplainedUnit {
@@ -155,6 +157,7 @@ export async function explain(model: AtmanModel, req: ExplainRequest): Promise<E
     batchSize,
     scoreHead,
     prefixReuse: req.prefixReuse ?? true,
+    ...(req.overheadRows !== undefined ? { overheadRows: req.overheadRows } : {}),
     ...(req.signal ? { signal: req.signal } : {}),
     onBatch: (loaded, all) => req.onProgress?.({ stage: 'passes', loaded, total: all, elapsedSeconds: (performance.now() - t0) / 1000 }),
   });

@@ -49,7 +49,9 @@ describe('prefix reuse and the score head give the scores of full recomputation 
           expect(maxDiff(both, naive)).toBeLessThan(1e-5);
           expect(maxDiff(prefixOnly, naive)).toBeLessThan(1e-5);
           expect(naive.units.some((u) => u.perTarget.some((r) => Math.abs(r) > 1e-3))).toBe(true);
-          if (f.cache) {
+          if (f.cache && both.run.prefixReuse.startsWith('not used: GroupQueryAttention')) {
+            expect(both.run.rowsComputed).toBe(both.run.rowsFullRecompute);
+          } else if (f.cache) {
             expect(both.run.prefixReuse).toBe('used');
             // Each batch of units (sorted by first changed column) starts at its earliest column.
             const S = both.tokens.length - 1;
@@ -67,12 +69,19 @@ describe('prefix reuse and the score head give the scores of full recomputation 
     }
   }
 
-  it('says so in the run report when the backend refuses a batched cached prefix', async () => {
+  it('runs GroupQueryAttention prefix passes one at a time, or batched without prefix when that is cheaper, and says which', async () => {
     const model = await AtmanModel.load(folderSource('fixtures/models/tiny-llama-gqa'), backend, { mode: 'log-additive' });
     models.push(model);
-    const x = await explain(model, { prompt: PROMPT, target: TARGET, settings: { mode: 'log-additive', kappa: null }, batchSize: 4 });
-    // onnxruntime's CPU GroupQueryAttention takes several new rows over a past only at batch 1.
-    expect(x.run.notes.join(' ')).toMatch(/one at a time|recomputed/);
-    expect(x.run.batchSize).toBe(1);
+    const settings = { mode: 'log-additive' as const, kappa: null };
+    // Cheap runs: one pass per unit from its own start beats a few full-length batches.
+    const single = await explain(model, { prompt: PROMPT, target: TARGET, settings, batchSize: 4, overheadRows: 0 });
+    expect(single.run.notes.join(' ')).toMatch(/GroupQueryAttention takes a cached prefix only at batch 1/);
+    expect(single.run.batchSize).toBe(1);
+    expect(single.run.prefixReuse).toBe('used');
+    // Expensive runs: batching wins, the whole sequence is recomputed.
+    const batched = await explain(model, { prompt: PROMPT, target: TARGET, settings, batchSize: 4, overheadRows: 1000 });
+    expect(batched.run.prefixReuse).toMatch(/^not used: GroupQueryAttention/);
+    expect(batched.run.batchSize).toBe(4);
+    expect(maxDiff(single, batched)).toBeLessThan(1e-5);
   });
 });

@@ -162,7 +162,22 @@ export async function runPasses(model: AtmanModel, job: PassJob, opts: RunOption
       report.passesSkipped++;
       progress(1);
     }
-    const groups = groupByStart(runnable.map((r) => r.start), S, report.batchSize, opts.overheadRows ?? S / 4);
+    const overhead = opts.overheadRows ?? S / 4;
+    let maxBatch = report.batchSize;
+    if (model.current.report.sites.some((site) => site.kind === 'GroupQueryAttention') && runnable.length > 1) {
+      // onnxruntime's GroupQueryAttention takes several new rows over a past only at batch 1:
+      // compare one-at-a-time prefix passes with batched full recomputation and take the cheaper.
+      const batched = Math.ceil(runnable.length / maxBatch) * overhead + runnable.length * S;
+      const single = runnable.reduce((a, r) => a + overhead + (S - r.start), 0);
+      if (single > batched) {
+        report.prefixReuse = 'not used: GroupQueryAttention takes a cached prefix only at batch 1, and batched full recomputation was cheaper here';
+        for (const [from, to] of groupByStart(runnable.map(() => 0), S, maxBatch, overhead)) await runGroup(runnable.slice(from, to).map((g) => g.pass), 0, null);
+        return { ce, report };
+      }
+      maxBatch = report.batchSize = 1;
+      note('GroupQueryAttention takes a cached prefix only at batch 1: prefix passes ran one at a time');
+    }
+    const groups = groupByStart(runnable.map((r) => r.start), S, maxBatch, overhead);
     for (const [from, to] of groups) {
       const group = runnable.slice(from, to);
       await runGroup(group.map((g) => g.pass), group[0]!.start, past);
