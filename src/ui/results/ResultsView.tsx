@@ -3,7 +3,6 @@
 import { useMemo } from 'react';
 import type { ReactNode } from 'react';
 import type { Explanation } from '../../runtime/explain';
-import { downloadBlob, exportJson, exportPng, exportSvg, fileStem, heatmapSvg } from './export-view';
 import { Legend } from './Legend';
 import { PromptHeatmap } from './PromptHeatmap';
 import { colourScale, maxAbs, targetTokens, tokenLabel, unitLabel, unitScores } from './scores';
@@ -58,7 +57,6 @@ export function ResultsView(props: ResultsViewProps): ReactNode {
     selectedTarget === null
       ? `score over the whole target (post-processing ${x.settings.postprocess})`
       : `score for target token ${JSON.stringify(tokenLabel(targets[selectedTarget]!))} (post-processing ${x.settings.postprocess})`;
-  const stem = fileStem(x);
 
   return (
     <section className="atman-results" data-testid="results-view" aria-label="explanation results">
@@ -112,25 +110,6 @@ export function ResultsView(props: ResultsViewProps): ReactNode {
           </figure>
           <UnitDetails explanation={x} unit={selectedUnit} targetIndex={selectedTarget} onSelectTarget={onSelectTarget} />
         </aside>
-      </div>
-      <div className="atman-export" role="group" aria-label="export">
-        <button type="button" onClick={() => downloadBlob(exportJson(x), `${stem}.json`)}>
-          Download JSON
-        </button>
-        <button type="button" onClick={() => downloadBlob(exportSvg(heatmapSvg(x, { targetIndex: selectedTarget })), `${stem}.svg`)}>
-          Download heatmap SVG
-        </button>
-        <button
-          type="button"
-          onClick={() => {
-            exportPng(heatmapSvg(x, { targetIndex: selectedTarget }), 2).then(
-              (b) => downloadBlob(b, `${stem}.png`),
-              (e: unknown) => console.error('PNG export failed', e),
-            );
-          }}
-        >
-          Download heatmap PNG
-        </button>
       </div>
     </section>
   );
