@@ -22,6 +22,7 @@ const CASES: Case[] = [
   { name: 'torch tiny_llama_kv (rotary, Cast, KV cache)', file: `${TORCH}/tiny_llama_kv.onnx`, layers: 2, kvHeads: 4, headDim: 8 },
   { name: 'torch tiny_merged (If branches)', file: `${TORCH}/tiny_merged.onnx`, layers: 2 },
   { name: 'tiny-gpt2', file: `${OWN}/tiny-gpt2/onnx/model.onnx`, layers: 2 },
+  { name: 'tiny-gpt2-kv (KV cache)', file: `${OWN}/tiny-gpt2-kv/onnx/model.onnx`, layers: 2, kvHeads: 2, headDim: 16 },
   { name: 'tiny-gpt2 q4 (MatMulNBits)', file: `${OWN}/tiny-gpt2/onnx/model_q4.onnx`, layers: 2 },
   { name: 'tiny-llama (GQA heads, KV cache)', file: `${OWN}/tiny-llama/onnx/model.onnx`, layers: 2, kvHeads: 2, headDim: 8 },
   { name: 'tiny-llama-sdpa (pre-scaled q, k)', file: `${OWN}/tiny-llama-sdpa/onnx/model.onnx`, layers: 2 },

@@ -16,6 +16,7 @@ const FIXTURES: Array<{ name: string; dtype?: 'q4'; modes: ControlMode[]; cache:
   { name: 'tiny-gpt2', modes: ['multiplicative', 'log-additive'], cache: false },
   { name: 'tiny-gpt2', dtype: 'q4', modes: ['multiplicative'], cache: false },
   { name: 'tiny-gpt2-external', modes: ['log-additive'], cache: false },
+  { name: 'tiny-gpt2-kv', modes: ['multiplicative', 'log-additive'], cache: true },
   { name: 'tiny-llama', modes: ['multiplicative', 'log-additive'], cache: true },
   { name: 'tiny-llama-sdpa', modes: ['multiplicative'], cache: false },
   { name: 'tiny-llama-gqa', modes: ['log-additive'], cache: true },

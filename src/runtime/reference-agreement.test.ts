@@ -34,13 +34,14 @@ function cosine(a: Float64Array, b: Float64Array): number {
   return dot / Math.sqrt(na * nb);
 }
 
-describe('engine scores equal the independent reference implementation (within 1e-4)', () => {
+// tiny-gpt2-kv has the same weights with a key/value cache, so the engine runs it with prefix reuse.
+describe.each(['tiny-gpt2', 'tiny-gpt2-kv'])('%s: engine scores equal the independent reference implementation (within 1e-4)', (name) => {
   const weights = loadGpt2Fixture(DIR);
   const wte = weights.tensors.get('transformer.wte.weight')!;
   const row = (id: number) => wte.subarray(id * weights.nEmbd, (id + 1) * weights.nEmbd);
   let model: AtmanModel;
   beforeAll(async () => {
-    model = await AtmanModel.load(folderSource(DIR), createNodeBackend());
+    model = await AtmanModel.load(folderSource(`fixtures/models/${name}`), createNodeBackend());
   });
   afterAll(() => model.release());
 
@@ -55,6 +56,7 @@ describe('engine scores equal the independent reference implementation (within 1
   for (const c of cases) {
     it(`${c.mode}, factor ${c.factor}, kappa ${c.kappa ?? 'off'}, layers ${c.layers ?? 'all'}`, async () => {
       const x = await explain(model, { prompt: PROMPT, target: TARGET, settings: c, batchSize: 5 });
+      expect(x.run.prefixReuse).toBe(name === 'tiny-gpt2-kv' ? 'used' : 'unavailable: the graph takes no key/value cache (past_key_values)');
       const P = x.tokens.filter((t) => t.role === 'prompt').length;
       const ids = x.tokens.map((t) => t.id);
       const S = ids.length - 1;
