@@ -1,16 +1,21 @@
-// npm run bench [-- --layers 12 --lengths 32,64,128 --modes multiplicative,log-additive --backend cpu|wasm]
-// AtMan on a GPT-2-small-shaped model (random weights, generated here, not
-// committed): passes, seconds and passes per second for prompts of 32/64/128
-// tokens, every variant in one run so they share the machine's conditions.
+// npm run bench [-- --layers 12 --lengths 32,64,128 --target-tokens 4 --backend cpu|wasm --json FILE]
+// One explanation on a GPT-2-small-shaped model (random weights, with a
+// key/value cache, generated here and not committed), for prompts of 32/64/128
+// tokens, in four variants run side by side in one process:
+//   naive            batch 1, full recomputation, full logits read back
+//   batched          automatic batch size
+//   batched+head     ... + score head (only target rows reach the LM head; [batch, T] read back)
+//   batched+head+prefix ... + prefix reuse (each unit starts at its first changed column)
+// It prints seconds, passes/s, the ratio to naive, the arithmetic work and
+// GFLOP/s, and checks that every variant gives the same scores.
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ortWeb from 'onnxruntime-web';
-import type { ControlMode } from '../src/core/types';
 import { encodeModel } from '../src/graph/onnx-ir';
 import { AtmanModel } from '../src/runtime/atman-model';
-import { explain } from '../src/runtime/explain';
+import { type Explanation, explain } from '../src/runtime/explain';
 import { folderSource } from '../src/runtime/node/folder-source';
 import { createNodeBackend } from '../src/runtime/node/node-backend';
 import { createWebBackend } from '../src/runtime/web-backend';
@@ -20,52 +25,125 @@ const { values } = parseArgs({
   options: {
     layers: { type: 'string', default: '12' },
     lengths: { type: 'string', default: '32,64,128' },
-    modes: { type: 'string', default: 'multiplicative,log-additive' },
+    'target-tokens': { type: 'string', default: '4' },
     backend: { type: 'string', default: 'cpu' },
+    json: { type: 'string' },
   },
 });
 
 const dims = { vocab: 50257, nLayer: Number(values.layers), nHead: 12, nEmbd: 768, nPositions: 1024 };
-const dir = mkdtempSync(join(tmpdir(), 'atman-bench-'));
+const VARIANTS = [
+  { variant: 'naive', batchSize: 1, scoreHead: false, prefixReuse: false },
+  { variant: 'batched', scoreHead: false, prefixReuse: false },
+  { variant: 'batched+head', scoreHead: true, prefixReuse: false },
+  { variant: 'batched+head+prefix', scoreHead: true, prefixReuse: true },
+] as const;
 const TEXT =
   'The committee met on Tuesday to review the budget. Several members asked about the new library, which had opened in March. ' +
   'The treasurer said the costs were higher than planned because the roof needed repairs. After a long discussion the members agreed ' +
   'to postpone the vote until the next meeting, when the architect could present a revised estimate for the work on the east wing. ';
+const TARGET_TEXT = ' The vote was postponed again because the estimate was late.';
 
-async function main(): Promise<void> {
-  let t = performance.now();
-  // The tiny fixture's tokenizer: its ids are a subset of GPT-2's vocabulary, and the bench measures the model, not the tokenizer.
-  cpSync('fixtures/models/tiny-gpt2', dir, { recursive: true });
-  writeFileSync(join(dir, 'config.json'), JSON.stringify(gpt2Config(dims, 0, 0)));
-  writeFileSync(join(dir, 'onnx/model.onnx'), encodeModel(buildGpt2(dims).model));
-  rmSync(join(dir, 'onnx/model_q4.onnx'));
-  console.log(`generated GPT-2-small-shaped model (${dims.nLayer} layers, 768 hidden, vocab 50257) in ${((performance.now() - t) / 1000).toFixed(1)} s`);
-
-  ortWeb.env.wasm.numThreads = 1;
-  const backend =
-    values.backend === 'wasm' ? createWebBackend(ortWeb, { webgpu: false, adapter: null, shaderF16: false, reason: 'Node' }, 'wasm') : createNodeBackend();
-  const rows: string[][] = [['mode', 'prompt tokens', 'passes', 'batch', 'seconds', 'passes/s', 'backend']];
-  for (const mode of values.modes.split(',') as ControlMode[]) {
-    t = performance.now();
-    const model = await AtmanModel.load(folderSource(dir), backend, { mode, selfCheck: true });
-    console.log(`${mode}: rewrite + session + self-check in ${((performance.now() - t) / 1000).toFixed(1)} s (self-check max diff ${model.current.selfCheck?.maxAbsDiff.toExponential(2)})`);
-    for (const n of values.lengths.split(',').map(Number)) {
-      const tokens = model.tokenizer.encodePrompt(TEXT.repeat(8));
-      const prompt = TEXT.repeat(8).slice(0, tokens[n - 1]!.end);
-      const x = await explain(model, { prompt, target: ' The vote', settings: { mode, kappa: null } });
-      const promptLen = x.tokens.filter((k) => k.role === 'prompt').length;
-      rows.push([mode, String(promptLen), String(x.passes), String(x.batchSize), x.seconds.toFixed(2), (x.passes / x.seconds).toFixed(2), `${x.model.backend} (${x.model.device})`]);
-      console.log(rows.at(-1)!.join('  '));
-    }
-    await model.release();
-  }
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  console.log(`\n${rows.map((r) => r.map((v, c) => v.padEnd(widths[c]!)).join('  ')).join('\n')}`);
+/** Multiply-adds x2 of the passes as run: weights per row, attention per row and key, LM head per scored row. */
+function flops(x: Explanation): number {
+  const { nLayer: L, nEmbd: E, vocab: V } = dims;
+  const S = x.tokens.length - 1;
+  const T = x.tokens.filter((t) => t.role === 'target').length;
+  const perRow = 2 * L * 12 * E * E + 2 * L * 2 * S * E; // QKV+proj+MLP, then q·k and p·v over S keys
+  const headRows = x.run.scoreHead ? x.passes * T : x.run.rowsComputed;
+  return x.run.rowsComputed * perRow + headRows * 2 * E * V;
 }
 
-main()
-  .catch((e) => {
-    console.error(e);
-    process.exitCode = 1;
-  })
-  .finally(() => rmSync(dir, { recursive: true, force: true }));
+interface Row {
+  variant: string;
+  promptTokens: number;
+  passes: number;
+  batchSize: number;
+  seconds: number;
+  ratioToNaive: number;
+  gflop: number;
+  gflopPerSecond: number;
+  rowsComputed: number;
+  maxScoreDiffToNaive: number;
+  backend: string;
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'atman-bench-'));
+  try {
+    let t = performance.now();
+    // The tiny fixture's tokenizer: its ids are a subset of GPT-2's vocabulary, and the bench measures the model, not the tokenizer.
+    cpSync('fixtures/models/tiny-gpt2', dir, { recursive: true });
+    writeFileSync(join(dir, 'config.json'), JSON.stringify(gpt2Config(dims, 0, 0)));
+    writeFileSync(join(dir, 'onnx/model.onnx'), encodeModel(buildGpt2(dims, { past: true }).model));
+    rmSync(join(dir, 'onnx/model_q4.onnx'));
+    console.log(`GPT-2-small-shaped model with KV cache (${dims.nLayer} layers, 768 hidden, vocab 50257) generated in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+
+    ortWeb.env.wasm.numThreads = 1;
+    const backend =
+      values.backend === 'wasm' ? createWebBackend(ortWeb, { webgpu: false, adapter: null, shaderF16: false, reason: 'Node' }, 'wasm') : createNodeBackend();
+    t = performance.now();
+    const model = await AtmanModel.load(folderSource(dir), backend, { selfCheck: true });
+    console.log(`rewrite + session + self-check: ${((performance.now() - t) / 1000).toFixed(1)} s (max logit difference ${model.current.selfCheck?.maxAbsDiff.toExponential(2)})`);
+
+    const rows: Row[] = [];
+    const long = TEXT.repeat(8);
+    const targetTokens = model.tokenizer.encodeTarget(TARGET_TEXT);
+    const target = TARGET_TEXT.slice(0, targetTokens[Number(values['target-tokens']) - 1]!.end);
+    for (const n of values.lengths.split(',').map(Number)) {
+      const tokens = model.tokenizer.encodePrompt(long);
+      const prompt = long.slice(0, tokens[n - 1]!.end);
+      let naive: Explanation | null = null;
+      for (const v of VARIANTS) {
+        const x = await explain(model, { prompt, target, settings: { kappa: null }, ...v });
+        naive ??= x;
+        const diff = Math.max(...x.units.flatMap((u, i) => u.perTarget.map((r, k) => Math.abs(r - naive!.units[i]!.perTarget[k]!))));
+        const g = flops(x) / 1e9;
+        rows.push({
+          variant: v.variant,
+          promptTokens: x.tokens.filter((k) => k.role === 'prompt').length,
+          passes: x.passes,
+          batchSize: x.run.batchSize,
+          seconds: x.seconds,
+          ratioToNaive: x.seconds / naive.seconds,
+          gflop: g,
+          gflopPerSecond: g / x.seconds,
+          rowsComputed: x.run.rowsComputed,
+          maxScoreDiffToNaive: diff,
+          backend: `${x.model.backend} (${x.model.device})`,
+        });
+        const r = rows.at(-1)!;
+        console.log(`${r.variant.padEnd(20)} ${String(r.promptTokens).padStart(4)} tokens  ${r.seconds.toFixed(2).padStart(7)} s  x${(1 / r.ratioToNaive).toFixed(2)} vs naive  ${r.gflopPerSecond.toFixed(0)} GFLOP/s  max |dR| ${diff.toExponential(1)}`);
+      }
+    }
+    await model.release();
+    printTable(rows);
+    if (values.json) writeFileSync(values.json, `${JSON.stringify(rows, null, 2)}\n`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function printTable(rows: Row[]): void {
+  const head = ['variant', 'prompt tokens', 'passes', 'batch', 'seconds', 'passes/s', 'ratio to naive', 'GFLOP', 'GFLOP/s', 'rows', 'backend'];
+  const body = rows.map((r) => [
+    r.variant,
+    String(r.promptTokens),
+    String(r.passes),
+    String(r.batchSize),
+    r.seconds.toFixed(2),
+    (r.passes / r.seconds).toFixed(1),
+    r.ratioToNaive.toFixed(2),
+    r.gflop.toFixed(0),
+    r.gflopPerSecond.toFixed(0),
+    String(r.rowsComputed),
+    r.backend,
+  ]);
+  const widths = head.map((h, c) => Math.max(h.length, ...body.map((b) => b[c]!.length)));
+  console.log(`\n${[head, ...body].map((r) => r.map((v, c) => v.padEnd(widths[c]!)).join('  ')).join('\n')}`);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exitCode = 1;
+});
