@@ -20,7 +20,12 @@ const wasmThreads = self.crossOriginIsolated ? Math.max(2, Math.min(4, navigator
 let model: AtmanModel | null = null;
 let running: AbortController | null = null;
 let probed: Promise<GpuProbe> | null = null;
-const probe = (): Promise<GpuProbe> => (probed ??= probeWebGpu());
+let lastProbe: GpuProbe | null = null;
+const probe = (): Promise<GpuProbe> =>
+  (probed ??= probeWebGpu().then((p) => {
+    lastProbe = p;
+    return p;
+  }));
 
 // Cache Storage exists only in secure contexts (https, localhost); without it nothing is kept.
 let opened: Promise<CacheLike | null> | null = null;
@@ -55,6 +60,13 @@ function info(m: AtmanModel): ModelInfo {
     attentionSites: report.sites.length,
     selfCheck,
   };
+}
+
+/** On WebGPU a batch's biggest tensor must fit one storage buffer; a batch stays well under it. */
+const DEFAULT_BUDGET = 256 * 2 ** 20;
+function budgetFor(m: AtmanModel): number {
+  const limit = m.backend.name === 'webgpu' ? lastProbe?.maxBufferBytes : undefined;
+  return limit ? Math.min(DEFAULT_BUDGET, limit) : DEFAULT_BUDGET;
 }
 
 function requireModel(): AtmanModel {
@@ -97,7 +109,7 @@ const api: EngineApi = {
   explain(req, onProgress) {
     const m = requireModel();
     return withSignal((signal) =>
-      explain(m, { prompt: req.prompt, target: req.target, signal, ...(req.settings ? { settings: req.settings } : {}), ...(req.batchSize ? { batchSize: req.batchSize } : {}), ...(onProgress ? { onProgress } : {}) }),
+      explain(m, { ...req, signal, memoryBudgetBytes: req.memoryBudgetBytes ?? budgetFor(m), ...(onProgress ? { onProgress } : {}) }),
     );
   },
   generate(prompt, maxNewTokens) {

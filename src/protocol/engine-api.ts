@@ -62,6 +62,11 @@ export interface ExplainRequestData {
   target: string;
   settings?: Partial<ExplainSettings>;
   batchSize?: number;
+  /** the savings, on by default; off only to compare (bench, tests) */
+  scoreHead?: boolean;
+  prefixReuse?: boolean;
+  /** bytes one batch may use; the worker derives it from the adapter's limits otherwise */
+  memoryBudgetBytes?: number;
 }
 
 export interface EngineApi {

@@ -8,13 +8,19 @@ export interface GpuProbe {
   webgpu: boolean;
   adapter: string | null;
   shaderF16: boolean;
+  /** the largest storage buffer one shader may bind, in bytes (bounds one batch's biggest tensor) */
+  maxBufferBytes?: number;
   /** why WebGPU is not used, in words for the badge */
   reason?: string;
 }
 
 // The slice of the WebGPU API the probe reads (lib.dom has no WebGPU types yet).
 interface GpuLike {
-  requestAdapter(): Promise<{ info?: { vendor?: string; architecture?: string; description?: string }; features: { has(f: string): boolean } } | null>;
+  requestAdapter(): Promise<{
+    info?: { vendor?: string; architecture?: string; description?: string };
+    features: { has(f: string): boolean };
+    limits?: { maxStorageBufferBindingSize?: number; maxBufferSize?: number };
+  } | null>;
 }
 
 export async function probeWebGpu(): Promise<GpuProbe> {
@@ -25,7 +31,9 @@ export async function probeWebGpu(): Promise<GpuProbe> {
     if (!adapter) return { webgpu: false, adapter: null, shaderF16: false, reason: 'WebGPU has no adapter' };
     const info = adapter.info;
     const name = [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(' ') || 'unknown adapter';
-    return { webgpu: true, adapter: name, shaderF16: adapter.features.has('shader-f16') };
+    const lim = adapter.limits;
+    const maxBufferBytes = Math.min(lim?.maxStorageBufferBindingSize ?? Infinity, lim?.maxBufferSize ?? Infinity);
+    return { webgpu: true, adapter: name, shaderF16: adapter.features.has('shader-f16'), ...(Number.isFinite(maxBufferBytes) ? { maxBufferBytes } : {}) };
   } catch (e) {
     return { webgpu: false, adapter: null, shaderF16: false, reason: `WebGPU failed: ${(e as Error).message}` };
   }

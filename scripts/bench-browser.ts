@@ -1,0 +1,115 @@
+// npm run bench:browser [-- --layers 2 --lengths 32 --backend webgpu|wasm --json FILE]
+// The bench's variants through the real page: the production build served by
+// `vite preview`, Debian's Chromium with WebGPU (SwiftShader here), the engine
+// in its worker. The GPT-2-small-shaped model (random weights, KV cache; by
+// default 2 layers and an 8192-token vocabulary, since SwiftShader runs WebGPU
+// on the CPU) is generated here and served to the page from a temporary folder.
+import { spawn } from 'node:child_process';
+import { cpSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { chromium } from '@playwright/test';
+import { encodeModel } from '../src/graph/onnx-ir';
+import type { Explanation } from '../src/protocol/engine-api';
+import { buildGpt2, gpt2Config } from './fixtures/gpt2';
+
+const { values } = parseArgs({
+  options: {
+    layers: { type: 'string', default: '2' },
+    // GPT-2's 50257 rows make a ~370 MB graph, which a headless tab on SwiftShader does not survive here.
+    vocab: { type: 'string', default: '8192' },
+    lengths: { type: 'string', default: '32' },
+    backend: { type: 'string', default: 'webgpu' },
+    port: { type: 'string', default: '4399' },
+    json: { type: 'string' },
+  },
+});
+const dims = { vocab: Number(values.vocab), nLayer: Number(values.layers), nHead: 12, nEmbd: 768, nPositions: 1024 };
+const VARIANTS = [
+  { variant: 'naive', batchSize: 1, scoreHead: false, prefixReuse: false },
+  { variant: 'batched', scoreHead: false, prefixReuse: false },
+  { variant: 'batched+head', scoreHead: true, prefixReuse: false },
+  { variant: 'batched+head+prefix', scoreHead: true, prefixReuse: true },
+];
+const TEXT = 'The committee met on Tuesday to review the budget. Several members asked about the new library, which had opened in March. '.repeat(20);
+
+async function waitFor(url: string, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await fetch(url).then((r) => r.ok, () => false)) return;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  throw new Error(`${url} did not answer`);
+}
+
+async function main(): Promise<void> {
+  // Served by the preview server's fixture route (large bodies through Playwright's route API break its connection).
+  const dir = join('fixtures/models', `.bench-${process.pid}`);
+  cpSync('fixtures/models/tiny-gpt2', dir, { recursive: true });
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(gpt2Config(dims, 0, 0)));
+  writeFileSync(join(dir, 'onnx/model.onnx'), encodeModel(buildGpt2(dims, { past: true }).model));
+  rmSync(join(dir, 'onnx/model_q4.onnx'));
+
+  const base = `http://127.0.0.1:${values.port}`;
+  const server = spawn('sh', ['-c', `npx vite build --logLevel warn && npx vite preview --port ${values.port} --strictPort --host 127.0.0.1`], { stdio: 'inherit', detached: true });
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage', '--enable-unsafe-webgpu'],
+  });
+  try {
+    await waitFor(`${base}/e2e/engine-harness.html`, 120_000);
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    page.on('crash', () => console.error('the page crashed'));
+    page.on('console', (m) => m.type() === 'error' && console.error(`page: ${m.text()}`));
+    page.on('pageerror', (e) => console.error(`page error: ${e.message}`));
+    await page.goto(`${base}/e2e/engine-harness.html`);
+    await page.waitForSelector('[data-testid="harness"][data-state="ready"]');
+    const info = await page.evaluate(
+      ({ backend, dir }) => window.harness.engine.load({ source: { kind: 'url', baseUrl: `/fixtures/models/${dir}/` }, backend: backend as 'webgpu' | 'wasm' }),
+      { backend: values.backend, dir: dir.split('/').pop()! },
+    );
+    console.log(`loaded on ${info.backend} (${info.device})`);
+    const rows: Array<Record<string, string | number>> = [];
+    for (const n of values.lengths.split(',').map(Number)) {
+      const prompt = await promptOfLength(page, n);
+      let naive: Explanation | null = null;
+      for (const v of VARIANTS) {
+        const x = await page.evaluate(({ prompt, v }) => window.harness.engine.explain({ prompt, target: ' The vote', settings: { kappa: null }, ...v }), { prompt, v });
+        naive ??= x;
+        const row = {
+          variant: v.variant,
+          promptTokens: x.tokens.filter((t) => t.role === 'prompt').length,
+          passes: x.passes,
+          batchSize: x.run.batchSize,
+          seconds: x.seconds,
+          ratioToNaive: x.seconds / naive.seconds,
+          backend: `${x.model.backend} (${x.model.device})`,
+        };
+        rows.push(row);
+        console.log(`${row.variant.padEnd(20)} ${String(row.promptTokens).padStart(4)} tokens  ${x.seconds.toFixed(2).padStart(7)} s  x${(1 / row.ratioToNaive).toFixed(2)} vs naive  batch ${row.batchSize}`);
+      }
+    }
+    if (values.json) writeFileSync(values.json, `${JSON.stringify(rows, null, 2)}\n`);
+  } finally {
+    await browser.close();
+    try {
+      process.kill(-server.pid!);
+    } catch {
+      /* already gone */
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** A prompt of exactly n tokens: cut the text after the n-th token of the model's own tokenizer. */
+async function promptOfLength(page: import('@playwright/test').Page, n: number): Promise<string> {
+  const plan = await page.evaluate((text) => window.harness.engine.plan({ prompt: text, target: ' x', settings: { kappa: null } }), TEXT.slice(0, 8 * n));
+  const prompt = plan.tokens.filter((t) => t.role === 'prompt');
+  return TEXT.slice(0, prompt[n - 1]!.end);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exitCode = 1;
+});
