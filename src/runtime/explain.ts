@@ -237,7 +237,8 @@ export async function generateGreedy(model: AtmanModel, prompt: string, maxNewTo
     if (eos.has(best)) break;
     ids.push(best);
   }
-  return model.tokenizer.decode(ids.slice(first));
+  // The tokenizer refuses to decode nothing (the model may stop at once).
+  return ids.length > first ? model.tokenizer.decode(ids.slice(first)) : '';
 }
 
 export { RELEVANCE_SIGN };
