@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { expect, test } from '@playwright/test';
 import type { Explanation } from '../src/protocol/engine-api';
 import { collectErrors, collectForeignRequests, choose, explainError, explainOnPage, openFresh, readProbe, runAndWait, screenshot, shownExplanation, waitIdle } from './page';
@@ -19,7 +19,6 @@ async function tinySetup(page: import('@playwright/test').Page, fixture = 'tiny-
 }
 
 test('default demo example: the evidence sentence scores highest, at 1280x720 and 1920x1080', async ({ page, baseURL }, testInfo) => {
-  test.skip(!existsSync(`${DEMO}/examples.json`), 'the demo model has not landed in public/models yet');
   const errors = collectErrors(page);
   const foreign = collectForeignRequests(page, baseURL!);
   await page.setViewportSize({ width: 1280, height: 720 });
@@ -44,6 +43,13 @@ test('default demo example: the evidence sentence scores highest, at 1280x720 an
   const tok = t.tokens[t.units[top]!.positions[0]!]!;
   expect(tok.start).toBeGreaterThanOrEqual(start);
   expect(tok.end).toBeLessThanOrEqual(start + ex.evidence.length + 1);
+  // The same default example on WASM, for the timing and the same answer.
+  await choose(page, { backend: 'wasm' });
+  await page.getByTestId('granularity').selectOption('sentence');
+  const w = await explainOnPage(page);
+  console.log(`explain default demo example (sentence units) on ${w.model.backend}: ${w.seconds.toFixed(3)} s, ${w.passes} passes`);
+  expect(w.model.backend).toBe('wasm');
+  expect(scoreDiff(w, x)).toBeLessThan(TOL * Math.max(1, ...x.units.map((u) => Math.abs(u.score))));
   expect(errors).toEqual([]);
   expect(foreign).toEqual([]);
 });
