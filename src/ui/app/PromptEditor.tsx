@@ -35,7 +35,7 @@ export function PromptEditor(): ReactNode {
             </option>
             {examples.map((e, i) => (
               <option key={i} value={i}>
-                {i + 1}. {e.prompt.replace(/\s+/g, ' ').slice(-70)} → {e.target}
+                {i + 1}. {exampleLabel(e.prompt)} → {e.target}
               </option>
             ))}
           </select>
@@ -70,4 +70,14 @@ export function PromptEditor(): ReactNode {
       <TokenPreview />
     </section>
   );
+}
+
+/** The question is what tells examples apart: show it whole, and the start of the document before it. */
+function exampleLabel(prompt: string, width = 70): string {
+  const text = prompt.replace(/\s+/g, ' ').trim();
+  if (text.length <= width) return text;
+  const cut = text.lastIndexOf('. ', text.length - 1);
+  const question = cut >= 0 ? text.slice(cut + 2) : text.slice(-width);
+  const room = Math.max(0, width - question.length - 2);
+  return `${text.slice(0, room).replace(/\s+\S*$/, '')}… ${question}`;
 }
