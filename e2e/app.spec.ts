@@ -26,6 +26,13 @@ test('default demo example: the evidence sentence scores highest, at 1280x720 an
   const ex = demoExamples()[0]!;
   await expect(page.getByTestId('prompt')).toHaveValue(ex.prompt);
   await expect(page.getByTestId('target')).toHaveValue(ex.target);
+  // A first visit opens on the explanation itself: no click needed.
+  await expect(page.getByTestId('result')).toHaveAttribute('data-explanation', /"schemaVersion"/, { timeout: 60_000 });
+  const opened = await shownExplanation(page);
+  expect(opened.settings.granularity).toEqual({ kind: 'sentence' });
+  const openedBest = opened.units.reduce((b, u, i) => (u.score > opened.units[b]!.score ? i : b), 0);
+  expect(opened.units[openedBest]!.label.trim()).toContain(ex.evidence.trim());
+  await waitIdle(page);
   await page.getByTestId('granularity').selectOption('sentence');
   const x = await explainOnPage(page);
   console.log(`explain default demo example (sentence units) on ${x.model.backend} (${x.model.device}): ${x.seconds.toFixed(3)} s, ${x.passes} passes`);

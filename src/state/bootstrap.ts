@@ -45,9 +45,14 @@ export async function startApp(store: AppStore, actions: Actions, fetchFn: typeo
   startUrlSync(store, { allowFixtures: fixtures });
   const examples = await fetchExamples(store.getState().modelChoice, fetchFn);
   store.setState({ examples });
-  // First visit: start from the demo's first example instead of an empty page.
+  // First visit: the demo's first example, explained at sentence level as soon as the model is
+  // ready, so the page opens on an explanation rather than an empty form.
   const s = store.getState();
-  if (s.prompt === '' && s.target === '' && examples[0]) store.setState({ prompt: examples[0].prompt, target: examples[0].target });
+  const firstVisit = s.prompt === '' && s.target === '' && s.explanation === null && examples[0] !== undefined;
+  if (firstVisit) {
+    store.setState({ prompt: examples[0]!.prompt, target: examples[0]!.target, settings: { ...s.settings, granularity: { kind: 'sentence' } } });
+  }
   if (loadsWithoutAsking(store.getState().modelChoice) && !store.getState().pendingModel) await actions.loadModel();
   void actions.refreshCache();
+  if (firstVisit && store.getState().loaded && store.getState().status === 'idle') await actions.explain();
 }
