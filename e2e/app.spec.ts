@@ -61,6 +61,20 @@ test('default demo example: the evidence sentence scores highest, at 1280x720 an
   expect(foreign).toEqual([]);
 });
 
+test('prefix reuse and the score head on WebGPU give the scores of full recomputation, and say so', async ({ page }) => {
+  await tinySetup(page, 'tiny-gpt2-kv');
+  await page.getByTestId('conceptual').uncheck();
+  const fast = await explainOnPage(page, { backend: 'webgpu' });
+  expect(fast.run).toMatchObject({ prefixReuse: 'used', scoreHead: true });
+  expect(fast.run.rowsComputed).toBeLessThan(fast.run.rowsFullRecompute);
+  await expect(page.getByTestId('results-summary')).toContainText('prefix reuse used');
+  await page.getByTestId('prefix-reuse').uncheck();
+  await page.getByTestId('score-head').uncheck();
+  const full = await explainOnPage(page);
+  expect(full.run).toMatchObject({ prefixReuse: 'off', scoreHead: false });
+  expect(scoreDiff(fast, full)).toBeLessThan(1e-4);
+});
+
 test('tiny-gpt2 on WebGPU and WASM matches the Node engine; badge; nothing leaves the origin', async ({ page, baseURL }, testInfo) => {
   const errors = collectErrors(page);
   const foreign = collectForeignRequests(page, baseURL!);

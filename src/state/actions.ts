@@ -83,10 +83,10 @@ export function createActions(store: AppStore, engine: () => EnginePort, env: Ac
   }
 
   async function explain(): Promise<void> {
-    const { prompt, target, settings, modelChoice } = get();
+    const { prompt, target, settings, modelChoice, speed } = get();
     await run('explaining', async () => {
       const x = await engine().explain(
-        { prompt, target, settings, ...(env.batchSize ? { batchSize: env.batchSize } : {}) },
+        { prompt, target, settings, ...speed, ...(env.batchSize ? { batchSize: env.batchSize } : {}) },
         (p: ExplainProgress) => set({ progress: { done: p.loaded, total: p.total, elapsedSeconds: p.elapsedSeconds } }),
       );
       set({

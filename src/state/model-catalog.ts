@@ -29,6 +29,7 @@ export const BUNDLED_MODELS: readonly BundledModel[] = [
 
 export const FIXTURE_MODELS: readonly BundledModel[] = [
   { id: 'tiny-gpt2', label: 'tiny-gpt2', description: 'GPT-2 layout, random weights' },
+  { id: 'tiny-gpt2-kv', label: 'tiny-gpt2-kv', description: 'GPT-2 layout with a key/value cache (prefix reuse), random weights' },
   { id: 'tiny-llama', label: 'tiny-llama', description: 'Llama layout, random weights' },
   { id: 'tiny-llama-gqa', label: 'tiny-llama-gqa', description: 'fused GroupQueryAttention: log-additive only' },
 ];

@@ -26,6 +26,9 @@ export interface RunSlice {
   prompt: string;
   target: string;
   settings: ExplainSettings;
+  /** the engine's savings, on by default; off only to compare (not saved) */
+  speed: { prefixReuse: boolean; scoreHead: boolean };
+  setSpeed(patch: Partial<RunSlice['speed']>): void;
   generateCount: number;
   generation: Generation | null;
   status: RunStatus;
@@ -56,6 +59,8 @@ export const createRunSlice: StateCreator<AppState, [], [], RunSlice> = (set, ge
   prompt: '',
   target: '',
   settings: structuredClone(DEFAULT_SETTINGS),
+  speed: { prefixReuse: true, scoreHead: true },
+  setSpeed: (patch) => set({ speed: { ...get().speed, ...patch } }),
   generateCount: 8,
   generation: null,
   status: 'idle',

@@ -6,6 +6,7 @@ import type { AppState } from './store';
 export const selectPrompt = (s: AppState) => s.prompt;
 export const selectTarget = (s: AppState) => s.target;
 export const selectSettings = (s: AppState) => s.settings;
+export const selectSpeed = (s: AppState) => s.speed;
 export const selectModelChoice = (s: AppState) => s.modelChoice;
 export const selectBackend = (s: AppState) => s.backend;
 export const selectProbe = (s: AppState) => s.probe;

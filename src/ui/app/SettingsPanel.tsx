@@ -1,7 +1,7 @@
 // Every engine setting, each with one line on what it does.
 import type { ReactNode } from 'react';
 import type { ControlMode, PostProcess, TargetGranularity, TokenOverlap } from '../../core/types';
-import { selectBusy, selectLayerCount, selectSettings } from '../../state/selectors';
+import { selectBusy, selectLayerCount, selectSettings, selectSpeed } from '../../state/selectors';
 import { useApp, useServices } from './app-context';
 
 type GranKind = 'token' | 'word' | 'sentence' | 'paragraph' | 'delimiter';
@@ -20,6 +20,8 @@ export function SettingsPanel(): ReactNode {
   const busy = useApp(selectBusy);
   const { store } = useServices();
   const update = store.getState().updateSettings;
+  const speed = useApp(selectSpeed);
+  const setSpeed = store.getState().setSpeed;
   const g = s.granularity;
   const kind: GranKind = g.kind === 'chunks' ? 'token' : g.kind;
 
@@ -152,6 +154,16 @@ export function SettingsPanel(): ReactNode {
             </select>
           </label>
           <Help id="h-overlap">A unit covering part of a token suppresses it fully (complete) or in proportion to the covered characters (partial).</Help>
+        </div>
+        <div className="setting" role="group" aria-labelledby="speed-label">
+          <span id="speed-label">Speed </span>
+          <label>
+            <input type="checkbox" data-testid="prefix-reuse" aria-describedby="h-speed" checked={speed.prefixReuse} onChange={(e) => setSpeed({ prefixReuse: e.target.checked })} /> prefix reuse
+          </label>{' '}
+          <label>
+            <input type="checkbox" data-testid="score-head" aria-describedby="h-speed" checked={speed.scoreHead} onChange={(e) => setSpeed({ scoreHead: e.target.checked })} /> score head
+          </label>
+          <Help id="h-speed">Same scores either way. Prefix reuse starts each pass at the unit's first suppressed token, reusing the unperturbed pass's keys and values; the score head sends only the target rows through the output layer. Turn them off to compare.</Help>
         </div>
         <div className="setting" role="group" aria-labelledby="layers-label">
           <span id="layers-label">Layers </span>

@@ -32,7 +32,8 @@ export function summaryLine(x: Explanation): string {
   const dev = x.model.device || x.model.backend;
   const on = x.model.backend && !dev.toLowerCase().includes(x.model.backend.toLowerCase()) ? `${dev} (${x.model.backend})` : dev;
   const s = x.settings;
-  return `${x.passes} passes in ${seconds(x.seconds)} s on ${on}, batch ${x.batchSize}; ${s.mode}, factor ${s.factor}, kappa ${s.kappa ?? 'off'}`;
+  const run = x.run ? `; ${x.run.rowsComputed} of ${x.run.rowsFullRecompute} rows computed (prefix reuse ${x.run.prefixReuse}${x.run.scoreHead ? ', score head' : ''})` : '';
+  return `${x.passes} passes in ${seconds(x.seconds)} s on ${on}, batch ${x.batchSize}; ${s.mode}, factor ${s.factor}, kappa ${s.kappa ?? 'off'}${run}`;
 }
 
 /** The second line: model, units, target granularity and post-processing. */
