@@ -86,3 +86,29 @@ describe('prefix reuse and the score head give the scores of full recomputation 
     expect(maxDiff(single, batched)).toBeLessThan(1e-5);
   });
 });
+
+describe('out of memory', () => {
+  it('halves the batch and continues, with the same scores, and says so', async () => {
+    // A real session whose runs fail like a device out of memory above batch 2.
+    const limited = {
+      ...backend,
+      async createSession(model: Uint8Array, external: Parameters<typeof backend.createSession>[1]) {
+        const s = await backend.createSession(model, external);
+        const run = s.run.bind(s);
+        s.run = (async (feeds: Parameters<typeof s.run>[0], ...rest: unknown[]) => {
+          if (feeds.input_ids!.dims[0]! > 2) throw new Error('WebGPU: out of memory allocating a buffer');
+          return (run as (...a: unknown[]) => ReturnType<typeof s.run>)(feeds, ...rest);
+        }) as typeof s.run;
+        return s;
+      },
+    };
+    const model = await AtmanModel.load(folderSource('fixtures/models/tiny-gpt2'), limited);
+    const ref = await AtmanModel.load(folderSource('fixtures/models/tiny-gpt2'), backend);
+    models.push(model, ref);
+    const x = await explain(model, { prompt: PROMPT, target: TARGET, batchSize: 8 });
+    const y = await explain(ref, { prompt: PROMPT, target: TARGET, batchSize: 8 });
+    expect(x.run.batchSize).toBe(2);
+    expect(x.run.notes.join(' ')).toMatch(/out of memory at batch 8: continued at batch 4/);
+    expect(maxDiff(x, y)).toBeLessThan(1e-6);
+  });
+});
