@@ -5,13 +5,12 @@
 // default 2 layers and an 8192-token vocabulary, since SwiftShader runs WebGPU
 // on the CPU) is generated here and served to the page from a temporary folder.
 import { spawn } from 'node:child_process';
-import { cpSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { chromium } from '@playwright/test';
-import { encodeModel } from '../src/graph/onnx-ir';
 import type { Explanation } from '../src/protocol/engine-api';
-import { buildGpt2, gpt2Config } from './fixtures/gpt2';
+import { type BenchRow, VARIANTS, benchRow, writeBenchModel } from './bench-common';
 
 const { values } = parseArgs({
   options: {
@@ -25,12 +24,6 @@ const { values } = parseArgs({
   },
 });
 const dims = { vocab: Number(values.vocab), nLayer: Number(values.layers), nHead: 12, nEmbd: 768, nPositions: 1024 };
-const VARIANTS = [
-  { variant: 'naive', batchSize: 1, scoreHead: false, prefixReuse: false },
-  { variant: 'batched', scoreHead: false, prefixReuse: false },
-  { variant: 'batched+head', scoreHead: true, prefixReuse: false },
-  { variant: 'batched+head+prefix', scoreHead: true, prefixReuse: true },
-];
 const TEXT = 'The committee met on Tuesday to review the budget. Several members asked about the new library, which had opened in March. '.repeat(20);
 
 async function waitFor(url: string, ms: number): Promise<void> {
@@ -45,10 +38,7 @@ async function waitFor(url: string, ms: number): Promise<void> {
 async function main(): Promise<void> {
   // Served by the preview server's fixture route (large bodies through Playwright's route API break its connection).
   const dir = join('fixtures/models', `.bench-${process.pid}`);
-  cpSync('fixtures/models/tiny-gpt2', dir, { recursive: true });
-  writeFileSync(join(dir, 'config.json'), JSON.stringify(gpt2Config(dims, 0, 0)));
-  writeFileSync(join(dir, 'onnx/model.onnx'), encodeModel(buildGpt2(dims, { past: true }).model));
-  rmSync(join(dir, 'onnx/model_q4.onnx'));
+  writeBenchModel(dir, dims);
 
   const base = `http://127.0.0.1:${values.port}`;
   const server = spawn('sh', ['-c', `npx vite build --logLevel warn && npx vite preview --port ${values.port} --strictPort --host 127.0.0.1`], { stdio: 'inherit', detached: true });
@@ -70,22 +60,14 @@ async function main(): Promise<void> {
       { backend: values.backend, dir: dir.split('/').pop()! },
     );
     console.log(`loaded on ${info.backend} (${info.device})`);
-    const rows: Array<Record<string, string | number>> = [];
+    const rows: BenchRow[] = [];
     for (const n of values.lengths.split(',').map(Number)) {
       const prompt = await promptOfLength(page, n);
       let naive: Explanation | null = null;
       for (const v of VARIANTS) {
         const x = await page.evaluate(({ prompt, v }) => window.harness.engine.explain({ prompt, target: ' The vote', settings: { kappa: null }, ...v }), { prompt, v });
         naive ??= x;
-        const row = {
-          variant: v.variant,
-          promptTokens: x.tokens.filter((t) => t.role === 'prompt').length,
-          passes: x.passes,
-          batchSize: x.run.batchSize,
-          seconds: x.seconds,
-          ratioToNaive: x.seconds / naive.seconds,
-          backend: `${x.model.backend} (${x.model.device})`,
-        };
+        const row = benchRow(v.variant, x, naive);
         rows.push(row);
         console.log(`${row.variant.padEnd(20)} ${String(row.promptTokens).padStart(4)} tokens  ${x.seconds.toFixed(2).padStart(7)} s  x${(1 / row.ratioToNaive).toFixed(2)} vs naive  batch ${row.batchSize}`);
       }

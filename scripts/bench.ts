@@ -8,18 +8,17 @@
 //   batched+head+prefix ... + prefix reuse (each unit starts at its first changed column)
 // It prints seconds, passes/s, the ratio to naive, the arithmetic work and
 // GFLOP/s, and checks that every variant gives the same scores.
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ortWeb from 'onnxruntime-web';
-import { encodeModel } from '../src/graph/onnx-ir';
 import { AtmanModel } from '../src/runtime/atman-model';
 import { type Explanation, explain } from '../src/runtime/explain';
 import { folderSource } from '../src/runtime/node/folder-source';
 import { createNodeBackend } from '../src/runtime/node/node-backend';
 import { createWebBackend } from '../src/runtime/web-backend';
-import { buildGpt2, gpt2Config } from './fixtures/gpt2';
+import { type BenchRow, VARIANTS, benchRow, writeBenchModel } from './bench-common';
 
 const { values } = parseArgs({
   options: {
@@ -32,12 +31,6 @@ const { values } = parseArgs({
 });
 
 const dims = { vocab: 50257, nLayer: Number(values.layers), nHead: 12, nEmbd: 768, nPositions: 1024 };
-const VARIANTS = [
-  { variant: 'naive', batchSize: 1, scoreHead: false, prefixReuse: false },
-  { variant: 'batched', scoreHead: false, prefixReuse: false },
-  { variant: 'batched+head', scoreHead: true, prefixReuse: false },
-  { variant: 'batched+head+prefix', scoreHead: true, prefixReuse: true },
-] as const;
 const TEXT =
   'The committee met on Tuesday to review the budget. Several members asked about the new library, which had opened in March. ' +
   'The treasurer said the costs were higher than planned because the roof needed repairs. After a long discussion the members agreed ' +
@@ -54,29 +47,18 @@ function flops(x: Explanation): number {
   return x.run.rowsComputed * perRow + headRows * 2 * E * V;
 }
 
-interface Row {
-  variant: string;
-  promptTokens: number;
-  passes: number;
-  batchSize: number;
-  seconds: number;
-  ratioToNaive: number;
+interface Row extends BenchRow {
   gflop: number;
   gflopPerSecond: number;
   rowsComputed: number;
   maxScoreDiffToNaive: number;
-  backend: string;
 }
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'atman-bench-'));
   try {
     let t = performance.now();
-    // The tiny fixture's tokenizer: its ids are a subset of GPT-2's vocabulary, and the bench measures the model, not the tokenizer.
-    cpSync('fixtures/models/tiny-gpt2', dir, { recursive: true });
-    writeFileSync(join(dir, 'config.json'), JSON.stringify(gpt2Config(dims, 0, 0)));
-    writeFileSync(join(dir, 'onnx/model.onnx'), encodeModel(buildGpt2(dims, { past: true }).model));
-    rmSync(join(dir, 'onnx/model_q4.onnx'));
+    writeBenchModel(dir, dims);
     console.log(`GPT-2-small-shaped model with KV cache (${dims.nLayer} layers, 768 hidden, vocab 50257) generated in ${((performance.now() - t) / 1000).toFixed(1)} s`);
 
     ortWeb.env.wasm.numThreads = 1;
@@ -99,19 +81,7 @@ async function main(): Promise<void> {
         naive ??= x;
         const diff = Math.max(...x.units.flatMap((u, i) => u.perTarget.map((r, k) => Math.abs(r - naive!.units[i]!.perTarget[k]!))));
         const g = flops(x) / 1e9;
-        rows.push({
-          variant: v.variant,
-          promptTokens: x.tokens.filter((k) => k.role === 'prompt').length,
-          passes: x.passes,
-          batchSize: x.run.batchSize,
-          seconds: x.seconds,
-          ratioToNaive: x.seconds / naive.seconds,
-          gflop: g,
-          gflopPerSecond: g / x.seconds,
-          rowsComputed: x.run.rowsComputed,
-          maxScoreDiffToNaive: diff,
-          backend: `${x.model.backend} (${x.model.device})`,
-        });
+        rows.push({ ...benchRow(v.variant, x, naive), gflop: g, gflopPerSecond: g / x.seconds, rowsComputed: x.run.rowsComputed, maxScoreDiffToNaive: diff });
         const r = rows.at(-1)!;
         console.log(`${r.variant.padEnd(20)} ${String(r.promptTokens).padStart(4)} tokens  ${r.seconds.toFixed(2).padStart(7)} s  x${(1 / r.ratioToNaive).toFixed(2)} vs naive  ${r.gflopPerSecond.toFixed(0)} GFLOP/s  max |dR| ${diff.toExponential(1)}`);
       }
