@@ -306,6 +306,12 @@ def main():
     ap.add_argument("--freeze-wpe", type=int, default=0)
     ap.add_argument("--lm-weight", type=float, default=0.3, help="weight of an auxiliary next-token loss on non-answer tokens")
     ap.add_argument("--sin-init", type=int, default=1, help="1: initialise the (learned) position embeddings sinusoidally")
+    ap.add_argument("--curriculum", type=int, default=0, help="1: 2-fact one-template documents first, then 2-4 facts, then the task's 3-5")
+    ap.add_argument("--warmup", type=int, default=200)
+    ap.add_argument("--init-from", default="", help="a build folder of an earlier run (weights.bin + manifest.json, same dims) to continue from")
+    ap.add_argument("--eval-every", type=int, default=500)
+    ap.add_argument("--stop-at", type=float, default=0.95, help="stop once the held-out answer-token accuracy reaches this (checked every --eval-every steps)")
+    ap.add_argument("--time-limit", type=float, default=0, help="seconds; stop training after this long (0: no limit)")
     args = ap.parse_args()
 
     torch.manual_seed(TORCH_SEED)
@@ -342,6 +348,23 @@ def main():
             freq = torch.exp(-math.log(10000.0) * torch.arange(0, args.embd, 2, dtype=torch.float32) / args.embd)
             model.wpe[:, 0::2] = torch.sin(pos * freq) * args.sin_scale
             model.wpe[:, 1::2] = torch.cos(pos * freq) * args.sin_scale
+    if args.init_from:
+        m = json.load(open(os.path.join(args.init_from, "manifest.json")))
+        raw = open(os.path.join(args.init_from, "weights.bin"), "rb").read()
+        hf = {k: v for k, v in model.hf_state().items()}
+        params = dict(model.named_parameters())
+        inv = {}
+        for i, b in enumerate(model.blocks):
+            pre = f"transformer.h.{i}"
+            for a, bname in [("ln_1.weight", "ln_1.weight"), ("ln_1.bias", "ln_1.bias"), ("attn.c_attn.weight", "c_attn_w"), ("attn.c_attn.bias", "c_attn_b"), ("attn.c_proj.weight", "attn_proj_w"), ("attn.c_proj.bias", "attn_proj_b"), ("ln_2.weight", "ln_2.weight"), ("ln_2.bias", "ln_2.bias"), ("mlp.c_fc.weight", "c_fc_w"), ("mlp.c_fc.bias", "c_fc_b"), ("mlp.c_proj.weight", "mlp_proj_w"), ("mlp.c_proj.bias", "mlp_proj_b")]:
+                inv[f"{pre}.{a}"] = f"blocks.{i}.{bname}"
+        inv.update({"transformer.wte.weight": "wte", "transformer.wpe.weight": "wpe", "transformer.ln_f.weight": "ln_f.weight", "transformer.ln_f.bias": "ln_f.bias"})
+        with torch.no_grad():
+            for t in m["tensors"]:
+                n = int(np.prod(t["shape"]))
+                arr = np.frombuffer(raw, dtype="<f4", count=n, offset=t["offset"]).reshape(t["shape"])
+                params[inv[t["name"]]].copy_(torch.from_numpy(arr.copy()))
+        print(f"initialised from {args.init_from}", flush=True)
     if args.freeze_wpe:
         model.wpe.requires_grad_(False)
     n_params = sum(p.numel() for p in model.parameters())
@@ -350,7 +373,7 @@ def main():
     decay = [p for n, p in model.named_parameters() if n.endswith("_w") and p.requires_grad]
     no_decay = [p for n, p in model.named_parameters() if not n.endswith("_w") and p.requires_grad]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.98))
-    warmup = 200
+    warmup = args.warmup
 
     def lr_at(step):
         if step < warmup:
@@ -364,13 +387,24 @@ def main():
         # the only way down is binding each name to its value (the eval stream is unchanged)
         train_task["sameKindProbability"] = args.same_kind_train
     gen = TaskGenerator(TRAIN_SEED, train_task)
+    gen.task = dict(train_task)  # the curriculum changes the stream's facts per document and template mix
+
+    def curriculum(step):
+        frac = step / max(1, args.steps)
+        if not args.curriculum or frac >= 0.4:
+            return train_task["minFacts"], train_task["maxFacts"], train_task["sameKindProbability"]
+        if frac < 0.15:
+            return 2, 2, 1.0  # two facts of one template: only binding the name to its value helps
+        return 2, 4, 0.8
     extra_rng = random.Random(TRAIN_SEED) if args.extra_questions else None
     seen_eval = 0
     t0 = time.time()
     running = None
+    steps_done = 0
     for step in range(args.steps):
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
+        gen.task["minFacts"], gen.task["maxFacts"], gen.task["sameKindProbability"] = curriculum(step)
         ids, labels = make_batch(gen, tok, args.batch, extra_rng)
         logits = model(ids)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
@@ -386,14 +420,23 @@ def main():
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
-        if step % 250 == 0 or step == args.steps - 1:
+        steps_done = step + 1
+        if step % args.eval_every == 0 or step == args.steps - 1:
             acc = first_token_accuracy(model, tok, eval_docs[:500])
-            print(f"step {step:5d}  loss {running:.4f}  answer-token acc {acc:.3f}  lr {lr_at(step):.2e}  {time.time() - t0:.0f}s", flush=True)
+            print(f"step {step:5d}  loss {running:.4f}  held-out answer-token acc {acc:.3f}  lr {lr_at(step):.2e}  facts {gen.task['minFacts']}-{gen.task['maxFacts']}  {time.time() - t0:.0f}s", flush=True)
+            if step > 0 and acc >= args.stop_at and gen.task["maxFacts"] == train_task["maxFacts"]:
+                print(f"stopping early: {acc:.3f} >= {args.stop_at}", flush=True)
+                break
+        if args.time_limit and time.time() - t0 > args.time_limit:
+            print(f"stopping at step {step}: time limit {args.time_limit:.0f}s", flush=True)
+            break
     train_seconds = time.time() - t0
 
     # how many held-out prompts the training stream also produced (replayed, cheap)
     replay = TaskGenerator(TRAIN_SEED, train_task)
-    for _ in range(args.steps * args.batch):
+    replay.task = dict(train_task)
+    for i in range(steps_done * args.batch):
+        replay.task["minFacts"], replay.task["maxFacts"], replay.task["sameKindProbability"] = curriculum(i // args.batch)
         if replay.next()["prompt"] in eval_prompts:
             seen_eval += 1
 
@@ -413,7 +456,10 @@ def main():
             offset += arr.nbytes
     manifest["dims"] = {"vocab": tok.vocab_size, "nLayer": args.layers, "nHead": args.heads, "nEmbd": args.embd, "nPositions": n_positions}
     manifest["training"] = {
-        "steps": args.steps,
+        "steps": steps_done,
+        "plannedSteps": args.steps,
+        "curriculum": args.curriculum,
+        "warmup": args.warmup,
         "batch": args.batch,
         "lr": args.lr,
         "seconds": round(train_seconds),
