@@ -22,7 +22,8 @@ test('default demo example: the evidence sentence scores highest, at 1280x720 an
   const errors = collectErrors(page);
   const foreign = collectForeignRequests(page, baseURL!);
   await page.setViewportSize({ width: 1280, height: 720 });
-  await openFresh(page);
+  // A user's first visit (a fresh context, no `?test`): the page explains the demo example by itself.
+  await page.goto('/');
   const ex = demoExamples()[0]!;
   await expect(page.getByTestId('prompt')).toHaveValue(ex.prompt);
   await expect(page.getByTestId('target')).toHaveValue(ex.target);
@@ -33,6 +34,7 @@ test('default demo example: the evidence sentence scores highest, at 1280x720 an
   const openedBest = opened.units.reduce((b, u, i) => (u.score > opened.units[b]!.score ? i : b), 0);
   expect(opened.units[openedBest]!.label.trim()).toContain(ex.evidence.trim());
   await waitIdle(page);
+  await openFresh(page);
   await page.getByTestId('granularity').selectOption('sentence');
   const x = await explainOnPage(page);
   console.log(`explain default demo example (sentence units) on ${x.model.backend} (${x.model.device}): ${x.seconds.toFixed(3)} s, ${x.passes} passes`);

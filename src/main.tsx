@@ -29,4 +29,4 @@ createRoot(document.getElementById('root')!).render(
     </AppContext.Provider>
   </StrictMode>,
 );
-void startApp(store, actions);
+void startApp(store, actions, fetch, { autoExplain: !readTestHooksFlag() });

@@ -34,7 +34,12 @@ export async function fetchExamples(c: ModelChoice, fetchFn: typeof fetch = fetc
 /** Local models (bundled, test, picked folder) load at once; downloads wait for a click. */
 export const loadsWithoutAsking = (c: ModelChoice): boolean => c.kind === 'bundled' || c.kind === 'fixture' || c.kind === 'folder';
 
-export async function startApp(store: AppStore, actions: Actions, fetchFn: typeof fetch = fetch): Promise<void> {
+export interface StartOptions {
+  /** explain the demo example on a first visit; the browser tests' `?test` mode turns it off so each test starts idle */
+  autoExplain?: boolean;
+}
+
+export async function startApp(store: AppStore, actions: Actions, fetchFn: typeof fetch = fetch, opts: StartOptions = {}): Promise<void> {
   void actions.probe();
   const fixtures = await fixturesServed(fetchFn);
   store.setState({ fixturesAvailable: fixtures });
@@ -48,10 +53,9 @@ export async function startApp(store: AppStore, actions: Actions, fetchFn: typeo
   // First visit: the demo's first example, explained at sentence level as soon as the model is
   // ready, so the page opens on an explanation rather than an empty form.
   const s = store.getState();
-  const firstVisit = s.prompt === '' && s.target === '' && s.explanation === null && examples[0] !== undefined;
-  if (firstVisit) {
-    store.setState({ prompt: examples[0]!.prompt, target: examples[0]!.target, settings: { ...s.settings, granularity: { kind: 'sentence' } } });
-  }
+  const firstVisit = (opts.autoExplain ?? true) && s.prompt === '' && s.target === '' && s.explanation === null && examples[0] !== undefined;
+  if (s.prompt === '' && s.target === '' && examples[0]) store.setState({ prompt: examples[0].prompt, target: examples[0].target });
+  if (firstVisit) store.setState({ settings: { ...s.settings, granularity: { kind: 'sentence' } } });
   if (loadsWithoutAsking(store.getState().modelChoice) && !store.getState().pendingModel) await actions.loadModel();
   void actions.refreshCache();
   if (firstVisit && store.getState().loaded && store.getState().status === 'idle') await actions.explain();
