@@ -4,6 +4,7 @@
 import { ort } from './ort-runtime';
 import { expose } from 'comlink';
 import { AtmanError } from '../src/core/errors';
+import { DEFAULT_MEMORY_BUDGET } from '../src/core/plan';
 import type { EngineApi, LoadRequest, ModelInfo } from '../src/protocol/engine-api';
 import { AtmanModel } from '../src/runtime/atman-model';
 import { explain, generateGreedy, planUnits } from '../src/runtime/explain';
@@ -63,10 +64,9 @@ function info(m: AtmanModel): ModelInfo {
 }
 
 /** On WebGPU a batch's biggest tensor must fit one storage buffer; a batch stays well under it. */
-const DEFAULT_BUDGET = 256 * 2 ** 20;
 function budgetFor(m: AtmanModel): number {
   const limit = m.backend.name === 'webgpu' ? lastProbe?.maxBufferBytes : undefined;
-  return limit ? Math.min(DEFAULT_BUDGET, limit) : DEFAULT_BUDGET;
+  return limit ? Math.min(DEFAULT_MEMORY_BUDGET, limit) : DEFAULT_MEMORY_BUDGET;
 }
 
 function requireModel(): AtmanModel {

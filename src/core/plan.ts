@@ -4,18 +4,6 @@
 /** Total forward passes for a number of units: the unperturbed one plus one per unit. */
 export const passCount = (unitCount: number): number => 1 + unitCount;
 
-/** Yields the pass indices 0..unitCount in batches of at most batchSize, pass 0 first. */
-export function* passBatches(unitCount: number, batchSize: number): Generator<number[]> {
-  if (!(Number.isInteger(unitCount) && unitCount >= 0)) throw new RangeError(`unit count ${unitCount} is not a whole number >= 0`);
-  if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new RangeError(`batch size ${batchSize} is not a whole number >= 1`);
-  const total = passCount(unitCount);
-  for (let start = 0; start < total; start += batchSize) {
-    const batch: number[] = [];
-    for (let p = start; p < Math.min(total, start + batchSize); p++) batch.push(p);
-    yield batch;
-  }
-}
-
 /**
  * Row-major [passes.length, seqLen] column factors for one batch: an all-ones row for pass 0,
  * factorsOfUnit(p - 1) for pass p (the callback takes the 0-based index into the units array).
@@ -47,6 +35,9 @@ export interface BatchSizeInput {
 }
 
 export const MAX_BATCH = 64;
+
+/** What one batch may use when nothing tighter is known (the adapter's buffer limit may be). */
+export const DEFAULT_MEMORY_BUDGET = 256 * 2 ** 20;
 
 /**
  * Biggest batch (1..64) whose fp32 logits, one layer's fp32 attention scores

@@ -102,14 +102,8 @@ function intsOf(t: Tensor, readExternal: (location: string) => Uint8Array | unde
 function tableFrom(t: Tensor, readExternal: (location: string) => Uint8Array | undefined): EmbeddingTable | null {
   const [, dim] = t.dims as [number, number];
   const p = tensorPayload(t);
-  let bytes: Uint8Array | undefined = p.rawData;
-  if (p.external) {
-    const file = readExternal(p.external.location);
-    if (!file) return null;
-    const width = t.dataType === DataType.FLOAT ? 4 : 2;
-    const length = p.external.length ?? t.dims[0]! * dim * width;
-    bytes = file.subarray(p.external.offset, p.external.offset + length);
-  }
+  // Rows are read on demand: a large vocabulary's table is never converted whole.
+  const bytes = bytesOf(t, t.dataType === DataType.FLOAT ? 4 : 2, readExternal);
   if (!bytes && p.floatData) {
     const data = Float32Array.from(p.floatData);
     return { dim, row: (id) => data.slice(id * dim, (id + 1) * dim) };

@@ -2,14 +2,11 @@
 // batches, keeping only the target tokens' cross-entropies from each.
 import {
   AtmanError,
-  RELEVANCE_SIGN,
+  DEFAULT_MEMORY_BUDGET,
   aggregate,
   buildUnits,
   chooseBatchSize,
   cosineSimilarityMatrix,
-  crossEntropyAtTargets,
-  factorsForBatch,
-  passBatches,
   passCount,
   relevanceMatrix,
   similarityFromMatrix,
@@ -80,7 +77,6 @@ export interface Explanation {
   seconds: number;
 }
 
-const DEFAULT_BUDGET = 256 * 2 ** 20;
 
 export interface UnitPlan {
   tokens: Explanation['tokens'];
@@ -151,7 +147,7 @@ export async function explain(model: AtmanModel, req: ExplainRequest): Promise<E
       numHeads: model.config.numHeads,
       hiddenSize: model.config.hiddenSize,
       logitRows: scoreHead ? targetIds.length : S,
-      budgetBytes: req.memoryBudgetBytes ?? DEFAULT_BUDGET,
+      budgetBytes: req.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET,
     });
   const { ce, report } = await runPasses(model, { ids, targetIds, promptLen: P, unitCount: units.length, factorsOf }, {
     batchSize,
@@ -241,4 +237,3 @@ export async function generateGreedy(model: AtmanModel, prompt: string, maxNewTo
   return ids.length > first ? model.tokenizer.decode(ids.slice(first)) : '';
 }
 
-export { RELEVANCE_SIGN };

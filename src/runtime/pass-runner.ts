@@ -7,7 +7,7 @@
 //    LM head, and only their target log-probabilities are read back.
 import type { Tensor as OrtTensor } from 'onnxruntime-common';
 import { AtmanError, isAtmanError } from '../core/errors';
-import { groupByStart } from '../core/plan';
+import { factorsForBatch, groupByStart } from '../core/plan';
 import { crossEntropyAtTargets } from '../core/scores';
 import { TARGET_LOGPROBS_OUTPUT } from '../graph/append-target-scoring';
 import type { AtmanModel } from './atman-model';
@@ -85,8 +85,7 @@ export async function runPasses(model: AtmanModel, job: PassJob, opts: RunOption
     const scored = targetIds.map((_, t) => t).filter((t) => P - 1 + t >= start);
     const rowOf = (t: number) => P - 1 + t - start;
     const suffix = ids.slice(start);
-    const factors = new Float32Array(passes.length * S);
-    passes.forEach((p, b) => factors.set(p === 0 ? new Float32Array(S).fill(1) : job.factorsOf(p - 1), b * S));
+    const factors = factorsForBatch(passes, job.factorsOf, S);
     const feeds = buildFeeds(inputs, model.config, model.backend.Tensor, {
       ids: suffix,
       batch: passes.length,
@@ -145,6 +144,14 @@ export async function runPasses(model: AtmanModel, job: PassJob, opts: RunOption
   const note = (s: string) => {
     if (!report.notes.includes(s)) report.notes.push(s);
   };
+  /** Full recomputation in batches; the batch size may shrink on the way (out of memory). */
+  const runFromStart = async (passes: number[]): Promise<void> => {
+    for (let i = 0; i < passes.length; ) {
+      const group = passes.slice(i, i + report.batchSize);
+      await runGroup(group, 0, null);
+      i += group.length;
+    }
+  };
 
   if (report.prefixReuse === 'used') {
     const presents = (await runBatch([0], 0, null, true))!;
@@ -171,7 +178,7 @@ export async function runPasses(model: AtmanModel, job: PassJob, opts: RunOption
       const single = runnable.reduce((a, r) => a + overhead + (S - r.start), 0);
       if (single > batched) {
         report.prefixReuse = 'not used: GroupQueryAttention takes a cached prefix only at batch 1, and batched full recomputation was cheaper here';
-        for (const [from, to] of groupByStart(runnable.map(() => 0), S, maxBatch, overhead)) await runGroup(runnable.slice(from, to).map((g) => g.pass), 0, null);
+        await runFromStart(runnable.map((r) => r.pass));
         return { ce, report };
       }
       maxBatch = report.batchSize = 1;
@@ -183,13 +190,7 @@ export async function runPasses(model: AtmanModel, job: PassJob, opts: RunOption
       await runGroup(group.map((g) => g.pass), group[0]!.start, past);
     }
   } else {
-    const all = Array.from({ length: total }, (_, p) => p);
-    let i = 0;
-    while (i < total) {
-      const group = all.slice(i, i + report.batchSize);
-      await runGroup(group, 0, null);
-      i += group.length;
-    }
+    await runFromStart(Array.from({ length: total }, (_, p) => p));
   }
   return { ce, report };
 }
