@@ -1,16 +1,11 @@
 // npm run explain -- --model <folder or hub id> --prompt "..." [--target "..." | --generate N] ...
-import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { isAtmanError } from '../core/errors';
 import { parseGranularity } from '../core/settings';
 import type { ExplainSettings } from '../core/types';
-import { AtmanModel } from '../runtime/atman-model';
-import { parseDtype } from '../runtime/dtypes';
 import { type Explanation, explain, generateGreedy } from '../runtime/explain';
-import { hubSource, isHubId } from '../runtime/model-source';
-import { createNodeBackend } from '../runtime/node/node-backend';
-import { folderSource } from '../runtime/node/folder-source';
+import { loadCliModel } from './load-model';
 import { renderExplanation } from './render';
 
 const USAGE = `usage: npm run explain -- --model <folder or hub id> --prompt "..." [--target "..." | --generate N]
@@ -57,9 +52,8 @@ export async function main(argv: string[]): Promise<number> {
   if (values.postprocess) settings.postprocess = values.postprocess as ExplainSettings['postprocess'];
   if (values.layers) settings.layers = values.layers.split(',').map((s) => Number(s.trim()));
 
-  const source = existsSync(values.model) || !isHubId(values.model) ? folderSource(values.model) : hubSource(values.model);
-  const model = await AtmanModel.load(source, createNodeBackend(), {
-    dtype: values.dtype ? parseDtype(values.dtype) : 'fp32',
+  const model = await loadCliModel(values.model, {
+    ...(values.dtype ? { dtype: values.dtype } : {}),
     mode: settings.mode ?? 'multiplicative',
     layers: settings.layers ?? null,
     selfCheck: !values['no-self-check'],

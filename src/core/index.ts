@@ -7,3 +7,8 @@ export * from './conceptual';
 export * from './scores';
 export * from './settings';
 export * from './plan';
+export * from './image-regions';
+export * from './image-units';
+export * from './rollout';
+export * from './faithfulness';
+export * from './presets';

@@ -74,6 +74,11 @@ describe('insertAttentionControl on real exporter graphs and project fixtures', 
         const report = insertAttentionControl(m, { mode, expectedLayers: c.layers });
         for (const n of Object.values(report.layersPerGraph)) expect(n).toBe(c.layers);
         expect(report.controlledLayers).toEqual([0, 1]);
+        // decoder-only models: no site reads an encoder, so no cross factors input
+        expect(report.sites.every((s) => s.role === 'self')).toBe(true);
+        expect(report.crossLayersPerGraph).toEqual({});
+        expect(report.crossFactorsInput).toBeNull();
+        expect(m.graph.inputs.filter((i) => i.name.startsWith('atman')).map((i) => i.name)).toEqual([FACTORS_INPUT]);
         const rewritten = encodeModel(m);
 
         // item 0: all ones; item 1: suppress key column j; item 2: phi = 0 on column j

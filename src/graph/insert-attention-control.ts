@@ -1,17 +1,24 @@
 // The AtMan control, inserted into every attention layer of a model's graph.
 //
 // One extra graph input, `atman_factors` float32 [batch, total_sequence_length],
-// carries each batch item's per-key-column factor phi. It is reshaped once at
-// the top of the main graph; every controlled layer (in the main graph or in
-// merged-decoder If branches, which read it from the outer scope) uses it:
+// carries each batch item's per-key-column factor phi for self-attention. In
+// the decoder of an encoder-decoder model, cross-attention attends over the
+// encoder's positions instead; its layers read a second input,
+// `atman_cross_factors` float32 [batch, encoder_sequence_length], added only
+// when the graph has cross-attention. Each input is reshaped once at the top of
+// the main graph; every controlled layer (in the main graph or in merged-decoder
+// If branches, which read it from the outer scope) uses the one of its role:
 //  - multiplicative: on the raw q.k scores s (before the mask),
 //      s' = phi*s + (1-phi)*m,  m = min over all keys of the row,
 //    which is the spec's (s-m)*phi plus the per-row constant m (softmax ignores
 //    it) and is bit-exact identity when phi = 1;
 //  - log-additive: s' = s + max(log phi, -1e4) on the scores entering Softmax,
 //    or through the attention-bias input of fused attention ops.
+// Nothing here assumes a causal mask or token inputs: bidirectional encoders
+// (a vision transformer's patches) are controlled the same way.
 import { AtmanError } from '../core/errors';
 import type { ControlMode } from '../core/types';
+import { type AttentionRole, KeyOriginTracer } from './attention-role';
 import {
   GraphError,
   constantNames,
@@ -37,52 +44,85 @@ import {
   subgraphs,
 } from './onnx-ir';
 
+export type { AttentionRole } from './attention-role';
+
 export const FACTORS_INPUT = 'atman_factors';
+/** Factors of the encoder columns that decoder cross-attention reads: float32 [batch, encoder_sequence_length]. */
+export const CROSS_FACTORS_INPUT = 'atman_cross_factors';
 /** Log-factor floor: finite so fp16 graphs never see -inf (which turns into NaN). */
 export const LOG_FACTOR_FLOOR = -1e4;
 
 export interface AttentionControlOptions {
   mode: ControlMode;
-  /** layer indices to control (per graph, in topological order); null = all */
+  /**
+   * layer indices to control; null = all. Indices count the sites of each role separately
+   * (per graph, in graph order), so [3] means the self- and the cross-attention of layer 3.
+   */
   layers?: readonly number[] | null;
-  /** expected number of attention layers (from config.json); checked when given */
+  /** which attention to control; both by default */
+  roles?: { self?: boolean; cross?: boolean };
+  /**
+   * expected number of layers (from config.json); checked when given, per graph: self-attention
+   * sites must number that many, and cross-attention sites none or as many (one of each per
+   * decoder layer). Models with cross-attention in only some layers are refused rather than
+   * explained with layers possibly missed.
+   */
   expectedLayers?: number;
 }
 
 export interface ControlledSite {
   /** 'main', or the path of the subgraph: 'main/<If node>/then_branch' */
   graph: string;
+  /** index among the sites of the same role in this graph */
   layer: number;
+  /** self-attention, or decoder cross-attention over the encoder's positions */
+  role: AttentionRole;
   kind: 'decomposed' | 'GroupQueryAttention' | 'MultiHeadAttention';
   /** the node whose scores were controlled (Softmax or the fused op) */
   node: string;
   /** the MatMul producing the raw scores (decomposed, multiplicative) */
   scoresFrom?: string;
+  /** cross-attention: the graph input its keys derive from */
+  keysFrom?: string;
   controlled: boolean;
 }
 
 export interface AttentionControlReport {
   pass: 'insertAttentionControl';
   mode: ControlMode;
-  factorsInput: string;
+  /** the self-attention factors input, null when no self-attention is controlled */
+  factorsInput: string | null;
+  /** the cross-attention factors input, null when the graph has none or it is not controlled */
+  crossFactorsInput: string | null;
   sites: ControlledSite[];
-  /** attention layers found in each graph that has any */
+  /** self-attention layers found in each graph that has any */
   layersPerGraph: Record<string, number>;
+  /** cross-attention layers found in each graph that has any */
+  crossLayersPerGraph: Record<string, number>;
+  /** self-attention layers controlled */
   controlledLayers: number[];
+  /** cross-attention layers controlled */
+  controlledCrossLayers: number[];
 }
 
 const FUSED_BIAS_INPUT: Record<string, number> = { GroupQueryAttention: 10, MultiHeadAttention: 5 };
+/** Inputs of the fused ops that hold keys: key then past_key; a packed query/key/value comes as the query. */
+const FUSED_KEY_INPUTS: Record<string, number[]> = { GroupQueryAttention: [1, 3], MultiHeadAttention: [1, 6] };
 const UNSUPPORTED_FUSED = new Set(['Attention', 'PackedAttention', 'PackedMultiHeadAttention', 'SparseAttention', 'PagedAttention']);
 /** Elementwise ops allowed between the scores MatMul and the Softmax. */
 const SCORE_PATH_OPS = new Set(['Cast', 'Div', 'Mul', 'Add', 'Sub', 'Where', 'Tanh', 'Clip', 'Max', 'Min']);
 const MAX_SCORE_PATH = 8;
 
-interface Site {
+export interface Site {
   graph: Graph;
   path: string;
   node: Node;
   kind: ControlledSite['kind'];
   scores?: Node;
+  /** where the attention result leaves: the probabilities·V MatMuls, or the fused node */
+  results: Node[];
+  role?: AttentionRole;
+  keysFrom?: string;
 }
 
 export function insertAttentionControl(model: Model, opts: AttentionControlOptions): AttentionControlReport {
@@ -93,25 +133,38 @@ export function insertAttentionControl(model: Model, opts: AttentionControlOptio
   if (allSites.length === 0) {
     throw new AtmanError('NO_ATTENTION', 'No attention layer was found in this model graph (no Softmax over q·k scores and no fused attention op), so AtMan cannot control it.');
   }
+  classifyRoles(model, allSites);
+
   const layersPerGraph: Record<string, number> = {};
-  for (const [path, sites] of sitesByGraph) layersPerGraph[path] = sites.length;
-  if (opts.expectedLayers !== undefined) {
-    for (const [path, n] of Object.entries(layersPerGraph)) {
-      if (n !== opts.expectedLayers) {
-        throw new AtmanError(
-          'LAYER_COUNT_MISMATCH',
-          `Found ${n} attention layers in ${path === 'main' ? 'the model graph' : path} but the model config says ${opts.expectedLayers}; refusing to explain with some layers uncontrolled.`,
-        );
-      }
-    }
+  const crossLayersPerGraph: Record<string, number> = {};
+  for (const [path, sites] of sitesByGraph) {
+    const self = sites.filter((s) => s.role === 'self').length;
+    const cross = sites.length - self;
+    if (self) layersPerGraph[path] = self;
+    if (cross) crossLayersPerGraph[path] = cross;
   }
-  const maxLayer = Math.max(...Object.values(layersPerGraph));
+  if (opts.expectedLayers !== undefined) checkLayerCounts(sitesByGraph, layersPerGraph, crossLayersPerGraph, opts.expectedLayers);
+
+  const enabled: Record<AttentionRole, boolean> = { self: opts.roles?.self ?? true, cross: opts.roles?.cross ?? true };
+  const present = (role: AttentionRole) => allSites.some((s) => s.role === role);
+  const active = (role: AttentionRole) => enabled[role] && present(role);
+  if (!active('self') && !active('cross')) {
+    const asked = (['self', 'cross'] as const).filter((r) => enabled[r]);
+    throw new AtmanError(
+      'BAD_SETTING',
+      asked.length
+        ? `Control of ${asked.map((r) => `${r}-attention`).join(' and ')} was asked for, but this model graph has none.`
+        : 'Neither self-attention nor cross-attention was chosen for control, so there is nothing to explain with.',
+    );
+  }
+  const counts = (['self', 'cross'] as const).filter(active).flatMap((r) => Object.values(r === 'self' ? layersPerGraph : crossLayersPerGraph));
+  const maxLayer = Math.max(...counts);
   const wanted = opts.layers ? new Set(opts.layers) : null;
   for (const l of wanted ?? []) {
-    if (l >= maxLayer) throw new AtmanError('BAD_SETTING', `Layer ${l} does not exist: this model has layers 0 to ${maxLayer - 1}.`);
+    if (!Number.isInteger(l) || l < 0 || l >= maxLayer) throw new AtmanError('BAD_SETTING', `Layer ${l} does not exist: this model has layers 0 to ${maxLayer - 1}.`);
   }
   if (opts.mode === 'multiplicative') {
-    const fused = allSites.find((s) => s.kind !== 'decomposed');
+    const fused = allSites.find((s) => s.kind !== 'decomposed' && enabled[s.role!]);
     if (fused) {
       throw new AtmanError(
         'FUSED_ATTENTION_MULTIPLICATIVE',
@@ -121,53 +174,107 @@ export function insertAttentionControl(model: Model, opts: AttentionControlOptio
   }
 
   const main = model.graph;
-  main.inputs.push(makeValueInfo(FACTORS_INPUT, DataType.FLOAT, ['batch_size', 'total_sequence_length']));
-  const pre = new Precomputed(main, newName, onnxOpset);
+  const pre: Partial<Record<AttentionRole, Precomputed>> = {};
+  if (active('self')) {
+    main.inputs.push(makeValueInfo(FACTORS_INPUT, DataType.FLOAT, ['batch_size', 'total_sequence_length']));
+    pre.self = new Precomputed(main, newName, onnxOpset, FACTORS_INPUT);
+  }
+  if (active('cross')) {
+    main.inputs.push(makeValueInfo(CROSS_FACTORS_INPUT, DataType.FLOAT, ['batch_size', 'encoder_sequence_length']));
+    pre.cross = new Precomputed(main, newName, onnxOpset, CROSS_FACTORS_INPUT);
+  }
 
   const report: ControlledSite[] = [];
   for (const [path, sites] of sitesByGraph) {
     const graph = sites[0]!.graph;
     const types = inferElemTypes(graph, outerTypes(model, graph));
-    sites.forEach((site, layer) => {
-      const controlled = !wanted || wanted.has(layer);
-      const entry: ControlledSite = { graph: path, layer, kind: site.kind, node: site.node.name || site.node.outputs[0]!, controlled };
-      if (controlled) {
+    const next: Record<AttentionRole, number> = { self: 0, cross: 0 };
+    for (const site of sites) {
+      const role = site.role!;
+      const layer = next[role]++;
+      const factors = pre[role];
+      const controlled = !!factors && (!wanted || wanted.has(layer));
+      const entry: ControlledSite = { graph: path, layer, role, kind: site.kind, node: site.node.name || site.node.outputs[0]!, controlled };
+      if (site.keysFrom) entry.keysFrom = site.keysFrom;
+      if (factors && controlled) {
         if (site.kind === 'decomposed' && opts.mode === 'multiplicative') {
           entry.scoresFrom = site.scores!.name || site.scores!.outputs[0]!;
-          controlMultiplicative(graph, site, types, pre, newName, onnxOpset);
+          controlMultiplicative(graph, site, types, factors, newName, onnxOpset);
         } else if (site.kind === 'decomposed') {
-          controlLogAdditiveSoftmax(graph, site, types, pre, newName);
+          controlLogAdditiveSoftmax(graph, site, types, factors, newName);
         } else {
-          controlFusedBias(graph, site, types, pre, newName);
+          controlFusedBias(graph, site, types, factors, newName);
         }
       }
       report.push(entry);
-    });
+    }
   }
   toposort(main);
+  const controlledOf = (role: AttentionRole) =>
+    [...new Set(report.filter((s) => s.controlled && s.role === role).map((s) => s.layer))].sort((a, b) => a - b);
   return {
     pass: 'insertAttentionControl',
     mode: opts.mode,
-    factorsInput: FACTORS_INPUT,
+    factorsInput: pre.self ? FACTORS_INPUT : null,
+    crossFactorsInput: pre.cross ? CROSS_FACTORS_INPUT : null,
     sites: report,
     layersPerGraph,
-    controlledLayers: [...new Set(report.filter((s) => s.controlled).map((s) => s.layer))].sort((a, b) => a - b),
+    crossLayersPerGraph,
+    controlledLayers: controlledOf('self'),
+    controlledCrossLayers: controlledOf('cross'),
   };
 }
 
-function collectSites(g: Graph, path: string, opset: number, out = new Map<string, Site[]>()): Map<string, Site[]> {
+/** Cross-attention when the keys come from an encoder input; see attention-role.ts. */
+function classifyRoles(model: Model, sites: Site[]): void {
+  const tracer = new KeyOriginTracer(model, new Set(sites.flatMap((s) => [s.node, ...s.results])));
+  for (const s of sites) {
+    let keys: string[];
+    if (s.kind === 'decomposed') {
+      keys = [s.scores!.inputs[1]!];
+    } else {
+      keys = FUSED_KEY_INPUTS[s.kind]!.map((i) => s.node.inputs[i] ?? '').filter(Boolean);
+      if (!s.node.inputs[1]) keys.push(s.node.inputs[0]!);
+    }
+    s.keysFrom = tracer.encoderSource(s.graph, keys);
+    s.role = s.keysFrom ? 'cross' : 'self';
+  }
+}
+
+function checkLayerCounts(
+  sitesByGraph: Map<string, Site[]>,
+  selfCounts: Record<string, number>,
+  crossCounts: Record<string, number>,
+  n: number,
+): void {
+  for (const path of sitesByGraph.keys()) {
+    const self = selfCounts[path] ?? 0;
+    const cross = crossCounts[path] ?? 0;
+    // A decoder layer of an encoder-decoder model holds one self- and one cross-attention.
+    if (self === n && (cross === 0 || cross === n)) continue;
+    const where = path === 'main' ? 'the model graph' : path;
+    const found = cross ? `${self} self-attention and ${cross} cross-attention layers` : `${self} attention layers`;
+    throw new AtmanError(
+      'LAYER_COUNT_MISMATCH',
+      `Found ${found} in ${where} but the model config says ${n}; refusing to explain with some layers uncontrolled.`,
+    );
+  }
+}
+
+export function collectSites(g: Graph, path: string, opset: number, out = new Map<string, Site[]>()): Map<string, Site[]> {
   const prod = producers(g);
   const cons = consumers(g);
   const isConst = constantNames(g);
   const sites: Site[] = [];
   for (const n of g.nodes) {
     if (n.domain === 'com.microsoft' && n.opType in FUSED_BIAS_INPUT) {
-      sites.push({ graph: g, path, node: n, kind: n.opType as Site['kind'] });
+      sites.push({ graph: g, path, node: n, kind: n.opType as Site['kind'], results: [n] });
     } else if (UNSUPPORTED_FUSED.has(n.opType) && (n.domain === 'com.microsoft' || n.opType === 'Attention')) {
       throw new AtmanError('MODEL_UNSUPPORTED', `This model uses a fused ${n.opType} node (${describe(n)}) that AtMan cannot control yet.`);
     } else if (n.opType === 'Softmax' && normalisesLastAxis(n, opset)) {
       const scores = findScoresMatMul(n.inputs[0]!, prod, isConst);
-      if (scores && feedsMatMul(n, cons)) sites.push({ graph: g, path, node: n, kind: 'decomposed', scores });
+      const results = scores ? valueMatMuls(n, cons) : [];
+      if (scores && results.length) sites.push({ graph: g, path, node: n, kind: 'decomposed', scores, results });
     }
     n.attributes.forEach((a) => {
       const graphs = a.g ? [a.g] : (a.graphs ?? []);
@@ -202,20 +309,21 @@ function findScoresMatMul(start: string, prod: Map<string, Node>, isConst: Set<s
   return undefined;
 }
 
-/** Attention probabilities go on to weight the values; a router softmax does not. */
-function feedsMatMul(softmax: Node, cons: Map<string, Node[]>): boolean {
+/** Attention probabilities go on to weight the values (these MatMuls); a router softmax does not. */
+function valueMatMuls(softmax: Node, cons: Map<string, Node[]>): Node[] {
+  const found: Node[] = [];
   let frontier = [softmax.outputs[0]!];
   for (let depth = 0; depth < 4 && frontier.length; depth++) {
     const next: string[] = [];
     for (const name of frontier) {
       for (const c of cons.get(name) ?? []) {
-        if (c.opType === 'MatMul') return true;
+        if (c.opType === 'MatMul') found.push(c);
         if (['Cast', 'Dropout', 'Identity', 'Where', 'Mul'].includes(c.opType)) next.push(c.outputs[0]!);
       }
     }
     frontier = next;
   }
-  return false;
+  return found;
 }
 
 function outerTypes(model: Model, target: Graph): Map<string, number> {
@@ -233,13 +341,14 @@ function outerTypes(model: Model, target: Graph): Map<string, number> {
   return acc;
 }
 
-/** Factor tensors shaped [batch, 1, 1, keys], built once in the main graph, per dtype. */
+/** Factor tensors of one factors input, shaped [batch, 1, 1, keys], built once in the main graph, per dtype. */
 class Precomputed {
   private cache = new Map<string, string>();
   constructor(
     private main: Graph,
     private newName: (hint: string) => string,
     private opset: number,
+    private input: string,
   ) {}
 
   private memo(key: string, build: () => string): string {
@@ -271,7 +380,7 @@ class Precomputed {
 
   /** phi as [B,1,1,K] */
   phi(dtype: number): string {
-    const f32 = this.memo('phi', () => this.unsqueeze4(FACTORS_INPUT));
+    const f32 = this.memo('phi', () => this.unsqueeze4(this.input));
     return this.memo(`phi/${dtype}`, () => this.cast(f32, dtype));
   }
   /** 1 - phi as [B,1,1,K] */
@@ -285,7 +394,7 @@ class Precomputed {
   /** max(log phi, floor) as [B,1,1,K] */
   logPhi(dtype: number): string {
     const f32 = this.memo('logphi', () => {
-      const log = this.add(makeNode('Log', [FACTORS_INPUT], [this.newName('log_phi')]));
+      const log = this.add(makeNode('Log', [this.input], [this.newName('log_phi')]));
       const floor = this.constant('log_floor', DataType.FLOAT, [], new Float32Array([LOG_FACTOR_FLOOR]));
       return this.unsqueeze4(this.add(makeNode('Max', [log, floor], [this.newName('log_phi_floored')])));
     });

@@ -9,8 +9,11 @@ import { DataType, type Model, type ValueInfo, decodeModel, encodeModel, tensorP
 import type { ExternalFile, OrtBackend } from './backend';
 import { type ModelDtype, needsFp16, onnxCandidates } from './dtypes';
 import { type EmbeddingTable, findTokenEmbedding } from './embeddings';
-import { buildFeeds, checkInputs, isPastInput, presentNameFor } from './feeds';
+import { type DecoderContext, ENCODER_STATES, buildFeeds, checkInputs, isPastInput, presentNameFor } from './feeds';
+import { loadImageProcessor } from './image-processor';
 import { type ModelConfig, parseModelConfig } from './model-config';
+import { type ModelLayout, detectLayout, layoutBases } from './model-layout';
+import { type VisionParts, embedTokens, releaseVisionParts } from './vision-parts';
 import type { FileProgress, ModelSource } from './model-source';
 import { type TextTokenizer, loadTokenizer } from './text-tokenizer';
 
@@ -57,6 +60,9 @@ export class AtmanModel {
     readonly tokenizer: TextTokenizer,
     readonly backend: OrtBackend,
     readonly embeddings: EmbeddingTable | null,
+    readonly layout: ModelLayout,
+    /** image encoder and embedding graphs of a vision-language model */
+    readonly vision: VisionParts | null,
     private readonly graphBytes: Uint8Array,
     private readonly external: ExternalFile[],
     private control: ControlState,
@@ -64,6 +70,11 @@ export class AtmanModel {
 
   get current(): ControlState {
     return this.control;
+  }
+
+  /** The graph as loaded, before any rewrite, and the weight files it points to: for other graph passes over the same model. */
+  get original(): { bytes: Uint8Array; external: readonly ExternalFile[] } {
+    return { bytes: this.graphBytes, external: this.external };
   }
 
   static async load(source: ModelSource, backend: OrtBackend, opts: LoadOptions = {}): Promise<AtmanModel> {
@@ -75,18 +86,8 @@ export class AtmanModel {
     const text = new TextDecoder();
     const missing: string[] = [];
     for (const f of ['config.json', 'tokenizer.json']) if (!(await source.has(f))) missing.push(f);
-    const candidates = onnxCandidates(dtype);
-    let onnxFile: string | undefined;
-    for (const c of candidates) {
-      if (await source.has(c)) {
-        onnxFile = c;
-        break;
-      }
-    }
-    if (!onnxFile) missing.push(candidates.join(' or '));
-    if (missing.length) {
-      throw new AtmanError('MODEL_FILES_MISSING', `${source.id} is missing ${missing.join(', ')} (expected the Hugging Face layout with ONNX files in onnx/).`);
-    }
+    // The graph files to look for depend on config.json.
+    if (missing.includes('config.json')) throw filesMissing(source, [...missing, 'the ONNX files in onnx/']);
     let config: ModelConfig;
     try {
       config = parseModelConfig(JSON.parse(text.decode(await source.read('config.json', progress))));
@@ -94,6 +95,12 @@ export class AtmanModel {
       if (isAtmanError(e)) throw e;
       throw new AtmanError('MODEL_UNSUPPORTED', `config.json of ${source.id} is not valid JSON.`);
     }
+    const layout = detectLayout(config);
+    const bases = layoutBases(layout);
+    const onnxFile = await findVariant(source, dtype, bases.decoder, missing);
+    const encoderFile = bases.encoder ? await findVariant(source, dtype, bases.encoder, missing) : null;
+    const embedFile = bases.embedTokens ? await findVariant(source, dtype, bases.embedTokens, missing) : null;
+    if (missing.length) throw filesMissing(source, missing);
     const tokenizer = await loadTokenizer(source);
     const graphBytes = await source.read(onnxFile!, progress);
 
@@ -102,10 +109,23 @@ export class AtmanModel {
     if (!backend.supportsFp16 && hasFp16(probe)) throw fp16Error(backend, dtype);
     const external = await readExternalFiles(probe, source, onnxFile!, progress);
     const byLocation = new Map(external.map((f) => [f.path, f.data]));
-    const embeddings = findTokenEmbedding(probe.graph, (loc) => byLocation.get(loc));
+    let embeddings = findTokenEmbedding(probe.graph, (loc) => byLocation.get(loc));
 
-    const model = new AtmanModel(source.id, dtype, onnxFile!, config, tokenizer, backend, embeddings, graphBytes, external, undefined as unknown as ControlState);
-    model.control = await model.buildControl(opts.mode ?? 'multiplicative', opts.layers ?? null, opts.selfCheck ?? true, opts.onProgress);
+    let vision: VisionParts | null = null;
+    if (layout !== 'causal') {
+      const encoder = await loadAuxiliary(source, backend, encoderFile!, progress);
+      const embed = embedFile ? await loadAuxiliary(source, backend, embedFile, progress) : null;
+      const processor = await loadImageProcessor(source);
+      vision = { layout, encoder: encoder.session, encoderFile: encoderFile!, embedTokens: embed?.session ?? null, embedFile, processor };
+      embeddings ??= embed?.table ?? null;
+    }
+    const model = new AtmanModel(source.id, dtype, onnxFile!, config, tokenizer, backend, embeddings, layout, vision, graphBytes, external, undefined as unknown as ControlState);
+    try {
+      model.control = await model.buildControl(opts.mode ?? 'multiplicative', opts.layers ?? null, opts.selfCheck ?? true, opts.onProgress);
+    } catch (e) {
+      await releaseVisionParts(vision);
+      throw e;
+    }
     return model;
   }
 
@@ -124,6 +144,7 @@ export class AtmanModel {
 
   async release(): Promise<void> {
     await this.control.session.release();
+    await releaseVisionParts(this.vision);
   }
 
   private async buildControl(
@@ -164,18 +185,19 @@ export class AtmanModel {
   private async runSelfCheck(state: ControlState): Promise<SelfCheck> {
     const n = Math.min(8, this.config.maxPositions);
     const ids = Array.from({ length: n }, (_, i) => (i * 7919 + 3) % this.config.vocabSize);
+    const context = await this.selfCheckContext(ids, state.inputs);
     if (!this.referenceLogits) {
       // A second full session only once; it is released before the passes run.
       const original = await this.createSession(this.graphBytes);
       try {
         const inputs = decodeModel(this.graphBytes).graph.inputs;
-        this.referenceLogits = await logitsOf(original, buildFeeds(inputs, this.config, this.backend.Tensor, { ids, batch: 1, factors: null }));
+        this.referenceLogits = await logitsOf(original, buildFeeds(inputs, this.config, this.backend.Tensor, { ids, batch: 1, factors: null, context }));
       } finally {
         await original.release();
       }
     }
     const reference = this.referenceLogits;
-    const controlled = await logitsOf(state.session, buildFeeds(state.inputs, this.config, this.backend.Tensor, { ids, batch: 1, factors: null }));
+    const controlled = await logitsOf(state.session, buildFeeds(state.inputs, this.config, this.backend.Tensor, { ids, batch: 1, factors: null, context }));
     let maxAbsDiff = 0;
     let scale = 1;
     for (let i = 0; i < reference.length; i++) {
@@ -190,6 +212,57 @@ export class AtmanModel {
       );
     }
     return { maxAbsDiff, tolerance, positions: n };
+  }
+
+  /** Embeddings and an encoder output for the self-check input, where the decoder takes them. */
+  private async selfCheckContext(ids: number[], inputs: readonly ValueInfo[]): Promise<DecoderContext> {
+    const context: DecoderContext = {};
+    if (this.vision?.embedTokens) context.embeds = await embedTokens(this.vision, this.backend, ids);
+    const enc = inputs.find((v) => v.name === ENCODER_STATES);
+    if (enc) {
+      const dim = typeof enc.dims?.[2] === 'number' ? enc.dims[2] : encoderHiddenSize(this.config);
+      // A fixed pseudo-random encoder output: the check is about the decoder's arithmetic.
+      const E = 5;
+      context.encoder = { data: Float32Array.from({ length: E * dim }, (_, i) => Math.sin(i * 12.9898) * 0.5), dims: [1, E, dim] };
+    }
+    return context;
+  }
+}
+
+function encoderHiddenSize(config: ModelConfig): number {
+  const enc = config.raw.encoder as Record<string, unknown> | undefined;
+  const h = enc?.hidden_size ?? enc?.d_model;
+  if (typeof h !== 'number') throw new AtmanError('MODEL_UNSUPPORTED', 'config.json does not say the encoder hidden size.');
+  return h;
+}
+
+async function findVariant(source: ModelSource, dtype: ModelDtype, base: string, missing: string[]): Promise<string | null> {
+  const candidates = onnxCandidates(dtype, base);
+  for (const c of candidates) if (await source.has(c)) return c;
+  missing.push(candidates.join(' or '));
+  return null;
+}
+
+function filesMissing(source: ModelSource, missing: string[]): AtmanError {
+  return new AtmanError('MODEL_FILES_MISSING', `${source.id} is missing ${missing.join(', ')} (expected the Hugging Face layout with ONNX files in onnx/).`);
+}
+
+/** An image encoder or embedding graph, run as exported (the control lives in the decoder). */
+async function loadAuxiliary(
+  source: ModelSource,
+  backend: OrtBackend,
+  file: string,
+  progress: (p: FileProgress) => void,
+): Promise<{ session: InferenceSession; table: EmbeddingTable | null }> {
+  const bytes = await source.read(file, progress);
+  const graph = decodeModel(bytes);
+  const external = await readExternalFiles(graph, source, file, progress);
+  const byLocation = new Map(external.map((f) => [f.path, f.data]));
+  try {
+    const session = await backend.createSession(bytes, external);
+    return { session, table: findTokenEmbedding(graph.graph, (loc) => byLocation.get(loc)) };
+  } catch (e) {
+    throw new AtmanError('BACKEND_FAILED', `The ${backend.name} backend could not create a session for ${file} of ${source.id}: ${(e as Error).message}`);
   }
 }
 

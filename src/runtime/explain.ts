@@ -14,9 +14,13 @@ import {
   validateSettings,
   validateTexts,
 } from '../core';
+import type { Rect } from '../core/image-regions';
+import type { ImageUnit } from '../core/image-units';
 import type { ExplainSettings, TokenInfo, Unit } from '../core/types';
 import type { AtmanModel } from './atman-model';
-import { buildFeeds } from './feeds';
+import { type DecoderContext, buildFeeds } from './feeds';
+import { type ExplainedImage, type ImageRequest, describeImage, imageContext, imagePrompt, imageUnits } from './image-explain';
+import { embedTokens } from './vision-parts';
 import { type RunReport, runPasses } from './pass-runner';
 
 export const SCHEMA_VERSION = 1;
@@ -46,6 +50,8 @@ export interface ExplainRequest {
   prefixReuse?: boolean;
   /** cost of one more batch in sequence rows, for grouping units by start (default: a quarter of the sequence) */
   overheadRows?: number;
+  /** an image for a vision-language model, and regions drawn on it */
+  image?: ImageRequest;
 }
 
 export interface ExplainedUnit {
@@ -57,10 +63,24 @@ export interface ExplainedUnit {
   perTarget: number[];
   /** the column factors of this unit's pass where they differ from 1: [position, factor] */
   factors: Array<[number, number]>;
+  /** image units: which image (0), the bounding box in original pixels, and their image tokens */
+  image?: number;
+  region?: Rect;
+  imageTokens?: number[];
+  /** the unit's area as few rectangles, for drawing */
+  regions?: Rect[];
 }
+
+/** What produced an explanation: AtMan, or one of the forward-only methods it is compared with. */
+export type ExplanationMethod = 'atman' | 'attention' | 'rollout' | 'occlusion-delete' | 'occlusion-mask';
+
+/** An explanation without a `method` is AtMan's. */
+export const methodOf = (x: Pick<Explanation, 'method'>): ExplanationMethod => x.method ?? 'atman';
 
 export interface Explanation {
   schemaVersion: number;
+  /** absent = 'atman' */
+  method?: ExplanationMethod;
   sign: string;
   prompt: string;
   target: string;
@@ -74,6 +94,8 @@ export interface Explanation {
   batchSize: number;
   /** how the passes ran: prefix reuse, score head, fallbacks */
   run: RunReport;
+  /** the image of a vision-language prompt: its size, frames and every image token's region */
+  image?: ExplainedImage;
   seconds: number;
 }
 
@@ -84,23 +106,41 @@ export interface UnitPlan {
   settings: ExplainSettings;
 }
 
-interface Prepared {
+export interface Prepared {
   settings: ExplainSettings;
+  /** the prompt the token spans refer to (an image prompt gains its '<image>' marker) */
+  prompt: string;
   tokens: TokenInfo[];
   units: Unit[];
   ids: number[];
   targetIds: number[];
   promptLen: number;
+  /** factors of the S sequence columns, then of the encoder columns (captioners) */
   factorsOf: (u: number) => Float32Array;
+  context?: DecoderContext;
+  encoderLength: number;
+  image?: ExplainedImage;
 }
 
 /** Tokenises, validates and builds the units and their factors: everything but the passes. */
-async function prepare(model: AtmanModel, req: Pick<ExplainRequest, 'prompt' | 'target' | 'settings'>): Promise<Prepared> {
-  validateTexts(req.prompt, req.target);
+export async function prepare(
+  model: AtmanModel,
+  req: Pick<ExplainRequest, 'prompt' | 'target' | 'settings' | 'image'>,
+  /** control: false leaves the controlled session as it is and builds no factors (methods that do not use the AtMan control) */
+  opts: { control?: boolean } = {},
+): Promise<Prepared> {
+  const control = opts.control ?? true;
+  const imageReq = req.image;
+  if (imageReq && !model.vision) throw new AtmanError('BAD_SETTING', `${model.id} reads text only; remove the image or pick a vision-language model.`);
+  if (!imageReq && model.layout === 'vision2seq') throw new AtmanError('IMAGE_REQUIRED', `${model.id} describes images: add an image to explain.`);
+  // A captioner may start from its start token alone.
+  validateTexts(model.layout === 'vision2seq' ? req.prompt || '-' : req.prompt, req.target);
   const settings = validateSettings(req.settings ?? {});
-  await model.reconfigure(settings.mode, settings.layers);
+  if (control) await model.reconfigure(settings.mode, settings.layers);
 
-  const promptTokens = model.tokenizer.encodePrompt(req.prompt);
+  const withImage = imageReq ? await imagePrompt(model, req.prompt, imageReq.image) : null;
+  const prompt = withImage?.prompt ?? req.prompt;
+  const promptTokens = withImage?.tokens ?? model.tokenizer.encodePrompt(req.prompt);
   const targetTokens = model.tokenizer.encodeTarget(req.target);
   if (promptTokens.length === 0) throw new AtmanError('EMPTY_PROMPT', 'The prompt has no tokens.');
   if (targetTokens.length === 0) throw new AtmanError('EMPTY_TARGET', 'The target has no tokens.');
@@ -112,18 +152,41 @@ async function prepare(model: AtmanModel, req: Pick<ExplainRequest, 'prompt' | '
     throw new AtmanError('TOO_LONG', `Prompt and target together are ${S + 1} tokens; this model reads at most ${model.config.maxPositions}.`);
   }
   const ids = tokens.slice(0, S).map((t) => t.id);
-  const units = buildUnits(tokens, req.prompt, settings.granularity, {
+  let units = buildUnits(tokens, prompt, settings.granularity, {
     tokenOverlap: settings.tokenOverlap,
     targetTokenUnits: settings.targetGranularity === 'token',
   });
-  return { settings, tokens, units, ids, targetIds: targetTokens.map((t) => t.id), promptLen: P, factorsOf: unitFactorFn(model, ids, units, settings) };
+  const base = { settings, prompt, tokens, ids, targetIds: targetTokens.map((t) => t.id), promptLen: P };
+  if (!withImage) {
+    // An in-sequence model without an image reads embeddings all the same.
+    const context = model.vision?.embedTokens ? { embeds: await embedTokens(model.vision, model.backend, ids) } : undefined;
+    const rows = context?.embeds ? [{ rows: context.embeds.data, dim: context.embeds.dim, count: S }] : null;
+    return { ...base, units, encoderLength: 0, ...(context ? { context } : {}), factorsOf: control ? unitFactorFn(model, ids, units, settings, rows) : noFactors };
+  }
+  const img = await imageContext(model, withImage, ids);
+  // The processor's own tokens are explained as image units, not as text.
+  const [from, to] = withImage.inserted ?? [0, 0];
+  units = units.filter((u) => !u.positions.every((p) => p >= from && p < to));
+  const all = [...units, ...imageUnits(withImage, img.columns, imageReq!, settings)].sort((a, b) => Math.min(...a.positions) - Math.min(...b.positions));
+  return {
+    ...base,
+    units: all,
+    context: img.context,
+    encoderLength: img.encoderLength,
+    image: describeImage(withImage, imageReq!.image, img.columns, img.encoderLength ? 'encoder' : 'sequence'),
+    factorsOf: control ? unitFactorFn(model, ids, all, settings, img.similarityRows, img.encoderLength) : noFactors,
+  };
 }
 
-const plainTokens = (tokens: TokenInfo[]): Explanation['tokens'] =>
+const noFactors = (): Float32Array => {
+  throw new Error('factors were not prepared for this run');
+};
+
+export const plainTokens = (tokens: TokenInfo[]): Explanation['tokens'] =>
   tokens.map(({ id, text, start, end, role, special }) => ({ id, text, start, end, role, ...(special ? { special } : {}) }));
 
 /** The units a run would use and the factors of each (what conceptual suppression drags along). */
-export async function planUnits(model: AtmanModel, req: Pick<ExplainRequest, 'prompt' | 'target' | 'settings'>): Promise<UnitPlan> {
+export async function planUnits(model: AtmanModel, req: Pick<ExplainRequest, 'prompt' | 'target' | 'settings' | 'image'>): Promise<UnitPlan> {
   const p = await prepare(model, req);
   return {
     tokens: plainTokens(p.tokens),
@@ -134,7 +197,8 @@ export async function planUnits(model: AtmanModel, req: Pick<ExplainRequest, 'pr
 
 export async function explain(model: AtmanModel, req: ExplainRequest): Promise<Explanation> {
   const t0 = performance.now();
-  const { settings, tokens, units, ids, targetIds, promptLen: P, factorsOf } = await prepare(model, req);
+  const prepared = await prepare(model, req);
+  const { settings, tokens, units, ids, targetIds, promptLen: P, factorsOf } = prepared;
   const S = ids.length;
 
   const total = passCount(units.length);
@@ -149,7 +213,8 @@ export async function explain(model: AtmanModel, req: ExplainRequest): Promise<E
       logitRows: scoreHead ? targetIds.length : S,
       budgetBytes: req.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET,
     });
-  const { ce, report } = await runPasses(model, { ids, targetIds, promptLen: P, unitCount: units.length, factorsOf }, {
+  const job = { ids, targetIds, promptLen: P, unitCount: units.length, factorsOf, encoderLength: prepared.encoderLength, ...(prepared.context ? { context: prepared.context } : {}) };
+  const { ce, report } = await runPasses(model, job, {
     batchSize,
     scoreHead,
     prefixReuse: req.prefixReuse ?? true,
@@ -163,7 +228,7 @@ export async function explain(model: AtmanModel, req: ExplainRequest): Promise<E
   return {
     schemaVersion: SCHEMA_VERSION,
     sign: SIGN_SENTENCE,
-    prompt: req.prompt,
+    prompt: prepared.prompt,
     target: req.target,
     tokens: plainTokens(tokens),
     units: units.map((u, i) => ({
@@ -172,7 +237,9 @@ export async function explain(model: AtmanModel, req: ExplainRequest): Promise<E
       score: scores[i]!,
       perTarget: Array.from(R[i]!),
       factors: changedFactors(factorsOf(i)),
+      ...imageFields(u),
     })),
+    ...(prepared.image ? { image: prepared.image } : {}),
     baseline: { crossEntropy: Array.from(ce[0]!) },
     settings,
     model: { id: model.id, dtype: model.dtype, backend: model.backend.name, device: model.backend.device, file: model.onnxFile },
@@ -183,27 +250,70 @@ export async function explain(model: AtmanModel, req: ExplainRequest): Promise<E
   };
 }
 
-function unitFactorFn(model: AtmanModel, ids: number[], units: Unit[], settings: ExplainSettings): (u: number) => Float32Array {
+/** Input vectors of consecutive columns that share one space (text and image embeddings of one decoder, or an encoder's output). */
+export interface SimilarityRows {
+  /** null: no vectors for these columns, each is only like itself */
+  rows: Float32Array | null;
+  dim: number;
+  count: number;
+}
+
+function unitFactorFn(
+  model: AtmanModel,
+  ids: number[],
+  units: Unit[],
+  settings: ExplainSettings,
+  /** default: the token-embedding rows of `ids` */
+  rowGroups: SimilarityRows[] | null = null,
+  encoderLength = 0,
+): (u: number) => Float32Array {
   const S = ids.length;
+  const columns = S + encoderLength;
   let similarity = (i: number, k: number): number => (i === k ? 1 : 0);
   if (settings.kappa !== null) {
-    const table = model.embeddings;
-    if (!table) {
-      throw new AtmanError(
-        'MODEL_UNSUPPORTED',
-        'Conceptual suppression needs the token-embedding matrix, which could not be read from this graph. Turn conceptual suppression off (kappa off).',
-      );
+    let groups = rowGroups;
+    if (!groups) {
+      const table = model.embeddings;
+      if (!table) {
+        throw new AtmanError(
+          'MODEL_UNSUPPORTED',
+          'Conceptual suppression needs the token-embedding matrix, which could not be read from this graph. Turn conceptual suppression off (kappa off).',
+        );
+      }
+      const flat = new Float32Array(S * table.dim);
+      ids.forEach((id, i) => flat.set(table.row(id), i * table.dim));
+      groups = [{ rows: flat, dim: table.dim, count: S }];
     }
-    const flat = new Float32Array(S * table.dim);
-    ids.forEach((id, i) => flat.set(table.row(id), i * table.dim));
-    similarity = similarityFromMatrix(cosineSimilarityMatrix(flat, S, table.dim), S);
+    similarity = blockSimilarity(groups);
   }
   const cache = new Map<number, Float32Array>();
   return (u) => {
     let phi = cache.get(u);
-    if (!phi) cache.set(u, (phi = unitFactors(units[u]!, S, settings.factor, settings.kappa, similarity)));
+    if (!phi) cache.set(u, (phi = unitFactors(units[u]!, columns, settings.factor, settings.kappa, similarity)));
     return phi;
   };
+}
+
+/** Cosine similarity within each group of columns; columns of different spaces are never alike. */
+function blockSimilarity(groups: SimilarityRows[]): (i: number, k: number) => number {
+  const blocks: Array<{ from: number; to: number; sim: (i: number, k: number) => number }> = [];
+  let from = 0;
+  for (const g of groups) {
+    const sim = g.rows ? similarityFromMatrix(cosineSimilarityMatrix(g.rows, g.count, g.dim), g.count) : (i: number, k: number) => (i === k ? 1 : 0);
+    blocks.push({ from, to: from + g.count, sim });
+    from += g.count;
+  }
+  return (i, k) => {
+    if (i === k) return 1;
+    const b = blocks.find((x) => i >= x.from && i < x.to);
+    return b && k >= b.from && k < b.to ? b.sim(i - b.from, k - b.from) : 0;
+  };
+}
+
+function imageFields(u: Unit): Pick<ExplainedUnit, 'image' | 'region' | 'imageTokens' | 'regions'> {
+  const info = (u as Partial<ImageUnit>).image;
+  if (!info) return {};
+  return { image: info.imageIndex, region: info.bounds, imageTokens: info.tokens, regions: info.regions };
 }
 
 function changedFactors(phi: Float32Array): Array<[number, number]> {

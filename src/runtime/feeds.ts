@@ -3,7 +3,7 @@
 import type { Tensor as OrtTensor } from 'onnxruntime-common';
 import { AtmanError } from '../core/errors';
 import { TARGET_IDS_INPUT, TARGET_POSITIONS_INPUT } from '../graph/append-target-scoring';
-import { FACTORS_INPUT } from '../graph/insert-attention-control';
+import { CROSS_FACTORS_INPUT, FACTORS_INPUT } from '../graph/insert-attention-control';
 import { DataType, type ValueInfo } from '../graph/onnx-ir';
 import type { TensorCtor } from './backend';
 import type { ModelConfig } from './model-config';
@@ -16,14 +16,40 @@ export const presentNameFor = (past: string): string[] => [past.replace(/^past_k
 
 /** Checks once, at load, that every graph input is one the engine knows how to fill. */
 export function checkInputs(inputs: readonly ValueInfo[]): void {
-  const known = ['input_ids', 'attention_mask', 'position_ids', 'use_cache_branch', FACTORS_INPUT, TARGET_POSITIONS_INPUT, TARGET_IDS_INPUT];
+  const known = [
+    'input_ids',
+    INPUTS_EMBEDS,
+    ENCODER_STATES,
+    'attention_mask',
+    'position_ids',
+    'use_cache_branch',
+    FACTORS_INPUT,
+    CROSS_FACTORS_INPUT,
+    TARGET_POSITIONS_INPUT,
+    TARGET_IDS_INPUT,
+  ];
   for (const v of inputs) {
     if (known.includes(v.name) || isPastInput(v.name)) continue;
     throw new AtmanError('MODEL_UNSUPPORTED', `The model graph takes an input "${v.name}" that this engine does not know how to fill.`);
   }
-  if (!inputs.some((v) => v.name === 'input_ids')) {
-    throw new AtmanError('MODEL_UNSUPPORTED', 'The model graph has no input_ids input; only causal language models that take token ids are supported here.');
+  if (!inputs.some((v) => v.name === 'input_ids' || v.name === INPUTS_EMBEDS)) {
+    throw new AtmanError('MODEL_UNSUPPORTED', 'The model graph takes neither input_ids nor inputs_embeds; only causal language models (or the decoder of a vision-language model) are supported here.');
   }
+}
+
+export const INPUTS_EMBEDS = 'inputs_embeds';
+export const ENCODER_STATES = 'encoder_hidden_states';
+
+/**
+ * What a decoder reads besides token ids: the input embeddings of the whole sequence (decoders of
+ * vision-language models that take image features in their own sequence), and the encoder output
+ * it cross-attends to (encoder-decoder captioners). Both are the same for every pass.
+ */
+export interface DecoderContext {
+  /** [S, dim] row-major over the whole sequence; a pass over a suffix reads its rows */
+  embeds?: { data: Float32Array; dim: number };
+  /** [1, encoderLength, dim], tiled over the batch */
+  encoder?: { data: Float32Array; dims: readonly [number, number, number] };
 }
 
 /** A cached key or value tensor: [1, heads, pastLength, headDim] as read back from a pass. */
@@ -39,6 +65,11 @@ export interface FeedSpec {
   batch: number;
   /** row-major [batch, pastLength + ids.length] column factors; null = all ones */
   factors: Float32Array | null;
+  /** row-major [batch, encoderLength] factors of the encoder columns (cross-attention); null = all ones */
+  crossFactors?: Float32Array | null;
+  context?: DecoderContext;
+  /** row-major [batch, pastLength + ids.length] attention mask, 1 = attend, 0 = masked out; absent = all ones */
+  attentionMask?: Uint8Array | null;
   /** rows whose keys and values come from `past` */
   pastLength?: number;
   past?: ReadonlyMap<string, PastTensor>;
@@ -65,16 +96,54 @@ export function buildFeeds(inputs: readonly ValueInfo[], config: ModelConfig, Te
   for (const v of inputs) {
     const int32 = v.elemType === DataType.INT32;
     if (v.name === 'input_ids') feeds[v.name] = perRow(S, (i) => BigInt(ids[i]!), int32);
-    else if (v.name === 'attention_mask') feeds[v.name] = perRow(total, () => 1n, int32);
+    else if (v.name === 'attention_mask') feeds[v.name] = spec.attentionMask ? maskFeed(spec.attentionMask, batch, total, int32, Tensor) : perRow(total, () => 1n, int32);
     else if (v.name === 'position_ids') feeds[v.name] = perRow(S, (i) => BigInt(pastLength + i), int32);
     else if (v.name === 'use_cache_branch') feeds[v.name] = new Tensor('bool', [pastLength > 0], [1]);
     else if (v.name === FACTORS_INPUT) feeds[v.name] = new Tensor('float32', spec.factors ?? new Float32Array(batch * total).fill(1), [batch, total]);
+    else if (v.name === INPUTS_EMBEDS) feeds[v.name] = embedsFeed(spec, pastLength, Tensor);
+    else if (v.name === ENCODER_STATES) feeds[v.name] = encoderFeed(spec, Tensor);
+    else if (v.name === CROSS_FACTORS_INPUT) {
+      const E = encoderOf(spec).dims[1];
+      feeds[v.name] = new Tensor('float32', spec.crossFactors ?? new Float32Array(batch * E).fill(1), [batch, E]);
+    }
     // Without a choice, every row is scored (self-check, full logits): the ids are placeholders.
     else if (v.name === TARGET_POSITIONS_INPUT) feeds[v.name] = targets(spec.targetRows, Array.from({ length: S }, (_, i) => i));
     else if (v.name === TARGET_IDS_INPUT) feeds[v.name] = targets(spec.targetIds, new Array(spec.targetRows?.length ?? S).fill(0));
     else if (isPastInput(v.name)) feeds[v.name] = pastFeed(v, config, Tensor, batch, pastLength, spec.past?.get(v.name));
   }
   return feeds;
+}
+
+function embedsFeed(spec: FeedSpec, pastLength: number, Tensor: TensorCtor): OrtTensor {
+  const e = spec.context?.embeds;
+  if (!e) throw new AtmanError('MODEL_UNSUPPORTED', 'This decoder takes input embeddings, and none were given (an image model needs its image and embedding files).');
+  const S = spec.ids.length;
+  const rows = e.data.subarray(pastLength * e.dim, (pastLength + S) * e.dim);
+  if (rows.length !== S * e.dim) throw new RangeError(`embeddings hold ${e.data.length / e.dim} rows, ${pastLength + S} asked for`);
+  return new Tensor('float32', tile(rows, spec.batch), [spec.batch, S, e.dim]);
+}
+
+function encoderOf(spec: FeedSpec): NonNullable<DecoderContext['encoder']> {
+  const enc = spec.context?.encoder;
+  if (!enc) throw new AtmanError('MODEL_UNSUPPORTED', 'This decoder cross-attends to an encoder output, and none was given (an encoder-decoder model needs its image).');
+  return enc;
+}
+
+function encoderFeed(spec: FeedSpec, Tensor: TensorCtor): OrtTensor {
+  const enc = encoderOf(spec);
+  return new Tensor('float32', tile(enc.data, spec.batch), [spec.batch, enc.dims[1], enc.dims[2]]);
+}
+
+function tile(one: Float32Array, batch: number): Float32Array {
+  if (batch === 1) return one;
+  const out = new Float32Array(one.length * batch);
+  for (let b = 0; b < batch; b++) out.set(one, b * one.length);
+  return out;
+}
+
+function maskFeed(mask: Uint8Array, batch: number, total: number, int32: boolean, Tensor: TensorCtor): OrtTensor {
+  if (mask.length !== batch * total) throw new RangeError(`attention mask holds ${mask.length} values, expected ${batch}x${total}`);
+  return int32 ? new Tensor('int32', Int32Array.from(mask), [batch, total]) : new Tensor('int64', BigInt64Array.from(mask, (m) => BigInt(m)), [batch, total]);
 }
 
 function pastFeed(v: ValueInfo, config: ModelConfig, Tensor: TensorCtor, batch: number, pastLength: number, cached: PastTensor | undefined): OrtTensor {

@@ -14,6 +14,8 @@ export interface ModelConfig {
   raw: Record<string, unknown>;
 }
 
+const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
+
 const num = (o: Record<string, unknown>, ...keys: string[]): number | undefined => {
   for (const k of keys) if (typeof o[k] === 'number') return o[k] as number;
   return undefined;
@@ -22,8 +24,9 @@ const num = (o: Record<string, unknown>, ...keys: string[]): number | undefined 
 export function parseModelConfig(json: unknown): ModelConfig {
   if (!json || typeof json !== 'object') throw new AtmanError('MODEL_UNSUPPORTED', 'config.json is not a JSON object.');
   const top = json as Record<string, unknown>;
-  // Multimodal configs keep the language model's facts in text_config.
-  const c = (top.text_config && typeof top.text_config === 'object' ? { ...top, ...(top.text_config as object) } : top) as Record<string, unknown>;
+  // Multimodal configs keep the language model's facts in text_config; encoder-decoder ones in decoder.
+  const sub = isObject(top.text_config) ? top.text_config : top.model_type === 'vision-encoder-decoder' && isObject(top.decoder) ? top.decoder : null;
+  const c = (sub ? { ...top, ...sub, model_type: top.model_type } : top) as Record<string, unknown>;
   const numLayers = num(c, 'num_hidden_layers', 'n_layer', 'num_layers', 'n_layers');
   const numHeads = num(c, 'num_attention_heads', 'n_head', 'num_heads');
   const hiddenSize = num(c, 'hidden_size', 'n_embd', 'd_model');

@@ -11,7 +11,7 @@ import { factorsForBatch, groupByStart } from '../core/plan';
 import { crossEntropyAtTargets } from '../core/scores';
 import { TARGET_LOGPROBS_OUTPUT } from '../graph/append-target-scoring';
 import type { AtmanModel } from './atman-model';
-import { type PastTensor, buildFeeds } from './feeds';
+import { type DecoderContext, type PastTensor, buildFeeds } from './feeds';
 
 export interface PassJob {
   /** input ids of the whole sequence: prompt + target[:-1] */
@@ -19,7 +19,13 @@ export interface PassJob {
   targetIds: number[];
   promptLen: number;
   unitCount: number;
+  /**
+   * Column factors of a unit's pass: the S sequence columns, then (encoder-decoder models) the
+   * encoderLength encoder columns that cross-attention reads.
+   */
   factorsOf: (unit: number) => Float32Array;
+  context?: DecoderContext;
+  encoderLength?: number;
 }
 
 export interface RunOptions {
@@ -59,6 +65,7 @@ export async function runPasses(model: AtmanModel, job: PassJob, opts: RunOption
   const { ids, targetIds, promptLen: P, unitCount } = job;
   const S = ids.length;
   const T = targetIds.length;
+  const E = job.encoderLength ?? 0;
   const total = 1 + unitCount;
   const { session, inputs, cache } = model.current;
   const report: RunReport = {
@@ -85,11 +92,14 @@ export async function runPasses(model: AtmanModel, job: PassJob, opts: RunOption
     const scored = targetIds.map((_, t) => t).filter((t) => P - 1 + t >= start);
     const rowOf = (t: number) => P - 1 + t - start;
     const suffix = ids.slice(start);
-    const factors = factorsForBatch(passes, job.factorsOf, S);
+    const all = factorsForBatch(passes, job.factorsOf, S + E);
+    const { self: factors, cross: crossFactors } = splitColumns(all, passes.length, S, E);
     const feeds = buildFeeds(inputs, model.config, model.backend.Tensor, {
       ids: suffix,
       batch: passes.length,
       factors,
+      crossFactors,
+      ...(job.context ? { context: job.context } : {}),
       pastLength: start,
       ...(past ? { past } : {}),
       // Without the score head the whole logits matrix comes back, as in a plain forward pass.
@@ -162,7 +172,7 @@ export async function runPasses(model: AtmanModel, job: PassJob, opts: RunOption
       t.dispose?.();
     }
     // Units in order of their first changed column, so neighbours in a batch share most of the prefix.
-    const starts = Array.from({ length: unitCount }, (_, u) => ({ pass: u + 1, start: firstChanged(job.factorsOf(u)) }));
+    const starts = Array.from({ length: unitCount }, (_, u) => ({ pass: u + 1, start: firstChanged(job.factorsOf(u), S) }));
     const runnable = starts.filter((s) => s.start < S).sort((a, b) => a.start - b.start);
     for (const s of starts.filter((x) => x.start >= S)) {
       ce[s.pass] = Float64Array.from(ce[0]!);
@@ -195,9 +205,23 @@ export async function runPasses(model: AtmanModel, job: PassJob, opts: RunOption
   return { ce, report };
 }
 
-function firstChanged(phi: Float32Array): number {
+/** The first sequence row a unit's pass changes; every row reads the encoder, so an encoder column changes row 0. */
+function firstChanged(phi: Float32Array, S: number): number {
+  for (let k = S; k < phi.length; k++) if (phi[k] !== 1) return 0;
   const i = phi.findIndex((f) => f !== 1);
-  return i < 0 ? phi.length : i;
+  return i < 0 ? S : i;
+}
+
+/** [batch, S + E] factors into the self-attention [batch, S] and cross-attention [batch, E] inputs. */
+function splitColumns(all: Float32Array, batch: number, S: number, E: number): { self: Float32Array; cross: Float32Array | null } {
+  if (E === 0) return { self: all, cross: null };
+  const self = new Float32Array(batch * S);
+  const cross = new Float32Array(batch * E);
+  for (let b = 0; b < batch; b++) {
+    self.set(all.subarray(b * (S + E), b * (S + E) + S), b * S);
+    cross.set(all.subarray(b * (S + E) + S, (b + 1) * (S + E)), b * E);
+  }
+  return { self, cross };
 }
 
 const brief = (e: unknown): string => String((e as Error).message ?? e).split('\n')[0]!.slice(0, 160);

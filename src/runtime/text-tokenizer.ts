@@ -12,6 +12,13 @@ export interface TextTokenizer {
   encodePrompt(text: string): TokenInfo[];
   /** the target with no special tokens */
   encodeTarget(text: string): TokenInfo[];
+  /**
+   * The prompt with `insert` (an image's token string) in place of text[at, at + length), tokenised
+   * as one string the way the model's processor does. The inserted tokens come back as one run
+   * `inserted` = [from, to) of special tokens spanning the replaced characters; the others keep
+   * spans in `text`.
+   */
+  encodePromptWithInsert(text: string, at: number, length: number, insert: string): { tokens: TokenInfo[]; inserted: [number, number] };
   decode(ids: number[]): string;
   eosIds: number[];
 }
@@ -54,8 +61,8 @@ export function wrapTokenizer(tok: HfTokenizer): TextTokenizer {
       throw new AtmanError('TOKENIZER_FAILED', `The tokenizer failed on this text: ${(e as Error).message}`);
     }
   };
-  const build = (text: string, role: TokenInfo['role'], addSpecial: boolean): TokenInfo[] => {
-    const ids = encode(text, addSpecial);
+  const build = (text: string, role: TokenInfo['role'], addSpecial: boolean): TokenInfo[] => describe(encode(text, addSpecial), text, role);
+  const describe = (ids: number[], text: string, role: TokenInfo['role']): TokenInfo[] => {
     // Special tokens the tokenizer adds (BOS, EOS) have no characters in the text.
     const isAdded = ids.map((id) => specialIds.has(id));
     const plain = ids.filter((_, i) => !isAdded[i]);
@@ -71,7 +78,21 @@ export function wrapTokenizer(tok: HfTokenizer): TextTokenizer {
     });
   };
   const eosId = (tok as unknown as { eos_token_id?: number }).eos_token_id;
+  const encodePromptWithInsert = (text: string, at: number, length: number, insert: string) => {
+    const ids = encode(text.slice(0, at) + insert + text.slice(at + length), true);
+    const run = encode(insert, false);
+    const from = indexOfRun(ids, run);
+    if (from < 0) throw new AtmanError('TOKENIZER_FAILED', 'The image tokens did not survive tokenisation of the prompt as one run.');
+    const to = from + run.length;
+    // The text around the insert is described against the prompt without the replaced characters.
+    const outside = describe([...ids.slice(0, from), ...ids.slice(to)], text.slice(0, at) + text.slice(at + length), 'prompt').map((t) =>
+      t.start >= at && !(t.special && t.start === at && t.end === at && ids.indexOf(t.id) < from) ? { ...t, start: t.start + length, end: t.end + length } : t,
+    );
+    const inserted: TokenInfo[] = run.map((id) => ({ id, text: decode([id]), start: at, end: at + length, role: 'prompt', special: true }));
+    return { tokens: [...outside.slice(0, from), ...inserted, ...outside.slice(from)], inserted: [from, to] as [number, number] };
+  };
   return {
+    encodePromptWithInsert,
     encodePrompt: (text) => build(text, 'prompt', true),
     encodeTarget: (text) => build(text, 'target', false),
     decode: (ids) => tok.decode(ids, { skip_special_tokens: true }),
@@ -120,4 +141,12 @@ function alignPieces(pieces: string[], text: string): Array<[number, number]> {
     cursor = at + core.length;
   }
   return spans;
+}
+
+function indexOfRun(ids: readonly number[], run: readonly number[]): number {
+  outer: for (let i = 0; i + run.length <= ids.length; i++) {
+    for (let j = 0; j < run.length; j++) if (ids[i + j] !== run[j]) continue outer;
+    return i;
+  }
+  return -1;
 }

@@ -17,6 +17,11 @@ export interface Gpt2Weights {
 
 export type AtmanMode = 'multiplicative' | 'log-additive';
 
+export interface ReferenceExtras {
+  keyMask?: ArrayLike<number>;
+  onProbs?: (layer: number, head: number, row: number, probs: Float64Array) => void;
+}
+
 /** phi = 0 in log-additive mode maps here instead of -infinity */
 export const LOG_ADDITIVE_FLOOR = -1e4;
 
@@ -110,6 +115,9 @@ const geluNew = (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) *
  *   (causally masked future keys included), then the causal mask, then softmax.
  * log-additive: s'[q,k] = s[q,k] + max(log phi[k], -1e4) on the scaled scores.
  * layers: which layers are manipulated (default all).
+ * extra.keyMask: 0 drops that key column from every softmax (an attention_mask of 0); a row left
+ *   with no key attends to nothing (its context is zero).
+ * extra.onProbs: receives every attention row after the softmax, over keys 0..row.
  */
 export function referenceLogits(
   w: Gpt2Weights,
@@ -117,7 +125,9 @@ export function referenceLogits(
   factors: Float32Array | null,
   mode: AtmanMode,
   layers?: number[],
+  extra: ReferenceExtras = {},
 ): Float32Array {
+  const visible = (j: number) => !extra.keyMask || extra.keyMask[j] !== 0;
   const S = inputIds.length;
   const E = w.nEmbd;
   const H = w.nHead;
@@ -163,14 +173,16 @@ export function referenceLogits(
         }
         // causal mask, softmax over keys 0..i
         let mx = -Infinity;
-        for (let j = 0; j <= i; j++) mx = Math.max(mx, s[j]!);
+        for (let j = 0; j <= i; j++) if (visible(j)) mx = Math.max(mx, s[j]!);
         let z = 0;
         const pr = new Float64Array(i + 1);
-        for (let j = 0; j <= i; j++) z += pr[j] = Math.exp(s[j]! - mx);
+        for (let j = 0; j <= i; j++) z += pr[j] = visible(j) ? Math.exp(s[j]! - mx) : 0;
         for (let j = 0; j <= i; j++) {
-          const a = pr[j]! / z;
+          const a = z > 0 ? pr[j]! / z : 0;
+          pr[j] = a;
           for (let d = 0; d < D; d++) ctx[i]![hd * D + d]! += a * v(j, d);
         }
+        extra.onProbs?.(l, hd, i, pr);
       }
     }
     h = h.map((r, i) => {

@@ -1,0 +1,27 @@
+// How the command-line tools open a model: a local folder in the Hugging Face layout, or a hub id
+// (owner/name) when no such folder exists, on onnxruntime-node.
+import { existsSync } from 'node:fs';
+import type { ControlMode } from '../core/types';
+import { AtmanModel } from '../runtime/atman-model';
+import { parseDtype } from '../runtime/dtypes';
+import { hubSource, isHubId } from '../runtime/model-source';
+import { createNodeBackend } from '../runtime/node/node-backend';
+import { folderSource } from '../runtime/node/folder-source';
+
+export interface CliModelOptions {
+  /** as typed on the command line: fp32 (default), fp16, q8, q4, q4f16 */
+  dtype?: string;
+  mode?: ControlMode;
+  layers?: number[] | null;
+  selfCheck?: boolean;
+}
+
+export async function loadCliModel(spec: string, opts: CliModelOptions = {}): Promise<AtmanModel> {
+  const source = existsSync(spec) || !isHubId(spec) ? folderSource(spec) : hubSource(spec);
+  return AtmanModel.load(source, createNodeBackend(), {
+    dtype: opts.dtype ? parseDtype(opts.dtype) : 'fp32',
+    mode: opts.mode ?? 'multiplicative',
+    layers: opts.layers ?? null,
+    selfCheck: opts.selfCheck ?? true,
+  });
+}

@@ -1,0 +1,142 @@
+// npm run steer -- --model <folder or hub id> --prompt "..." --steer "text=FACTOR" ... [--json FILE]
+import { writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { AtmanError, isAtmanError } from '../core/errors';
+import { validateSettings } from '../core/settings';
+import type { ControlMode, TokenOverlap } from '../core/types';
+import { type SteerResult, type SteerRun, type SteerUnit, steer } from '../runtime/steer';
+import { loadCliModel } from './load-model';
+
+const USAGE = `usage: npm run steer -- --model <folder or hub id> --prompt "..." --steer "TEXT=FACTOR" [--steer ...]
+  [--steer-span START-END=FACTOR] [--steer-tokens P1,P2=FACTOR] [--max-new-tokens N (20)]
+  [--mode multiplicative|log-additive] [--layers 0,1,...] [--token-overlap complete|partial]
+  [--dtype fp32|q8|q4|fp16|q4f16] [--no-self-check] [--json FILE]
+FACTOR: 0 ignores that part of the prompt, between 0 and 1 weakens it, above 1 amplifies it.
+--steer steers every occurrence of TEXT in the prompt (the last "=" separates the factor).`;
+
+const bad = (message: string): never => {
+  throw new AtmanError('BAD_SETTING', message);
+};
+
+/** Splits "WHAT=FACTOR" at the last "=" and reads the factor. */
+export function splitFactor(arg: string, flag: string): { what: string; factor: number } {
+  const eq = arg.lastIndexOf('=');
+  if (eq < 0) bad(`${flag} "${arg}" has no factor; write it as WHAT=FACTOR, e.g. ${flag} "cat=0" or ${flag} "cat=2.5".`);
+  const raw = arg.slice(eq + 1).trim();
+  if (!/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(raw)) {
+    bad(`Cannot read the factor "${raw}" in ${flag} "${arg}"; it must be a number >= 0 (0 ignores, between 0 and 1 weakens, above 1 amplifies).`);
+  }
+  return { what: arg.slice(0, eq), factor: Number(raw) };
+}
+
+/** The steering units of the --steer, --steer-span and --steer-tokens flags, in that order. */
+export function parseSteerFlags(flags: { steer?: string[]; 'steer-span'?: string[]; 'steer-tokens'?: string[] }): SteerUnit[] {
+  const units: SteerUnit[] = [];
+  for (const arg of flags.steer ?? []) {
+    const { what, factor } = splitFactor(arg, '--steer');
+    if (what === '') bad(`--steer "${arg}" names no text before the "="; write TEXT=FACTOR.`);
+    units.push({ text: what, factor });
+  }
+  for (const arg of flags['steer-span'] ?? []) {
+    const { what, factor } = splitFactor(arg, '--steer-span');
+    const m = /^\s*(\d+)\s*-\s*(\d+)\s*$/.exec(what);
+    if (!m) bad(`Cannot read the span "${what}" in --steer-span "${arg}"; write START-END=FACTOR with character offsets, e.g. 4-7=0.`);
+    units.push({ span: [Number(m![1]), Number(m![2])], factor });
+  }
+  for (const arg of flags['steer-tokens'] ?? []) {
+    const { what, factor } = splitFactor(arg, '--steer-tokens');
+    const parts = what.split(',').map((s) => s.trim());
+    if (parts.some((p) => !/^\d+$/.test(p))) bad(`Cannot read the token positions "${what}" in --steer-tokens "${arg}"; write P1,P2=FACTOR, e.g. 1,2=0.`);
+    units.push({ positions: parts.map(Number), factor });
+  }
+  return units;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string' },
+      prompt: { type: 'string' },
+      steer: { type: 'string', multiple: true },
+      'steer-span': { type: 'string', multiple: true },
+      'steer-tokens': { type: 'string', multiple: true },
+      'max-new-tokens': { type: 'string' },
+      mode: { type: 'string' },
+      layers: { type: 'string' },
+      'token-overlap': { type: 'string' },
+      dtype: { type: 'string' },
+      'no-self-check': { type: 'boolean' },
+      json: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  const units = parseSteerFlags(values);
+  if (values.help || !values.model || values.prompt === undefined || units.length === 0) {
+    process.stderr.write(`${USAGE}\n`);
+    return values.help ? 0 : 2;
+  }
+  const maxNewTokens = values['max-new-tokens'] === undefined ? 20 : Number(values['max-new-tokens']);
+  if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) bad(`--max-new-tokens takes a whole number >= 1; got ${values['max-new-tokens']}.`);
+  // Checked before the model loads, so a typo costs no download.
+  const { mode, layers } = validateSettings({
+    mode: (values.mode ?? 'multiplicative') as ControlMode,
+    layers: values.layers ? values.layers.split(',').map((s) => Number(s.trim())) : null,
+  });
+
+  const model = await loadCliModel(values.model, {
+    ...(values.dtype ? { dtype: values.dtype } : {}),
+    mode,
+    layers,
+    selfCheck: !values['no-self-check'],
+  });
+  try {
+    const result = await steer(model, {
+      prompt: values.prompt,
+      units,
+      maxNewTokens,
+      mode,
+      layers,
+      ...(values['token-overlap'] ? { tokenOverlap: values['token-overlap'] as TokenOverlap } : {}),
+    });
+    process.stdout.write(`${renderSteering(result)}\n`);
+    if (values.json) await writeFile(values.json, `${JSON.stringify(result, null, 2)}\n`);
+    return 0;
+  } finally {
+    await model.release();
+  }
+}
+
+/** Both generations, then each step: the chosen token, its probability, and the probability this run gave the other run's token. */
+export function renderSteering(r: SteerResult): string {
+  const lines = [
+    `prompt: ${JSON.stringify(r.prompt)}`,
+    `steering (${r.mode}${r.layers ? `, layers ${r.layers.join(',')}` : ''}):`,
+    ...r.units.map((u) => `  ${JSON.stringify(u.label)} x ${u.factor}  (tokens ${u.positions.join(',')}${u.spans && u.spans.length > 1 ? `; ${u.spans.length} occurrences` : ''})`),
+    '',
+    `unsteered: ${JSON.stringify(r.unsteered.text)}${stopNote(r.unsteered)}`,
+    `steered:   ${JSON.stringify(r.steered.text)}${stopNote(r.steered)}`,
+    '',
+    'step  unsteered token  p (p of steered token)      steered token  p (p of unsteered token)',
+  ];
+  const n = Math.max(r.unsteered.tokens.length, r.steered.tokens.length);
+  const cell = (t: SteerRun['tokens'][number] | undefined): string =>
+    t ? `${(t.eos ? '[end]' : JSON.stringify(t.text)).padStart(15)}  ${t.probability.toFixed(3)} (${t.other ? t.other.probability.toFixed(3) : '  -  '})` : ''.padStart(29);
+  for (let i = 0; i < n; i++) lines.push(`${String(i + 1).padStart(4)}  ${cell(r.unsteered.tokens[i])}      ${cell(r.steered.tokens[i])}`);
+  lines.push('', `${r.seconds.toFixed(2)} s on ${r.model.backend} [${r.model.device}]`);
+  return lines.join('\n');
+}
+
+const stopNote = (run: SteerRun): string => (run.stop === 'max-new-tokens' ? '' : run.stop === 'eos' ? '  (ended)' : '  (model length reached)');
+
+if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('src/cli/steer.ts')) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      const msg = isAtmanError(e) ? `error [${e.code}]: ${e.message}` : `error: ${(e as Error).message}`;
+      process.stderr.write(`${msg}\n`);
+      process.exit(1);
+    },
+  );
+}
