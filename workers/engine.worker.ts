@@ -5,9 +5,13 @@ import { ort } from './ort-runtime';
 import { expose } from 'comlink';
 import { AtmanError } from '../src/core/errors';
 import { DEFAULT_MEMORY_BUDGET } from '../src/core/plan';
-import type { EngineApi, LoadRequest, ModelInfo } from '../src/protocol/engine-api';
+import type { EngineApi, ImageData, LoadRequest, ModelInfo } from '../src/protocol/engine-api';
 import { AtmanModel } from '../src/runtime/atman-model';
+import { explainBaseline, releaseBaselineSessions } from '../src/runtime/baselines';
 import { explain, generateGreedy, planUnits } from '../src/runtime/explain';
+import { measureFaithfulness } from '../src/runtime/faithfulness';
+import { type DecodedImage, decodeImage } from '../src/runtime/image-input';
+import { steer } from '../src/runtime/steer';
 import { pickedFolderSource } from '../src/runtime/picked-folder';
 import { type CacheLike, MODEL_CACHE_NAME, cacheIdFor, cachedSource, clearCachedModels, listCachedModels } from '../src/runtime/model-cache';
 import { type ModelSource, hubSource, urlSource } from '../src/runtime/model-source';
@@ -57,6 +61,8 @@ function info(m: AtmanModel): ModelInfo {
     vocabSize: m.config.vocabSize,
     maxPositions: m.config.maxPositions,
     controlledLayers: [...report.controlledLayers],
+    layout: m.layout,
+    acceptsImages: m.vision !== null,
     mode,
     attentionSites: report.sites.length,
     selfCheck,
@@ -67,6 +73,16 @@ function info(m: AtmanModel): ModelInfo {
 function budgetFor(m: AtmanModel): number {
   const limit = m.backend.name === 'webgpu' ? lastProbe?.maxBufferBytes : undefined;
   return limit ? Math.min(DEFAULT_MEMORY_BUDGET, limit) : DEFAULT_MEMORY_BUDGET;
+}
+
+/** The last image decoded, kept so that re-explaining the same file does not decode it again. */
+let decoded: { data: Blob; image: Promise<DecodedImage> } | null = null;
+function imageOf(img: ImageData | undefined): Promise<DecodedImage> | null {
+  if (!img) return null;
+  if (decoded?.data !== img.data) decoded = { data: img.data, image: decodeImage(img.data, { ...(img.name ? { filename: img.name } : {}), mime: img.data.type }) };
+  const out = decoded.image;
+  out.catch(() => (decoded = null));
+  return out;
 }
 
 function requireModel(): AtmanModel {
@@ -96,6 +112,7 @@ const api: EngineApi = {
     running?.abort();
     const old = model;
     model = null;
+    if (old) await releaseBaselineSessions(old);
     await old?.release();
     model = await AtmanModel.load(await sourceOf(req), backend, {
       ...(req.dtype ? { dtype: req.dtype } : {}),
@@ -108,19 +125,47 @@ const api: EngineApi = {
   },
   explain(req, onProgress) {
     const m = requireModel();
-    return withSignal((signal) =>
-      explain(m, { ...req, signal, memoryBudgetBytes: req.memoryBudgetBytes ?? budgetFor(m), ...(onProgress ? { onProgress } : {}) }),
-    );
+    return withSignal(async (signal) => {
+      const { image: imageData, imageRegions, method, attention, ...rest } = req;
+      const image = await imageOf(imageData);
+      const common = {
+        ...rest,
+        signal,
+        memoryBudgetBytes: req.memoryBudgetBytes ?? budgetFor(m),
+        ...(onProgress ? { onProgress } : {}),
+        ...(image ? { image: { image, ...(imageRegions ? { regions: imageRegions } : {}) } } : {}),
+      };
+      if (method && method !== 'atman') return explainBaseline(m, { ...common, method, ...(attention ? { attention } : {}) });
+      return explain(m, common);
+    });
   },
-  generate(prompt, maxNewTokens) {
+  generate(prompt, maxNewTokens, imageData) {
     const m = requireModel();
-    return withSignal((signal) => generateGreedy(m, prompt, maxNewTokens, signal));
+    return withSignal(async (signal) => generateGreedy(m, prompt, maxNewTokens, signal, (await imageOf(imageData)) ?? undefined));
+  },
+  faithfulness(req, onProgress) {
+    const m = requireModel();
+    return withSignal(async (signal) => {
+      const image = await imageOf(req.image);
+      return measureFaithfulness(m, { ...req.explanation, ...(image ? { imageInput: { image } } : {}) }, {
+        ...req.options,
+        signal,
+        memoryBudgetBytes: req.options?.memoryBudgetBytes ?? budgetFor(m),
+        ...(onProgress ? { onProgress } : {}),
+      });
+    });
+  },
+  steer(req, onStep) {
+    const m = requireModel();
+    return withSignal((signal) => steer(m, { ...req, signal, ...(onStep ? { onStep } : {}) }));
   },
   cancel() {
     running?.abort();
   },
-  plan(req) {
-    return planUnits(requireModel(), req);
+  async plan(req) {
+    const { image: imageData, imageRegions, method: _method, attention: _attention, ...rest } = req;
+    const image = await imageOf(imageData);
+    return planUnits(requireModel(), { ...rest, ...(image ? { image: { image, ...(imageRegions ? { regions: imageRegions } : {}) } } : {}) });
   },
   async cachedModels() {
     const cache = await modelCache();

@@ -3,11 +3,41 @@
 import type { ControlMode, ExplainSettings } from '../core/types';
 import type { LoadProgress, SelfCheck } from '../runtime/atman-model';
 import type { ModelDtype } from '../runtime/dtypes';
-import type { Explanation, ExplainProgress, UnitPlan } from '../runtime/explain';
+import type { ImageShape } from '../core/image-units';
+import type { AttentionOptions } from '../runtime/baselines';
+import type { Explanation, ExplainProgress, ExplanationMethod, UnitPlan } from '../runtime/explain';
+import type { FaithfulnessInput, FaithfulnessOptions, FaithfulnessReport } from '../runtime/faithfulness';
+import type { ModelLayout } from '../runtime/model-layout';
+import type { SteerResult, SteerStepEvent, SteerUnit } from '../runtime/steer';
 import type { CachedModel } from '../runtime/model-cache';
 import type { GpuProbe } from '../runtime/web-backend';
 
-export type { CachedModel, ControlMode, ExplainSettings, Explanation, ExplainProgress, GpuProbe, LoadProgress, ModelDtype, SelfCheck, UnitPlan };
+export type {
+  AttentionOptions,
+  CachedModel,
+  ControlMode,
+  ExplainSettings,
+  Explanation,
+  ExplanationMethod,
+  ExplainProgress,
+  FaithfulnessReport,
+  GpuProbe,
+  ImageShape,
+  LoadProgress,
+  ModelDtype,
+  ModelLayout,
+  SelfCheck,
+  SteerResult,
+  SteerStepEvent,
+  SteerUnit,
+  UnitPlan,
+};
+
+/** An image as the page holds it: the file's bytes; the worker decodes and checks it. */
+export interface ImageData {
+  data: Blob;
+  name?: string;
+}
 
 /** 'auto' = WebGPU when the probe finds an adapter, WASM otherwise. */
 export type BackendChoice = 'auto' | 'webgpu' | 'wasm';
@@ -51,6 +81,10 @@ export interface ModelInfo {
   maxPositions: number;
   /** decoder layers that carry the control */
   controlledLayers: number[];
+  /** text-only, image tokens in the decoder's sequence, or an encoder-decoder captioner */
+  layout: ModelLayout;
+  /** the model reads an image (a captioner needs one) */
+  acceptsImages: boolean;
   mode: ControlMode;
   /** attention sites the rewriter changed */
   attentionSites: number;
@@ -67,13 +101,38 @@ export interface ExplainRequestData {
   prefixReuse?: boolean;
   /** bytes one batch may use; the worker derives it from the adapter's limits otherwise */
   memoryBudgetBytes?: number;
+  /** the picture for a vision-language model, and shapes drawn on it (each one more unit) */
+  image?: ImageData;
+  imageRegions?: ImageShape[];
+  /** AtMan (default) or a forward-only method to compare with */
+  method?: ExplanationMethod;
+  attention?: AttentionOptions;
+}
+
+export interface FaithfulnessRequestData {
+  /** the explanation whose ranking is measured (its prompt, target, units and settings) */
+  explanation: FaithfulnessInput;
+  image?: ImageData;
+  options?: Omit<FaithfulnessOptions, 'signal' | 'onProgress'>;
+}
+
+export interface SteerRequestData {
+  prompt: string;
+  units: SteerUnit[];
+  maxNewTokens: number;
+  mode?: ControlMode;
+  layers?: number[] | null;
 }
 
 export interface EngineApi {
   probe(): Promise<GpuProbe>;
   load(req: LoadRequest, onProgress?: (p: LoadProgress) => void): Promise<ModelInfo>;
   explain(req: ExplainRequestData, onProgress?: (p: ExplainProgress) => void): Promise<Explanation>;
-  generate(prompt: string, maxNewTokens: number): Promise<string>;
+  generate(prompt: string, maxNewTokens: number, image?: ImageData): Promise<string>;
+  /** deletion and insertion curves of an explanation's ranking, with a random floor */
+  faithfulness(req: FaithfulnessRequestData, onProgress?: (p: ExplainProgress) => void): Promise<FaithfulnessReport>;
+  /** greedy generation with the control held on chosen prompt units, next to the plain generation */
+  steer(req: SteerRequestData, onStep?: (e: SteerStepEvent) => void): Promise<SteerResult>;
   /** aborts the running explain/generate; it then rejects with AtmanError CANCELLED */
   cancel(): void;
   /** tokens and units with their column factors (what conceptual suppression drags along), without running passes */

@@ -19,7 +19,8 @@ import type { ImageUnit } from '../core/image-units';
 import type { ExplainSettings, TokenInfo, Unit } from '../core/types';
 import type { AtmanModel } from './atman-model';
 import { type DecoderContext, buildFeeds } from './feeds';
-import { type ExplainedImage, type ImageRequest, describeImage, imageContext, imagePrompt, imageUnits } from './image-explain';
+import { type ExplainedImage, type ImageRequest, contextForGeneration, describeImage, imageContext, imagePrompt, imageUnits } from './image-explain';
+import type { DecodedImage } from './image-input';
 import { embedTokens } from './vision-parts';
 import { type RunReport, runPasses } from './pass-runner';
 
@@ -322,17 +323,29 @@ function changedFactors(phi: Float32Array): Array<[number, number]> {
   return out;
 }
 
-/** Greedy continuation of the prompt (full recomputation per step, all factors 1). */
-export async function generateGreedy(model: AtmanModel, prompt: string, maxNewTokens: number, signal?: AbortSignal): Promise<string> {
-  if (!prompt.trim()) throw new AtmanError('EMPTY_PROMPT', 'Type a prompt first.');
-  const ids = model.tokenizer.encodePrompt(prompt).map((t) => t.id);
+/** Greedy continuation of the prompt (full recomputation per step, all factors 1), reading the image when given. */
+export async function generateGreedy(model: AtmanModel, prompt: string, maxNewTokens: number, signal?: AbortSignal, image?: DecodedImage): Promise<string> {
+  if (image && !model.vision) throw new AtmanError('BAD_SETTING', `${model.id} reads text only; remove the image or pick a vision-language model.`);
+  if (!image && model.layout === 'vision2seq') throw new AtmanError('IMAGE_REQUIRED', `${model.id} describes images: add an image first.`);
+  if (!prompt.trim() && model.layout !== 'vision2seq') throw new AtmanError('EMPTY_PROMPT', 'Type a prompt first.');
+  let contextFor: ((ids: readonly number[]) => Promise<DecoderContext>) | null = null;
+  let ids: number[];
+  if (image) {
+    const p = await imagePrompt(model, prompt, image);
+    ids = p.tokens.map((t) => t.id);
+    contextFor = await contextForGeneration(model, p);
+  } else {
+    ids = model.tokenizer.encodePrompt(prompt).map((t) => t.id);
+    if (model.vision?.embedTokens) contextFor = async (xs) => ({ embeds: await embedTokens(model.vision!, model.backend, xs) });
+  }
   const first = ids.length;
   const eos = new Set([...model.config.eosTokenIds, ...model.tokenizer.eosIds]);
   const { session, inputs } = model.current;
   for (let step = 0; step < maxNewTokens && ids.length < model.config.maxPositions; step++) {
     if (signal?.aborted) throw new AtmanError('CANCELLED', 'Generation cancelled.');
+    const context = contextFor ? await contextFor(ids) : undefined;
     // Only the last row goes through the LM head.
-    const feeds = buildFeeds(inputs, model.config, model.backend.Tensor, { ids, batch: 1, factors: null, targetRows: [ids.length - 1], targetIds: [0] });
+    const feeds = buildFeeds(inputs, model.config, model.backend.Tensor, { ids, batch: 1, factors: null, targetRows: [ids.length - 1], targetIds: [0], ...(context ? { context } : {}) });
     const out = await session.run(feeds, ['logits']);
     const logits = out.logits!;
     const V = logits.dims[2]!;

@@ -82,15 +82,34 @@ export interface ImageContext {
   similarityRows: Array<{ rows: Float32Array | null; dim: number; count: number }>;
 }
 
-/** Runs the image encoder once and builds what every pass reads. `ids` is the whole sequence. */
-export async function imageContext(model: AtmanModel, p: ImagePrompt, ids: readonly number[]): Promise<ImageContext> {
-  const vision = model.vision!;
+function runEncoder(model: AtmanModel, p: ImagePrompt): Promise<ImageFeatures> {
   const pixels = {
     data: p.processed.pixelValues,
     dims: p.processed.dims,
     ...(p.processed.pixelAttentionMask ? { attentionMask: { data: p.processed.pixelAttentionMask, dims: p.processed.pixelAttentionMaskDims! } } : {}),
   };
-  const features = await encodeImage(vision, model.backend, pixels);
+  return encodeImage(model.vision!, model.backend, pixels);
+}
+
+/** The decoder context for a growing sequence (generation): the encoder runs once. */
+export async function contextForGeneration(model: AtmanModel, p: ImagePrompt): Promise<(ids: readonly number[]) => Promise<DecoderContext>> {
+  const vision = model.vision!;
+  const features = await runEncoder(model, p);
+  if (vision.layout === 'vision2seq') {
+    const encoder = { data: features.data, dims: [1, features.rows, features.dim] as [number, number, number] };
+    return async () => ({ encoder });
+  }
+  const positions = imagePositions(model, p);
+  return async (ids) => {
+    const embeds = await embedTokens(vision, model.backend, ids);
+    return { embeds: { data: mergeImageFeatures(embeds, positions, checkRows(features, positions.length)), dim: embeds.dim } };
+  };
+}
+
+/** Runs the image encoder once and builds what every pass reads. `ids` is the whole sequence. */
+export async function imageContext(model: AtmanModel, p: ImagePrompt, ids: readonly number[]): Promise<ImageContext> {
+  const vision = model.vision!;
+  const features = await runEncoder(model, p);
   if (vision.layout === 'vision2seq') {
     const S = ids.length;
     const table = model.embeddings;

@@ -15,7 +15,7 @@ const memory = () => {
 };
 
 const INFO: ModelInfo = {
-  id: 'tiny-gpt2', dtype: 'fp32', backend: 'wasm', device: 'wasm', modelType: 'gpt2', numLayers: 2, numHeads: 2,
+  id: 'tiny-gpt2', dtype: 'fp32', backend: 'wasm', device: 'wasm', modelType: 'gpt2', layout: 'causal', acceptsImages: false, numLayers: 2, numHeads: 2,
   vocabSize: 300, maxPositions: 64, controlledLayers: [0, 1], mode: 'multiplicative', attentionSites: 2, selfCheck: null,
 };
 
