@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { DataType, type Graph, emptyGraph, makeNode, makeTensor, makeValueInfo } from '../graph/onnx-ir';
+import { DataType, type Graph, decodeModel, emptyGraph, makeNode, makeTensor, makeValueInfo } from '../graph/onnx-ir';
 import { findTokenEmbedding, halfToFloat } from './embeddings';
 
 const V = 5;
@@ -60,5 +61,18 @@ describe('findTokenEmbedding', () => {
     expect(halfToFloat(0x3c00)).toBe(1);
     expect(halfToFloat(0xc000)).toBe(-2);
     expect(halfToFloat(0x0001)).toBeCloseTo(5.96e-8, 10);
+  });
+});
+
+describe('merged decoders', () => {
+  it('finds the table inside If branches (optimum and torch merged exports)', () => {
+    for (const [file, dim] of [
+      ['fixtures/models/tiny-vit-gpt2/onnx/decoder_model_merged.onnx', 32],
+      ['../shared/fixtures/torch-export/tiny_merged.onnx', 32],
+    ] as const) {
+      const m = decodeModel(new Uint8Array(readFileSync(file)));
+      expect(m.graph.nodes.some((n) => n.opType === 'If')).toBe(true);
+      expect(findTokenEmbedding(m.graph, () => undefined)?.dim, file).toBe(dim);
+    }
   });
 });

@@ -13,14 +13,25 @@ export function findTokenEmbedding(
   readExternal: (location: string) => Uint8Array | undefined,
   idsInput = 'input_ids',
 ): EmbeddingTable | null {
-  const prod = producers(g);
+  return findIn(g, new Map(), new Map(), readExternal, idsInput);
+}
+
+/** Searches a graph, then its subgraphs (merged decoders keep the embedding inside If branches). */
+function findIn(
+  g: Graph,
+  outerInits: ReadonlyMap<string, Tensor>,
+  outerProducers: ReadonlyMap<string, Node>,
+  readExternal: (location: string) => Uint8Array | undefined,
+  idsInput: string,
+): EmbeddingTable | null {
+  const prod = new Map([...outerProducers, ...producers(g)]);
   const comesFromIds = (name: string, depth = 0): boolean => {
     if (name === idsInput) return true;
     const p = prod.get(name);
     if (!p || depth > 4 || !['Cast', 'Reshape', 'Unsqueeze', 'Squeeze', 'Identity', 'Flatten'].includes(p.opType)) return false;
     return comesFromIds(p.inputs[0]!, depth + 1);
   };
-  const inits = new Map(g.initializers.map((t) => [t.name, t]));
+  const inits = new Map([...outerInits, ...g.initializers.map((t) => [t.name, t] as const)]);
   const cons = consumers(g);
   for (const n of g.nodes) {
     if (n.opType !== 'Gather' || !comesFromIds(n.inputs[1]!)) continue;
@@ -34,6 +45,14 @@ export function findTokenEmbedding(
     const dq = before?.opType === 'DequantizeLinear' ? before : t ? after : undefined;
     const q = dq && inits.get(dq === before ? dq.inputs[0]! : n.inputs[0]!);
     if (dq && q) return dequantizedTable(q, dq, inits, readExternal);
+  }
+  for (const n of g.nodes) {
+    for (const a of n.attributes) {
+      for (const sub of [a.g, ...(a.graphs ?? [])]) {
+        const found = sub ? findIn(sub, inits, prod, readExternal, idsInput) : null;
+        if (found) return found;
+      }
+    }
   }
   return null;
 }
