@@ -1,14 +1,19 @@
-// npm run explain -- --model <folder or hub id> --prompt "..." [--target "..." | --generate N] ...
-import { writeFile } from 'node:fs/promises';
+// npm run explain -- --model <folder or hub id> --prompt "..." [--target "..." | --generate N] [--image FILE [--region L,T,W,H ...]] ...
+import { readFile, writeFile } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
-import { isAtmanError } from '../core/errors';
+import { AtmanError, isAtmanError } from '../core/errors';
+import type { Rect } from '../core/image-regions';
 import { parseGranularity } from '../core/settings';
 import type { ExplainSettings } from '../core/types';
 import { type Explanation, explain, generateGreedy } from '../runtime/explain';
+import type { ImageRequest } from '../runtime/image-explain';
+import { decodeImage } from '../runtime/image-input';
 import { loadCliModel } from './load-model';
 import { renderExplanation } from './render';
 
 const USAGE = `usage: npm run explain -- --model <folder or hub id> --prompt "..." [--target "..." | --generate N]
+  [--image FILE [--region LEFT,TOP,WIDTH,HEIGHT ...]]
   [--mode multiplicative|log-additive] [--factor F] [--kappa K|off]
   [--granularity token|word|sentence|paragraph|delimiter:X] [--target-granularity complete|token]
   [--postprocess none|absolute|square] [--layers 0,1,...] [--dtype fp32|q8|q4|fp16|q4f16]
@@ -35,14 +40,25 @@ export async function main(argv: string[]): Promise<number> {
       'no-prefix-reuse': { type: 'boolean' },
       'no-score-head': { type: 'boolean' },
       json: { type: 'string' },
+      image: { type: 'string' },
+      region: { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
   });
-  if (values.help || !values.model || values.prompt === undefined || (values.target === undefined && values.generate === undefined)) {
+  // A captioner may be explained from its start token alone, so an image makes the prompt optional.
+  const prompt = values.prompt ?? (values.image !== undefined ? '' : undefined);
+  if (values.help || !values.model || prompt === undefined || (values.target === undefined && values.generate === undefined)) {
     process.stderr.write(`${USAGE}\n`);
     return values.help ? 0 : 2;
   }
+  const regions = (values.region ?? []).map(parseRegion);
+  if (regions.length && values.image === undefined) throw new AtmanError('BAD_SETTING', '--region marks part of an image: give the image with --image FILE.');
+  if (values.image !== undefined && values.generate !== undefined) {
+    throw new AtmanError('BAD_SETTING', '--generate continues text prompts only; with --image, give the text to explain with --target.');
+  }
+  // Read and checked before the model loads, so a wrong file fails fast.
+  const image = values.image === undefined ? undefined : await readImage(values.image, regions);
   const settings: Partial<ExplainSettings> = {};
   if (values.mode) settings.mode = values.mode as ExplainSettings['mode'];
   if (values.factor !== undefined) settings.factor = Number(values.factor);
@@ -63,13 +79,14 @@ export async function main(argv: string[]): Promise<number> {
     if (target === undefined) {
       const n = Number(values.generate);
       if (!Number.isInteger(n) || n < 1) throw new Error('--generate takes a whole number of tokens');
-      target = await generateGreedy(model, values.prompt, n);
+      target = await generateGreedy(model, prompt, n);
     }
     const progressTty = process.stderr.isTTY;
     const result: Explanation = await explain(model, {
-      prompt: values.prompt,
+      prompt,
       target,
       settings,
+      ...(image ? { image } : {}),
       ...(values['batch-size'] ? { batchSize: Number(values['batch-size']) } : {}),
       prefixReuse: !values['no-prefix-reuse'],
       scoreHead: !values['no-score-head'],
@@ -82,6 +99,27 @@ export async function main(argv: string[]): Promise<number> {
   } finally {
     await model.release();
   }
+}
+
+/** LEFT,TOP,WIDTH,HEIGHT in the image's own pixels. */
+export function parseRegion(text: string): Rect {
+  const parts = text.split(',').map((s) => s.trim());
+  const [left, top, width, height] = parts.map(Number) as [number, number, number, number];
+  if (parts.length !== 4 || parts.some((s) => s === '') || ![left, top, width, height].every(Number.isFinite) || !(width > 0 && height > 0)) {
+    throw new AtmanError('BAD_SETTING', `--region takes LEFT,TOP,WIDTH,HEIGHT in pixels of the image, width and height above 0 (got "${text}").`);
+  }
+  return { left, top, width, height };
+}
+
+async function readImage(file: string, regions: Rect[]): Promise<ImageRequest> {
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(await readFile(file));
+  } catch (e) {
+    throw new AtmanError('BAD_SETTING', `Cannot read the image file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}.`);
+  }
+  const decoded = await decodeImage(bytes, { filename: basename(file) });
+  return { image: decoded, regions: regions.map((rect) => ({ kind: 'rect' as const, rect })) };
 }
 
 if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('src/cli/explain.ts')) {

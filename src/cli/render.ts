@@ -1,5 +1,7 @@
-// Terminal view of an explanation: the prompt with each unit's score, then the top units.
-import type { Explanation } from '../runtime/explain';
+// Terminal view of an explanation: the prompt with each unit's score, then the top units, then
+// the image units with the part of the picture each covers.
+import type { Rect } from '../core/image-regions';
+import type { ExplainedUnit, Explanation } from '../runtime/explain';
 
 // Blue (against) to orange (for): a diverging pair that colour-blind readers tell apart.
 const NEG = [[189, 215, 238], [107, 174, 214], [33, 113, 181]] as const;
@@ -12,16 +14,24 @@ function background(score: number, maxAbs: number): string {
   return `\x1b[48;2;${r};${g};${b}m\x1b[38;2;0;0;0m`;
 }
 
-export function renderExplanation(x: Explanation, opts: { color: boolean; top?: number }): string {
+export function renderExplanation(x: Explanation, opts: { color: boolean; top?: number; imageLines?: number }): string {
   const maxAbs = Math.max(0, ...x.units.map((u) => Math.abs(u.score)));
   const unitOf = new Map<number, number>();
-  x.units.forEach((u, i) => u.positions.forEach((p) => x.tokens[p]?.role === 'prompt' && unitOf.set(p, i)));
+  // Image units are listed with their regions below; the prompt line shows text units only.
+  x.units.forEach((u, i) => u.image === undefined && u.positions.forEach((p) => x.tokens[p]?.role === 'prompt' && unitOf.set(p, i)));
   const lines: string[] = [];
   let text = '';
   let i = 0;
   const promptTokens = x.tokens.filter((t) => t.role === 'prompt');
   while (i < promptTokens.length) {
     const u = unitOf.get(i);
+    // The processor's image tokens all stand for the one '<image>' of the prompt: print it once.
+    const prev = promptTokens[i - 1];
+    const t = promptTokens[i]!;
+    if (x.image && u === undefined && t.special && prev && prev.start === t.start && prev.end === t.end && t.end > t.start) {
+      i++;
+      continue;
+    }
     let j = i + 1;
     while (j < promptTokens.length && unitOf.get(j) === u && u !== undefined) j++;
     const piece = x.prompt.slice(promptTokens[i]!.start, promptTokens[j - 1]!.end) || promptTokens[i]!.text;
@@ -33,7 +43,8 @@ export function renderExplanation(x: Explanation, opts: { color: boolean; top?: 
   lines.push(text, `target: ${JSON.stringify(x.target)}`, '');
   const ranked = x.units.map((u, k) => ({ u, k })).sort((a, b) => b.u.score - a.u.score);
   lines.push(`top units (${x.sign.split(';')[0]}):`);
-  for (const { u } of ranked.slice(0, opts.top ?? 10)) lines.push(`  ${fmt(u.score).padStart(10)}  ${JSON.stringify(u.label)}`);
+  for (const { u } of ranked.slice(0, opts.top ?? 10)) lines.push(`  ${fmt(u.score).padStart(10)}  ${JSON.stringify(u.label)}${u.region ? `  image ${rect(u.region)}` : ''}`);
+  if (x.image) lines.push('', ...imageLines(x, opts.imageLines ?? 64));
   lines.push(
     '',
     `${x.passes} passes in ${x.seconds.toFixed(2)} s (batch ${x.batchSize}) on ${x.model.backend} [${x.model.device}], ${x.settings.mode}, factor ${x.settings.factor}, kappa ${x.settings.kappa ?? 'off'}`,
@@ -44,3 +55,17 @@ export function renderExplanation(x: Explanation, opts: { color: boolean; top?: 
 }
 
 const fmt = (v: number): string => (v >= 0 ? '+' : '') + v.toPrecision(3);
+
+/** Every image unit in sequence order with its score and region (LEFT,TOP WIDTHxHEIGHT in the image's pixels). */
+function imageLines(x: Explanation, max: number): string[] {
+  const img = x.image!;
+  const where = img.placement === 'sequence' ? 'in the decoder sequence' : 'in the encoder output, read through cross-attention';
+  const units: ExplainedUnit[] = x.units.filter((u) => u.image !== undefined);
+  const lines = [`image ${img.width}x${img.height} ${img.format}: ${img.tokens.length} image tokens ${where}; ${units.length} image units (score, label, region left,top widthxheight):`];
+  for (const u of units.slice(0, max)) lines.push(`  ${fmt(u.score).padStart(10)}  ${JSON.stringify(u.label).padEnd(24)}  ${rect(u.region!)}`);
+  if (units.length > max) lines.push(`  ... and ${units.length - max} more image units (all are in --json)`);
+  return lines;
+}
+
+const px = (v: number): string => String(Math.round(v * 10) / 10);
+const rect = (r: Rect): string => `${px(r.left)},${px(r.top)} ${px(r.width)}x${px(r.height)}`;

@@ -238,3 +238,21 @@ describe('partition property', () => {
     });
   }
 });
+
+describe('floating whitespace and special tokens', () => {
+  it('does not join a word across a special token', () => {
+    // "in <image> this": the space before the image belongs to "in", not to "this" behind the image.
+    const text = 'in <image> this';
+    const toks = [
+      { id: 1, text: 'in', start: 0, end: 2, role: 'prompt', special: false },
+      { id: 2, text: ' ', start: 2, end: 3, role: 'prompt', special: false },
+      { id: 3, text: '<image>', start: 3, end: 10, role: 'prompt', special: true },
+      { id: 4, text: ' this', start: 10, end: 15, role: 'prompt', special: false },
+      { id: 5, text: ' x', start: 0, end: 2, role: 'target', special: false },
+    ] as const;
+    const units = buildUnits(toks.map((t) => ({ ...t })), text, { kind: 'word' }, { tokenOverlap: 'complete', targetTokenUnits: false });
+    const of = (label: string) => units.find((u) => u.label === label)!.positions;
+    expect(of('in')).toEqual([0, 1]);
+    expect(of('this')).toEqual([3]);
+  });
+});

@@ -147,15 +147,18 @@ function segmentUnits(prompt: TokenInfo[], text: string, segments: Array<[number
     return wsOnly[s] ? FLOAT : s;
   });
 
-  // Floating tokens join the next anchored token's segment, or the previous one at the end.
+  // Floating tokens join the next anchored token's segment, or the previous one at the end;
+  // never across a special token (an image's tokens would otherwise sit inside a word unit).
   let next = FLOAT;
   for (let p = prompt.length - 1; p >= 0; p--) {
     if (segOfTok[p]! >= 0) next = segOfTok[p]!;
+    else if (segOfTok[p] === SPECIAL) next = FLOAT;
     else if (segOfTok[p] === FLOAT && next >= 0) segOfTok[p] = next;
   }
   let prev = FLOAT;
   for (let p = 0; p < prompt.length; p++) {
     if (segOfTok[p]! >= 0) prev = segOfTok[p]!;
+    else if (segOfTok[p] === SPECIAL) prev = FLOAT;
     else if (segOfTok[p] === FLOAT && prev >= 0) segOfTok[p] = prev;
   }
 
