@@ -120,6 +120,7 @@ export async function exportModel(build: string, out: string): Promise<void> {
       example_prompt: promptFor(TASK.colourQuestion.replace('{shape}', 'triangle')),
       accuracy: tr.heldOutAccuracy,
       accuracy_measured_on: `${tr.heldOutScenes} held-out scenes (task seed ${tr.heldOutSeed}), answer token at the prompt's end, torch`,
+      accuracy_torch: tr.heldOutAccuracy,
       trained_by: 'scripts/demo-vlm/train.py',
       exported_by: 'scripts/demo-vlm/export.ts',
       training: { steps: tr.steps, batch_scenes: tr.batchScenes, lr: tr.lr, seconds: tr.seconds, threads: tr.threads, torch: tr.torch, parameters: tr.parameters },

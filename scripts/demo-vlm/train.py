@@ -152,19 +152,6 @@ def render(task, scene, scale=1):
     return img
 
 
-def region_targets(task, scene, side, min_pixels):
-    """[side*side, kinds*colours]: 1 where the image token's cell holds >= min_pixels of that (kind, colour) shape.
-    Image tokens are row-major over side x side cells (pixel shuffle of row-major patches)."""
-    S = task["imageSize"]
-    cell = S // side
-    colours = list(task["colours"].keys())
-    out = np.zeros((side * side, len(task["shapes"]) * len(colours)), dtype=np.float32)
-    for s, m in zip(scene["shapes"], shape_masks(task, scene)):
-        counts = m.reshape(side, cell, side, cell).sum(axis=(1, 3)).reshape(-1)
-        out[counts >= min_pixels, task["shapes"].index(s["shape"]) * len(colours) + colours.index(s["colour"])] = 1
-    return out
-
-
 def render_smooth(task, scene, k):
     """Rendered at k times the size and box-filtered back: the soft edges a resized larger image has."""
     big = render(task, scene, k).astype(np.float64)
@@ -347,14 +334,13 @@ class TinyIdefics3(nn.Module):
             x = layer(x, cos, sin, mask)
         return self.lm_head(self.norm(x))
 
-    def forward(self, ids, pixel_values, image_of_row, image_token, with_features=False):
+    def forward(self, ids, pixel_values, image_of_row, image_token):
         """ids [R, S]; pixel_values [N, 3, H, W]; image_of_row [R]: which image each row shows"""
         feats = self.image_features(pixel_values)
         embeds = self.embed_tokens(ids)
         is_image = ids == image_token
         embeds = embeds.masked_scatter(is_image[..., None], feats[image_of_row].to(embeds.dtype))
-        logits = self.decode(embeds)
-        return (logits, feats) if with_features else logits
+        return self.decode(embeds)
 
     def hf_state(self):
         """Parameters under transformers' Idefics3ForConditionalGeneration names, float32 numpy."""
@@ -468,7 +454,6 @@ def main():
     ap.add_argument("--text-kv-heads", type=int, default=4)
     ap.add_argument("--text-intermediate", type=int, default=128)
     ap.add_argument("--smooth", type=float, default=0.4, help="share of training images rendered larger and box-filtered down (soft edges)")
-    ap.add_argument("--aux-weight", type=float, default=0.5, help="weight of a training-only loss: each image token predicts which (kind, colour) shapes its cell holds")
     ap.add_argument("--curriculum", type=int, default=1, help="1: one shape first, then 1-2, then the task's 2-3")
     ap.add_argument("--eval-scenes", type=int, default=1000)
     ap.add_argument("--eval-every", type=int, default=250)
@@ -523,14 +508,10 @@ def main():
 
     model = TinyIdefics3(dims)
     n_params = sum(p.numel() for p in model.parameters())
-    side = int(image_seq_len**0.5)
-    n_pairs = len(task["shapes"]) * len(task["colours"])
-    # not part of the exported model: a linear probe on the image features, trained with them
-    aux_head = nn.Linear(dims["textHidden"], n_pairs)
     print(f"model: {json.dumps(dims)}; {n_params} parameters", flush=True)
 
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2] + [aux_head.weight]
-    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2] + [aux_head.bias]
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.98))
 
     t0 = time.time()
@@ -570,11 +551,8 @@ def main():
         imgs = [render_smooth(task, s, int(np_rng.choice([2, 4]))) if np_rng.random() < args.smooth else render(task, s) for s in scenes]
         px = torch.from_numpy(np.stack([pixels(im) for im in imgs]))
         ids, labels, img = make_rows(task, tok, scenes, image_seq_len, args.extra, rng)
-        logits, feats = model(ids, px, img, tok.image, with_features=True)
+        logits = model(ids, px, img, tok.image)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
-        if args.aux_weight > 0:
-            targets = torch.from_numpy(np.stack([region_targets(task, sc, side, 8) for sc in scenes]))
-            loss = loss + args.aux_weight * F.binary_cross_entropy_with_logits(aux_head(feats), targets)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -613,7 +591,6 @@ def main():
         "extraQuestions": args.extra,
         "smooth": args.smooth,
         "curriculum": args.curriculum,
-        "auxWeight": args.aux_weight,
         "lr": args.lr,
         "warmup": args.warmup,
         "seconds": round(train_seconds),
