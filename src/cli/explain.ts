@@ -2,14 +2,14 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
-import { AtmanError, isAtmanError } from '../core/errors';
+import { AtmanError } from '../core/errors';
 import type { Rect } from '../core/image-regions';
 import { parseGranularity } from '../core/settings';
 import type { ExplainSettings } from '../core/types';
 import { type Explanation, explain, generateGreedy } from '../runtime/explain';
 import type { ImageRequest } from '../runtime/image-explain';
 import { decodeImage } from '../runtime/image-input';
-import { loadCliModel } from './load-model';
+import { loadCliModel, runWhenMain } from './load-model';
 import { renderExplanation } from './render';
 
 const USAGE = `usage: npm run explain -- --model <folder or hub id> --prompt "..." [--target "..." | --generate N]
@@ -122,13 +122,4 @@ async function readImage(file: string, regions: Rect[]): Promise<ImageRequest> {
   return { image: decoded, regions: regions.map((rect) => ({ kind: 'rect' as const, rect })) };
 }
 
-if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('src/cli/explain.ts')) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (e: unknown) => {
-      const msg = isAtmanError(e) ? `error [${e.code}]: ${e.message}` : `error: ${(e as Error).message}`;
-      process.stderr.write(`${msg}\n`);
-      process.exit(1);
-    },
-  );
-}
+runWhenMain(import.meta.url, 'src/cli/explain.ts', main);

@@ -1,6 +1,7 @@
 // How the command-line tools open a model: a local folder in the Hugging Face layout, or a hub id
 // (owner/name) when no such folder exists, on onnxruntime-node.
 import { existsSync } from 'node:fs';
+import { isAtmanError } from '../core/errors';
 import type { ControlMode } from '../core/types';
 import { AtmanModel } from '../runtime/atman-model';
 import { parseDtype } from '../runtime/dtypes';
@@ -24,4 +25,17 @@ export async function loadCliModel(spec: string, opts: CliModelOptions = {}): Pr
     layers: opts.layers ?? null,
     selfCheck: opts.selfCheck ?? true,
   });
+}
+
+/** Runs a tool's main when this file is the one Node started; typed errors print as `error [CODE]: sentence`. */
+export function runWhenMain(moduleUrl: string, file: string, main: (argv: string[]) => Promise<number>): void {
+  if (moduleUrl !== `file://${process.argv[1]}` && !process.argv[1]?.endsWith(file)) return;
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      const msg = isAtmanError(e) ? `error [${e.code}]: ${e.message}` : `error: ${(e as Error).message}`;
+      process.stderr.write(`${msg}\n`);
+      process.exit(1);
+    },
+  );
 }

@@ -1,11 +1,11 @@
 // npm run steer -- --model <folder or hub id> --prompt "..." --steer "text=FACTOR" ... [--json FILE]
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { AtmanError, isAtmanError } from '../core/errors';
+import { AtmanError } from '../core/errors';
 import { validateSettings } from '../core/settings';
 import type { ControlMode, TokenOverlap } from '../core/types';
 import { type SteerResult, type SteerRun, type SteerUnit, steer } from '../runtime/steer';
-import { loadCliModel } from './load-model';
+import { loadCliModel, runWhenMain } from './load-model';
 
 const USAGE = `usage: npm run steer -- --model <folder or hub id> --prompt "..." --steer "TEXT=FACTOR" [--steer ...]
   [--steer-span START-END=FACTOR] [--steer-tokens P1,P2=FACTOR] [--max-new-tokens N (20)]
@@ -130,13 +130,4 @@ export function renderSteering(r: SteerResult): string {
 
 const stopNote = (run: SteerRun): string => (run.stop === 'max-new-tokens' ? '' : run.stop === 'eos' ? '  (ended)' : '  (model length reached)');
 
-if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('src/cli/steer.ts')) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (e: unknown) => {
-      const msg = isAtmanError(e) ? `error [${e.code}]: ${e.message}` : `error: ${(e as Error).message}`;
-      process.stderr.write(`${msg}\n`);
-      process.exit(1);
-    },
-  );
-}
+runWhenMain(import.meta.url, 'src/cli/steer.ts', main);

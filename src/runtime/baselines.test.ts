@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AtmanErrorCode, isAtmanError } from '../core/errors';
 import { decodeModel, type ValueInfo } from '../graph/onnx-ir';
 import { referenceAttention } from '../testing/reference-attention';
 import { loadGpt2Fixture } from '../testing/reference-gpt2';
@@ -10,22 +9,13 @@ import { type BaselineRequest, explainBaseline, releaseBaselineSessions } from '
 import { type Explanation, planUnits } from './explain';
 import { folderSource } from './node/folder-source';
 import { createNodeBackend } from './node/node-backend';
+import { expectCode } from '../testing/expect-code';
 
 const MODELS = 'fixtures/models';
 const backend = createNodeBackend();
 const PROMPT = 'The cat sat on the mat. The dog ran to the cat.';
 const TARGET = ' The cat sat';
 
-async function expectCode(p: Promise<unknown>, code: AtmanErrorCode, message?: RegExp): Promise<void> {
-  try {
-    await p;
-  } catch (e) {
-    expect(isAtmanError(e, code), `expected ${code}, got ${(e as Error).name}: ${(e as Error).message}`).toBe(true);
-    if (message) expect((e as Error).message).toMatch(message);
-    return;
-  }
-  expect.unreachable(`expected AtmanError ${code}`);
-}
 
 /** The explanation's sequence: prompt + target[:-1], its prompt length and target ids. */
 function sequenceOf(x: Explanation): { ids: number[]; P: number; targetIds: number[] } {

@@ -20,10 +20,8 @@
 import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-common';
 import {
   AtmanError,
-  DEFAULT_MEMORY_BUDGET,
   aggregate,
   attentionRollout,
-  chooseBatchSize,
   columnMass,
   crossEntropyAtTargets,
   headMean,
@@ -35,7 +33,7 @@ import { TARGET_LOGPROBS_OUTPUT } from '../graph/append-target-scoring';
 import { type ExposeAttentionReport, exposeAttentionProbs } from '../graph/expose-attention-probs';
 import { DataType, type ValueInfo, decodeModel, encodeModel } from '../graph/onnx-ir';
 import type { AtmanModel } from './atman-model';
-import { type ExplainRequest, type Explanation, type ExplanationMethod, type Prepared, SCHEMA_VERSION, plainTokens, prepare } from './explain';
+import { type ExplainRequest, type Explanation, type ExplanationMethod, type Prepared, SCHEMA_VERSION, batchSizeFor, plainTokens, prepare } from './explain';
 import { buildFeeds } from './feeds';
 import type { RunReport } from './pass-runner';
 
@@ -257,16 +255,7 @@ async function occlusionScores(
   }
   const passes: OcclusionPass[] = [plainPass(ids, P, T), ...units.map((u) => (method === 'occlusion-mask' ? maskPass(u, ids, P, T) : deletionPass(u, ids, targetIds, P)))];
 
-  const batchSize =
-    req.batchSize ??
-    chooseBatchSize({
-      vocab: model.config.vocabSize,
-      seqLen: S,
-      numHeads: model.config.numHeads,
-      hiddenSize: model.config.hiddenSize,
-      logitRows: T,
-      budgetBytes: req.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET,
-    });
+  const batchSize = req.batchSize ?? batchSizeFor(model, S, T, req.memoryBudgetBytes);
   const report = emptyReport(batchSize, true);
   report.rowsFullRecompute = passes.length * S;
   if (settings.kappa !== null) report.notes.push('conceptual suppression does not apply to occlusion: only the unit\'s own positions are removed');

@@ -7,7 +7,6 @@ import { AutoProcessor, env, type Processor } from '@huggingface/transformers';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AtmanErrorCode, isAtmanError } from '../core/errors';
 import type { Rect } from '../core/image-regions';
 import type { ExplainSettings } from '../core/types';
 import {
@@ -25,6 +24,7 @@ import { type Explanation, type ExplainRequest, explain } from './explain';
 import { type DecodedImage, decodeImage } from './image-input';
 import { folderSource } from './node/folder-source';
 import { createNodeBackend } from './node/node-backend';
+import { expectCode } from '../testing/expect-code';
 
 const MODELS = resolve(__dirname, '../../fixtures/models');
 const backend = createNodeBackend();
@@ -45,16 +45,6 @@ async function testPng(): Promise<Uint8Array> {
   return new Uint8Array(await sharp(data, { raw: { width: W, height: H, channels: 3 } }).png().toBuffer());
 }
 
-async function expectCode(p: Promise<unknown>, code: AtmanErrorCode, message?: RegExp): Promise<void> {
-  try {
-    await p;
-  } catch (e) {
-    expect(isAtmanError(e, code), `expected ${code}, got ${(e as Error).name}: ${(e as Error).message}`).toBe(true);
-    if (message) expect((e as Error).message).toMatch(message);
-    return;
-  }
-  expect.unreachable(`expected AtmanError ${code}`);
-}
 
 const DRAWN: Rect = { left: 3, top: 2, width: 20, height: 10 };
 const overlapArea = (a: Rect, b: Rect) =>

@@ -3,29 +3,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ortWeb from 'onnxruntime-web';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AtmanErrorCode, isAtmanError } from '../core/errors';
 import { DataType, emptyGraph, encodeModel, makeNode, makeTensor, makeValueInfo } from '../graph/onnx-ir';
 import { AtmanModel } from './atman-model';
 import { explain, generateGreedy } from './explain';
 import { folderSource } from './node/folder-source';
 import { createNodeBackend } from './node/node-backend';
 import { createWebBackend } from './web-backend';
+import { expectCode } from '../testing/expect-code';
 
 const MODELS = 'fixtures/models';
 const backend = createNodeBackend();
 const PROMPT = 'The cat sat on the mat. The dog ran to the cat.';
 const TARGET = ' The cat';
 
-async function expectCode(p: Promise<unknown> | (() => unknown), code: AtmanErrorCode, message?: RegExp): Promise<void> {
-  try {
-    await (typeof p === 'function' ? p() : p);
-  } catch (e) {
-    expect(isAtmanError(e, code), `expected ${code}, got ${(e as Error).name}: ${(e as Error).message}`).toBe(true);
-    if (message) expect((e as Error).message).toMatch(message);
-    return;
-  }
-  expect.unreachable(`expected AtmanError ${code}`);
-}
 
 describe('explain on every fixture', () => {
   const cases: Array<[string, 'fp32' | 'q4', Array<'multiplicative' | 'log-additive'>]> = [

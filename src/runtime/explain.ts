@@ -204,16 +204,7 @@ export async function explain(model: AtmanModel, req: ExplainRequest): Promise<E
 
   const total = passCount(units.length);
   const scoreHead = req.scoreHead ?? true;
-  const batchSize =
-    req.batchSize ??
-    chooseBatchSize({
-      vocab: model.config.vocabSize,
-      seqLen: S,
-      numHeads: model.config.numHeads,
-      hiddenSize: model.config.hiddenSize,
-      logitRows: scoreHead ? targetIds.length : S,
-      budgetBytes: req.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET,
-    });
+  const batchSize = req.batchSize ?? batchSizeFor(model, S, scoreHead ? targetIds.length : S, req.memoryBudgetBytes);
   const job = { ids, targetIds, promptLen: P, unitCount: units.length, factorsOf, encoderLength: prepared.encoderLength, ...(prepared.context ? { context: prepared.context } : {}) };
   const { ce, report } = await runPasses(model, job, {
     batchSize,
@@ -249,6 +240,12 @@ export async function explain(model: AtmanModel, req: ExplainRequest): Promise<E
     run: report,
     seconds: (performance.now() - t0) / 1000,
   };
+}
+
+/** Passes per batch for a sequence of S rows of which `logitRows` go through the LM head. */
+export function batchSizeFor(model: AtmanModel, S: number, logitRows: number, budgetBytes = DEFAULT_MEMORY_BUDGET): number {
+  const c = model.config;
+  return chooseBatchSize({ vocab: c.vocabSize, seqLen: S, numHeads: c.numHeads, hiddenSize: c.hiddenSize, logitRows, budgetBytes });
 }
 
 /** Input vectors of consecutive columns that share one space (text and image embeddings of one decoder, or an encoder's output). */

@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AtmanErrorCode, isAtmanError } from '../core/errors';
 import { curveAreas } from '../core/faithfulness';
 import { DOCUMENT_QA_SETTINGS, documentQaPrompt, documentQaSettings } from '../core/presets';
 import { loadGpt2Fixture, referenceLogits } from '../testing/reference-gpt2';
@@ -10,21 +9,12 @@ import { type Explanation, explain } from './explain';
 import { measureFaithfulness } from './faithfulness';
 import { folderSource } from './node/folder-source';
 import { createNodeBackend } from './node/node-backend';
+import { expectCode } from '../testing/expect-code';
 
 const DEMO = 'public/models/atman-demo-facts';
 const backend = createNodeBackend({ threads: 1 });
 const examples = JSON.parse(readFileSync(join(DEMO, 'examples.json'), 'utf8')) as Array<{ prompt: string; target: string; evidence: string }>;
 
-async function expectCode(p: Promise<unknown>, code: AtmanErrorCode, message?: RegExp): Promise<void> {
-  try {
-    await p;
-  } catch (e) {
-    expect(isAtmanError(e, code), `expected ${code}, got ${(e as Error).name}: ${(e as Error).message}`).toBe(true);
-    if (message) expect((e as Error).message).toMatch(message);
-    return;
-  }
-  expect.unreachable(`expected AtmanError ${code}`);
-}
 
 /** Splits a demo example into its document (the fact sentences) and its question. */
 function splitExample(prompt: string): { document: string; question: string } {

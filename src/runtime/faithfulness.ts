@@ -11,10 +11,8 @@
 // explanation recorded them (conceptual suppression and partial coverage included).
 import {
   AtmanError,
-  DEFAULT_MEMORY_BUDGET,
   type CurveAreas,
   checkRanking,
-  chooseBatchSize,
   combineFactors,
   curveAreas,
   curveKs,
@@ -27,7 +25,7 @@ import {
 } from '../core';
 import type { ControlMode, ExplainSettings } from '../core/types';
 import type { AtmanModel } from './atman-model';
-import { prepare } from './explain';
+import { batchSizeFor, prepare } from './explain';
 import type { ImageRequest } from './image-explain';
 import { type RunReport, runPasses } from './pass-runner';
 
@@ -177,16 +175,7 @@ export async function measureFaithfulness(model: AtmanModel, input: Faithfulness
   };
 
   const scoreHead = opts.scoreHead ?? true;
-  const batchSize =
-    opts.batchSize ??
-    chooseBatchSize({
-      vocab: model.config.vocabSize,
-      seqLen: S,
-      numHeads: model.config.numHeads,
-      hiddenSize: model.config.hiddenSize,
-      logitRows: scoreHead ? targetIds.length : S,
-      budgetBytes: opts.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET,
-    });
+  const batchSize = opts.batchSize ?? batchSizeFor(model, S, scoreHead ? targetIds.length : S, opts.memoryBudgetBytes);
   const job = { ids, targetIds, promptLen: P, unitCount: sets.length, factorsOf, encoderLength: prep.encoderLength, ...(prep.context ? { context: prep.context } : {}) };
   const { ce, report } = await runPasses(model, job, {
     batchSize,

@@ -2,8 +2,8 @@ import { RawImage } from '@huggingface/transformers';
 import sharp from 'sharp';
 import { crc32, deflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { isAtmanError, type AtmanErrorCode } from '../core/errors';
 import { decodeBmp, decodeImage, readImageHeader, toRgb8, type DecodeImageOptions } from './image-input';
+import { expectCode } from '../testing/expect-code';
 
 const W = 5;
 const H = 3;
@@ -17,18 +17,6 @@ const composite = (c: number, a: number) => Math.round((c * a + (255 - a) * 255)
 const u8 = (b: Buffer) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 const raw = (data: Buffer, channels: 1 | 2 | 3 | 4, width = W, height = H) => sharp(data, { raw: { width, height, channels } });
 
-async function expectCode(p: Promise<unknown>, code: AtmanErrorCode, words?: RegExp): Promise<string> {
-  let err: unknown;
-  try {
-    await p;
-  } catch (e) {
-    err = e;
-  }
-  expect(isAtmanError(err, code), `expected ${code}, got ${String(err)}`).toBe(true);
-  const message = (err as Error).message;
-  if (words) expect(message).toMatch(words);
-  return message;
-}
 
 function pixel(img: RawImage, i: number): number[] {
   return Array.from(img.data.subarray(i * 3, i * 3 + 3));

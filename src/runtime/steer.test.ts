@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AtmanErrorCode, isAtmanError } from '../core/errors';
 import type { TokenInfo } from '../core/types';
 import { loadGpt2Fixture, referenceLogits } from '../testing/reference-gpt2';
 import { AtmanModel } from './atman-model';
@@ -9,22 +8,13 @@ import { generateGreedy } from './explain';
 import { folderSource } from './node/folder-source';
 import { createNodeBackend } from './node/node-backend';
 import { type SteerStepEvent, steer, steeringColumns } from './steer';
+import { expectCode } from '../testing/expect-code';
 
 const MODELS = 'fixtures/models';
 const DEMO = 'public/models/atman-demo-facts';
 const backend = createNodeBackend({ threads: 1 });
 const PROMPT = 'The cat sat on the mat. The dog ran to the cat.';
 
-async function expectCode(p: Promise<unknown> | (() => unknown), code: AtmanErrorCode, message?: RegExp): Promise<void> {
-  try {
-    await (typeof p === 'function' ? p() : p);
-  } catch (e) {
-    expect(isAtmanError(e, code), `expected ${code}, got ${(e as Error).name}: ${(e as Error).message}`).toBe(true);
-    if (message) expect((e as Error).message).toMatch(message);
-    return;
-  }
-  expect.unreachable(`expected AtmanError ${code}`);
-}
 
 describe('steering with factor 1 is plain greedy generation', () => {
   for (const name of ['tiny-gpt2', 'tiny-llama']) {
