@@ -14,6 +14,8 @@ import { type Graph, type Model, type Node, subgraphs } from './onnx-ir';
 
 export type AttentionRole = 'self' | 'cross';
 
+const SHAPE_ONLY = new Set(['Shape', 'Size']);
+
 /**
  * Inputs that carry an encoder's output, or keys and values already computed from it:
  * `encoder_hidden_states`, `past_key_values.N.encoder.key` (BART/Whisper-style merged
@@ -62,7 +64,8 @@ export class KeyOriginTracer {
       const scope = this.scopes.get(graph)!;
       const p = scope.producers.get(v);
       if (p) {
-        if (this.barriers.has(p)) continue;
+        // A shape says how big the encoder output is, not what it holds (exporters size self-attention's reshapes and masks from it).
+        if (this.barriers.has(p) || SHAPE_ONLY.has(p.opType)) continue;
         const push = (gr: Graph, names: readonly string[]) => names.forEach((x) => x && stack.push([gr, x]));
         const inner = subgraphs(p);
         if (p.opType === 'If') {
