@@ -31,6 +31,15 @@ export async function runAndWait(page: Page, button: string): Promise<void> {
   await waitIdle(page);
 }
 
+/** Clicks the element with this test id, which starts a run, and waits for that run to be over. */
+export async function clickAndWait(page: Page, testId: string): Promise<void> {
+  await waitIdle(page);
+  const before = await finishedRuns(page);
+  await page.getByTestId(testId).click();
+  await expect.poll(() => finishedRuns(page), { timeout: 110_000 }).toBeGreaterThan(before);
+  await waitIdle(page);
+}
+
 export interface Choice {
   /** a test model (fixtures/models/<name>) */
   fixture?: string;

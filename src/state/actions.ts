@@ -5,9 +5,14 @@ import type { CachedModel, EngineApi, ExplainProgress, LoadProgress, ModelInfo }
 import { modelKey, modelLabel, sourceFor } from './model-catalog';
 import type { RunError } from './run-slice';
 import type { AppStore } from './store';
+import { createCompareActions } from './compare-slice';
+import { imageForGenerate, imageRequest } from './image-slice';
+import { selectStaleReason } from './selectors';
+import { createSteerActions } from './steer-slice';
 
 /** The engine as the actions use it: plain callbacks (the client wraps them for the worker). */
-export type EnginePort = Pick<EngineApi, 'probe' | 'load' | 'explain' | 'generate' | 'plan' | 'cachedModels' | 'clearCache'> & {
+export type EnginePort = Pick<EngineApi, 'probe' | 'load' | 'explain' | 'generate' | 'plan' | 'cachedModels' | 'clearCache'> &
+  Partial<Pick<EngineApi, 'faithfulness' | 'steer'>> & {
   cancel(): unknown;
   /** hard stop (terminate and respawn the worker) for a run that ignores cancel */
   terminate?(): void;
@@ -85,14 +90,18 @@ export function createActions(store: AppStore, engine: () => EnginePort, env: Ac
   async function explain(): Promise<void> {
     const { prompt, target, settings, modelChoice, speed } = get();
     await run('explaining', async () => {
+      // Read after the model is loaded: whether it takes the picture is known only then.
+      const picture = imageRequest(get());
+      const pictureKey = picture.image ? (get().image?.key ?? null) : null;
       const x = await engine().explain(
-        { prompt, target, settings, ...speed, ...(env.batchSize ? { batchSize: env.batchSize } : {}) },
+        { prompt, target, settings, ...speed, ...(env.batchSize ? { batchSize: env.batchSize } : {}), ...picture },
         (p: ExplainProgress) => set({ progress: { done: p.loaded, total: p.total, elapsedSeconds: p.elapsedSeconds } }),
       );
       set({
         explanation: x,
         explanationModelKey: modelKey(modelChoice),
         explanationFromLink: false,
+        explanationImageKey: pictureKey,
         selectedUnit: null,
         selectedTarget: null,
         progress: { done: x.passes, total: x.passes, elapsedSeconds: x.seconds },
@@ -103,14 +112,15 @@ export function createActions(store: AppStore, engine: () => EnginePort, env: Ac
   async function generate(): Promise<void> {
     const { prompt, generateCount } = get();
     await run('generating', async () => {
-      const text = await engine().generate(prompt, generateCount);
+      const picture = imageForGenerate(get());
+      const text = picture ? await engine().generate(prompt, generateCount, picture) : await engine().generate(prompt, generateCount);
       if (text === '') {
         throw Object.assign(new Error('The model ended the text straight away (it generated its end-of-text token); there is nothing to select.'), {
           code: 'EMPTY_TARGET',
         });
       }
       // The tokenizer lives in the worker: a plan of prompt + generated text gives the token spans.
-      const plan = await engine().plan({ prompt, target: text, settings: { kappa: null, granularity: { kind: 'token' }, targetGranularity: 'complete' } });
+      const plan = await engine().plan({ prompt, target: text, settings: { kappa: null, granularity: { kind: 'token' }, targetGranularity: 'complete' }, ...imageRequest(get()) });
       const tokens = chipSpans(text, plan.tokens.filter((t) => t.role === 'target').map((t) => t.start));
       set({ generation: { base: prompt, text, tokens, selection: [0, Math.max(0, tokens.length - 1)] }, target: text });
     });
@@ -143,7 +153,7 @@ export function createActions(store: AppStore, engine: () => EnginePort, env: Ac
       return;
     }
     try {
-      const plan = await engine().plan({ prompt: s.prompt, target: s.target, settings: s.settings });
+      const plan = await engine().plan({ prompt: s.prompt, target: s.target, settings: s.settings, ...imageRequest(s) });
       if (seq === planSeq) set({ plan });
     } catch {
       // A bad setting or text shows when the user clicks Explain; a preview just disappears.
@@ -184,7 +194,9 @@ export function createActions(store: AppStore, engine: () => EnginePort, env: Ac
     if (e.reason === 'crashed') set({ error: { code: 'WORKER_CRASHED', message: e.message || WORKER_CRASHED_MESSAGE } });
   }
 
-  return { ensureModel, loadModel, explain, generate, cancel, refreshPlan, refreshCache, clearCache, probe, engineRestarted };
+  // Compare, faithfulness and steering run through the same run wrapper (status, errors, cancel).
+  const analysis = { store, engine, run, explain, staleReason: selectStaleReason, ...(env.batchSize ? { batchSize: env.batchSize } : {}) };
+  return { ensureModel, loadModel, explain, generate, cancel, refreshPlan, refreshCache, clearCache, probe, engineRestarted, ...createCompareActions(analysis), ...createSteerActions(analysis) };
 }
 
 /**

@@ -25,6 +25,11 @@ export const BUNDLED_MODELS: readonly BundledModel[] = [
     label: 'AtMan demo: facts (bundled, trained)',
     description: 'A small GPT trained on short fact documents followed by a question; AtMan should point at the sentence that answers it.',
   },
+  {
+    id: 'atman-demo-shapes',
+    label: 'AtMan demo: shapes (bundled, trained, reads a picture)',
+    description: 'A tiny vision-language model (Idefics3 layout) trained on pictures of coloured shapes and a question about one of them; AtMan should point at that shape.',
+  },
 ];
 
 export const FIXTURE_MODELS: readonly BundledModel[] = [
@@ -32,6 +37,8 @@ export const FIXTURE_MODELS: readonly BundledModel[] = [
   { id: 'tiny-gpt2-kv', label: 'tiny-gpt2-kv', description: 'GPT-2 layout with a key/value cache (prefix reuse), random weights' },
   { id: 'tiny-llama', label: 'tiny-llama', description: 'Llama layout, random weights' },
   { id: 'tiny-llama-gqa', label: 'tiny-llama-gqa', description: 'fused GroupQueryAttention: log-additive only' },
+  { id: 'tiny-idefics3', label: 'tiny-idefics3', description: 'Idefics3 vision-language layout (image tokens in the prompt, split into tiles), random weights' },
+  { id: 'tiny-vit-gpt2', label: 'tiny-vit-gpt2', description: 'ViT + GPT-2 captioner (the decoder cross-attends to the image), random weights' },
 ];
 
 export interface CuratedModel {

@@ -4,6 +4,7 @@
 import { validateSettings } from '../core/settings';
 import { DEFAULT_SETTINGS, type ExplainSettings } from '../core/types';
 import type { BackendChoice, Explanation } from '../protocol/engine-api';
+import type { Rect } from '../core/image-regions';
 import { DTYPES, type ModelDtype } from '../runtime/dtypes';
 import { DEFAULT_MODEL, HUB_ID, type ModelChoice, isBundled, isFixture } from './model-catalog';
 
@@ -19,7 +20,7 @@ export const LIMITS = {
 
 export type Problems = string[];
 
-const quote = (v: unknown): string => {
+export const quote = (v: unknown): string => {
   const s = typeof v === 'string' ? v : JSON.stringify(v) ?? String(v);
   return JSON.stringify(s.length > 40 ? `${s.slice(0, 40)}…` : s);
 };
@@ -109,7 +110,7 @@ export function sanitizeModelChoice(v: unknown, problems: Problems, opts: { allo
 }
 
 const isInt = (v: unknown, min = 0): v is number => typeof v === 'number' && Number.isInteger(v) && v >= min;
-const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+export const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 const isStr = (v: unknown, max = LIMITS.prompt): v is string => typeof v === 'string' && v.length <= max;
 const numArray = (v: unknown, max: number): v is number[] => Array.isArray(v) && v.length <= max && v.every(isNum);
 
@@ -133,11 +134,21 @@ export function sanitizeExplanation(v: unknown, problems: Problems): Explanation
   // Rebuilt from the checked fields only: nothing unexpected rides along into the views.
   return {
     schemaVersion: x.schemaVersion,
+    // absent = AtMan; the other methods say what their scores mean in `sign`
+    ...(x.method !== undefined && x.method !== 'atman' ? { method: x.method } : {}),
     sign: x.sign,
     prompt: x.prompt,
     target: x.target,
     tokens: x.tokens.map((t) => ({ id: t.id, text: t.text, start: t.start, end: t.end, role: t.role, ...(t.special ? { special: true } : {}) })),
-    units: x.units.map((u) => ({ label: u.label, positions: [...u.positions], score: u.score, perTarget: [...u.perTarget], factors: u.factors.map(([p, f]) => [p, f] as [number, number]) })),
+    units: x.units.map((u) => ({
+      label: u.label,
+      positions: [...u.positions],
+      score: u.score,
+      perTarget: [...u.perTarget],
+      factors: u.factors.map(([p, f]) => [p, f] as [number, number]),
+      ...unitImageFields(u),
+    })),
+    ...(x.image ? { image: copyImage(x.image) } : {}),
     baseline: { crossEntropy: [...x.baseline.crossEntropy] },
     settings,
     model: { id: x.model.id, dtype: x.model.dtype, backend: x.model.backend, device: x.model.device, file: x.model.file },
@@ -171,6 +182,7 @@ function explanationProblem(v: unknown): string | null {
   if (typeof v !== 'object' || v === null) return 'it is not an object';
   const x = v as Record<string, unknown>;
   if (!isInt(x.schemaVersion, 1)) return 'no schema version';
+  if (x.method !== undefined && !['atman', 'attention', 'rollout', 'occlusion-delete', 'occlusion-mask'].includes(x.method as string)) return 'its method is unknown';
   if (!isStr(x.sign, 1000) || !isStr(x.prompt, LIMITS.prompt) || !isStr(x.target, LIMITS.target)) return 'its texts are missing or too long';
   if (!Array.isArray(x.tokens) || x.tokens.length === 0 || x.tokens.length > LIMITS.tokens) return 'its tokens are missing or too many';
   const n = x.tokens.length;
@@ -183,16 +195,23 @@ function explanationProblem(v: unknown): string | null {
   }
   const targets = (x.tokens as Array<{ role: string }>).filter((t) => t.role === 'target').length;
   if (targets === 0) return 'it has no target tokens';
+  const imageWhy = x.image === undefined ? null : imageProblem(x.image);
+  if (imageWhy !== null) return imageWhy;
+  const image = x.image as ExplainedImage | undefined;
+  // A captioner's image columns come after the sequence (see ExplainedImage.placement).
+  const columns = n + (image?.placement === 'encoder' ? image.tokens.length : 0);
   if (!Array.isArray(x.units) || x.units.length === 0 || x.units.length > LIMITS.units) return 'its units are missing or too many';
   for (const u of x.units as unknown[]) {
     const un = u as Record<string, unknown>;
     if (typeof u !== 'object' || u === null || !isStr(un.label, 2000) || !isNum(un.score)) return 'a unit is malformed';
-    if (!Array.isArray(un.positions) || un.positions.length > n || !un.positions.every((p) => isInt(p) && p < n)) return 'a unit names positions outside the text';
+    if (!Array.isArray(un.positions) || un.positions.length > columns || !un.positions.every((p) => isInt(p) && p < columns)) return 'a unit names positions outside the text';
     if (!numArray(un.perTarget, targets)) return 'a unit has unreadable per-token scores';
-    if (!Array.isArray(un.factors) || un.factors.length > n) return 'a unit has unreadable factors';
+    if (!Array.isArray(un.factors) || un.factors.length > columns) return 'a unit has unreadable factors';
     for (const f of un.factors as unknown[]) {
-      if (!Array.isArray(f) || f.length !== 2 || !isInt(f[0]) || f[0] >= n || !isNum(f[1])) return 'a unit has unreadable factors';
+      if (!Array.isArray(f) || f.length !== 2 || !isInt(f[0]) || f[0] >= columns || !isNum(f[1])) return 'a unit has unreadable factors';
     }
+    const unitImageWhy = unitImageProblem(un, image);
+    if (unitImageWhy !== null) return unitImageWhy;
   }
   const b = x.baseline as Record<string, unknown> | null;
   if (typeof b !== 'object' || b === null || !numArray(b.crossEntropy, targets)) return 'its baseline is unreadable';
@@ -208,4 +227,87 @@ export function sanitizeInt(v: unknown, min: number, max: number, fallback: numb
   if (isInt(v, min) && v <= max) return v;
   problems.push(`The ${name} must be a whole number from ${min} to ${max}; using ${fallback}.`);
   return fallback;
+}
+
+// ---------------------------------------------------------------- images
+
+type ExplainedImage = NonNullable<Explanation['image']>;
+type ExplainedUnit = Explanation['units'][number];
+
+/** Pixel sizes and coordinates a picture can have (the engine refuses more than 40 megapixels). */
+const MAX_PIXELS_SIDE = 1_000_000;
+const FRAME_KINDS = ['tile', 'global', 'image', 'cls', 'distillation'];
+
+export function isRect(v: unknown): v is Rect {
+  if (typeof v !== 'object' || v === null) return false;
+  const r = v as Record<string, unknown>;
+  const ok = (k: string, min: number) => isNum(r[k]) && (r[k] as number) >= min && (r[k] as number) <= MAX_PIXELS_SIDE;
+  return ok('left', 0) && ok('top', 0) && ok('width', 0) && ok('height', 0);
+}
+
+export const copyRect = (r: Rect): Rect => ({ left: r.left, top: r.top, width: r.width, height: r.height });
+
+function imageProblem(v: unknown): string | null {
+  const bad = 'its image description is unreadable';
+  if (typeof v !== 'object' || v === null) return bad;
+  const im = v as Record<string, unknown>;
+  if (!isInt(im.width, 1) || !isInt(im.height, 1) || (im.width as number) > MAX_PIXELS_SIDE || (im.height as number) > MAX_PIXELS_SIDE) return bad;
+  if (!isStr(im.format, 20) || (im.placement !== 'sequence' && im.placement !== 'encoder')) return bad;
+  if (!Array.isArray(im.frames) || im.frames.length === 0 || im.frames.length > 256) return bad;
+  for (const f of im.frames as unknown[]) {
+    const fr = f as Record<string, unknown>;
+    if (typeof f !== 'object' || f === null || !isStr(fr.label, 60) || !FRAME_KINDS.includes(fr.kind as string)) return bad;
+    if (!isInt(fr.index) || !isInt(fr.rows, 1) || !isInt(fr.cols, 1) || !isInt(fr.firstToken) || !isRect(fr.region)) return bad;
+    if (!isInt(fr.tileRow, -1) || !isInt(fr.tileCol, -1)) return bad;
+  }
+  if (!Array.isArray(im.tokens) || im.tokens.length === 0 || im.tokens.length > LIMITS.tokens) return bad;
+  for (const t of im.tokens as unknown[]) {
+    const tk = t as Record<string, unknown>;
+    if (typeof t !== 'object' || t === null || !isInt(tk.column) || !isStr(tk.frame, 60) || !isInt(tk.row) || !isInt(tk.col) || !isRect(tk.region)) return bad;
+  }
+  return null;
+}
+
+function unitImageProblem(u: Record<string, unknown>, image: ExplainedImage | undefined): string | null {
+  if (u.image === undefined && u.region === undefined && u.imageTokens === undefined && u.regions === undefined) return null;
+  const bad = 'an image unit is malformed';
+  if (!image || u.image !== 0) return bad;
+  if (!isRect(u.region)) return bad;
+  const tokens = image.tokens.length;
+  if (!Array.isArray(u.imageTokens) || u.imageTokens.length === 0 || u.imageTokens.length > tokens || !u.imageTokens.every((i) => isInt(i) && i < tokens)) return bad;
+  if (!Array.isArray(u.regions) || u.regions.length > tokens || !u.regions.every(isRect)) return bad;
+  return null;
+}
+
+function unitImageFields(u: ExplainedUnit): Partial<ExplainedUnit> {
+  if (u.image === undefined) return {};
+  return { image: u.image, region: copyRect(u.region!), imageTokens: [...u.imageTokens!], regions: u.regions!.map(copyRect) };
+}
+
+function copyImage(im: ExplainedImage): ExplainedImage {
+  return {
+    width: im.width,
+    height: im.height,
+    format: im.format,
+    placement: im.placement,
+    frames: im.frames.map((f) => ({
+      label: f.label,
+      kind: f.kind,
+      index: f.index,
+      tileRow: f.tileRow,
+      tileCol: f.tileCol,
+      rows: f.rows,
+      cols: f.cols,
+      firstToken: f.firstToken,
+      region: copyRect(f.region),
+    })),
+    tokens: im.tokens.map((t) => ({ column: t.column, frame: t.frame, row: t.row, col: t.col, region: copyRect(t.region) })),
+  };
+}
+
+/** An image address a link or saved state may name: http(s) or a path on this site; nothing else (no data:, blob:, javascript:). */
+export function sanitizeImageUrl(v: unknown, problems: Problems): string | null {
+  if (typeof v === 'string' && v.length <= 2000 && /^(https?:\/\/[^\s]+|\/(?!\/)[^\s]*|\.\.?\/[^\s]*)$/i.test(v)) return v;
+  problems.push(`${quote(v)} is not an image address (http(s):// or a path on this site); the image was left out.`);
+  return null;
 }

@@ -166,3 +166,156 @@ describe('share codec', () => {
     expect(base64urlToBytes('a+b/')).toBeNull();
   });
 });
+
+describe('share codec: comparison, faithfulness and steering', () => {
+  const summary = {
+    of: 'atman:3:abc',
+    method: 'atman' as const,
+    unitCount: 3,
+    ks: [0, 1, 2, 3],
+    p0: 0.512345678,
+    deletion: [0.512345678, 0.2, 0.1, 0.05],
+    insertion: [0.05, 0.3, 0.45, 0.512345678],
+    aopc: 0.287654321,
+    abpc: 0.1875,
+    deletionAuc: 0.2125,
+    insertionAuc: 0.325,
+    random: { deletion: [0.512345678, 0.3, 0.2, 0.05], insertion: [0.05, 0.2, 0.3, 0.512345678], aopc: 0.2, abpc: -0.0123456, runs: 3 },
+    randomAbpc: -0.0123456,
+    removalFactor: 0,
+    mode: 'multiplicative',
+    seconds: 1.5,
+  };
+  const steer = {
+    units: [{ span: [0, 5] as [number, number], label: 'Paris', factor: 0 }, { text: 'Seine', label: 'Seine', factor: 2.5 }],
+    maxNewTokens: 4,
+    result: {
+      prompt: base.prompt,
+      mode: 'log-additive' as const,
+      maxNewTokens: 4,
+      units: [{ label: 'Paris', factor: 0 }],
+      steered: { text: ' Lyon', stop: 'eos' as const, tokens: [{ text: ' Lyon', p: 0.4567891, other: 0.1234567 }, { text: '', p: 0.9, other: null, eos: true as const }] },
+      unsteered: { text: ' Paris', stop: 'max-new-tokens' as const, tokens: [{ text: ' Paris', p: 0.9, other: 0.01 }] },
+      seconds: 0.25,
+    },
+  };
+
+  it('round-trips the comparison exactly and the numbers rounded to 4 decimals', async () => {
+    const x = sampleExplanation();
+    const y = sampleExplanation({ method: 'occlusion-delete', sign: 'occlusion sign' });
+    const d = await decodeShare(await encodeShare({ ...base, explanation: x, comparison: y, faithfulness: { primary: summary, comparison: null }, steer }));
+    expect(d.problems).toEqual([]);
+    expect(d.state.comparison).toEqual(y);
+    const f = d.state.faithfulness!.primary!;
+    expect(f.aopc).toBe(0.2877);
+    expect(f.p0).toBe(0.5123);
+    expect(f.deletion).toEqual([0.5123, 0.2, 0.1, 0.05]);
+    expect(f.randomAbpc).toBe(-0.0123);
+    expect(f.ks).toEqual(summary.ks);
+    expect(d.state.faithfulness!.comparison).toBeNull();
+    expect(d.state.steer!.units).toEqual(steer.units);
+    expect(d.state.steer!.maxNewTokens).toBe(4);
+    expect(d.state.steer!.result!.steered.tokens[0]).toEqual({ text: ' Lyon', p: 0.4568, other: 0.1235 });
+    expect(d.state.steer!.result!.steered.tokens[1]).toEqual({ text: '', p: 0.9, other: null, eos: true });
+    expect(d.state.steer!.result!.unsteered.text).toBe(' Paris');
+  });
+
+  it('leaves out damaged or out-of-range parts, in words, and keeps the rest', async () => {
+    const good = await encodeShare({ ...base, faithfulness: { primary: summary, comparison: null }, steer });
+    const bad = async (key: string, value: unknown) => withField(good, key, await deflateText(JSON.stringify(value)));
+    let d = await decodeShare(await bad('fa', { primary: { ...summary, abpc: 2 }, comparison: null }));
+    expect(d.state.faithfulness).toBeUndefined();
+    expect(d.problems).toEqual(['The faithfulness measurement was dropped: its areas are unreadable.']);
+    expect(d.state.steer!.units.length).toBe(2);
+    d = await decodeShare(withField(good, 'fa', 'not-deflate!'));
+    expect(d.problems[0]).toMatch(/faithfulness measurement in this link is damaged/);
+    d = await decodeShare(await bad('st', { units: [{ span: [5, 0], label: 'x', factor: 1 }, { text: 'Seine', label: 'Seine', factor: 99 }], maxNewTokens: 1e9, result: { prompt: 1 } }));
+    expect(d.state.steer).toEqual({ units: [], maxNewTokens: 8, result: null });
+    expect(d.problems.length).toBe(4);
+    d = await decodeShare(await bad('cx', { units: 'none' }));
+    expect(d.state.comparison).toBeUndefined();
+    expect(d.problems[0]).toMatch(/dropped/);
+    // a hand-made method name is refused, not passed on to the views
+    d = await decodeShare(await bad('cx', { ...sampleExplanation(), method: '<img>' }));
+    expect(d.state.comparison).toBeUndefined();
+    expect(d.problems[0]).toMatch(/method is unknown/);
+  });
+});
+
+describe('share codec: the picture', () => {
+  // a 1 x 1 PNG
+  const PNG = Uint8Array.from(atob('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAH/iZk9HQAAAABJRU5ErkJggg=='), (c) => c.charCodeAt(0));
+  const image = { kind: 'data' as const, type: 'image/png' as const, data: bytesToBase64url(PNG), width: 1, height: 1 };
+
+  it('round-trips an inline picture, its view and the drawn regions', async () => {
+    const hash = await encodeShare({ ...base, image, imageView: { opacity: 0.35, frames: 'global' }, imageRegions: [{ left: 0.25, top: 0, width: 0.5, height: 1 }] });
+    const d = await decodeShare(hash);
+    expect(d.problems).toEqual([]);
+    expect(d.state.image).toEqual(image);
+    expect(d.state.imageView).toEqual({ opacity: 0.35, frames: 'global' });
+    expect(d.state.imageRegions).toEqual([{ left: 0.25, top: 0, width: 0.5, height: 1 }]);
+    expect(d.state.prompt).toBe(base.prompt);
+  });
+
+  it('round-trips a picture by address; a link without a picture has no picture fields', async () => {
+    const d = await decodeShare(await encodeShare({ ...base, image: { kind: 'url', url: 'https://example.org/cat.png?x=1&y=2' } }));
+    expect(d.state.image).toEqual({ kind: 'url', url: 'https://example.org/cat.png?x=1&y=2' });
+    const none = await encodeShare(base);
+    expect(none).not.toMatch(/[&#](img|imgurl|iop|ifr|irg)=/);
+    expect((await decodeShare(none)).state.image).toBeUndefined();
+  });
+
+  it('leaves out hostile or damaged pictures in words, and keeps the rest', async () => {
+    const ok = await encodeShare({ ...base, image, imageRegions: [{ left: 0, top: 0, width: 1, height: 1 }] });
+    const cases: Array<[string, string | null, RegExp]> = [
+      ['imgurl', 'javascript:alert(1)', /not an image address/],
+      ['imgurl', 'data:image/png;base64,AAAA', /not an image address/],
+      ['imgurl', '//evil.example/x.png', /not an image address/],
+      ['img', 'PGh0bWw-PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0PjwvaHRtbD4', /not a PNG, JPEG, WEBP, GIF picture/],
+      ['img', '***', /damaged or too large/],
+      ['img', 'A'.repeat(20_000), /damaged or too large/],
+      ['imgw', 'wide', /size in this link is unreadable/],
+    ];
+    for (const [key, value, why] of cases) {
+      let hash = withField(ok, key, value);
+      if (key === 'imgurl') hash = withField(hash, 'img', null);
+      const d = await decodeShare(hash);
+      expect(d.state.image, `${key}=${value}`).toBeUndefined();
+      expect(d.problems.join(' '), `${key}=${value}`).toMatch(why);
+      expect(d.state.prompt).toBe(base.prompt);
+    }
+    const bad = await decodeShare(withField(withField(ok, 'irg', '1,2,3;4,5,-6,7;x'), 'iop', '7'));
+    expect(bad.state.image).toEqual(image);
+    expect(bad.state.imageRegions).toEqual([]);
+    expect(bad.state.imageView?.opacity).toBe(0.65);
+    expect(bad.problems.join(' ')).toMatch(/3 drawn image region\(s\) were not readable/);
+    expect(bad.problems.join(' ')).toMatch(/opacity "7" is not between 0 and 1/);
+  });
+
+  it('keeps an explanation of a picture (image fields and captioner columns) through the link', async () => {
+    const x = sampleExplanation();
+    const n = x.tokens.length;
+    const img = {
+      width: 4,
+      height: 2,
+      format: 'png',
+      placement: 'encoder' as const,
+      frames: [{ label: 'image', kind: 'image' as const, index: 0, tileRow: -1, tileCol: -1, rows: 1, cols: 2, firstToken: 0, region: { left: 0, top: 0, width: 4, height: 2 } }],
+      tokens: [
+        { column: n, frame: 'image', row: 0, col: 0, region: { left: 0, top: 0, width: 2, height: 2 } },
+        { column: n + 1, frame: 'image', row: 0, col: 1, region: { left: 2, top: 0, width: 2, height: 2 } },
+      ],
+    };
+    const unit = { label: 'image (1,2)', positions: [n + 1], score: 0.5, perTarget: x.units[0]!.perTarget.map(() => 0.5), factors: [[n + 1, 0.1]] as Array<[number, number]>, image: 0, region: { left: 2, top: 0, width: 2, height: 2 }, imageTokens: [1], regions: [{ left: 2, top: 0, width: 2, height: 2 }] };
+    const withImage = { ...x, image: img, units: [...x.units, unit] };
+    const d = await decodeShare(await encodeShare({ ...base, explanation: withImage }));
+    expect(d.problems).toEqual([]);
+    expect(d.state.explanation!.image).toEqual(img);
+    expect(d.state.explanation!.units.at(-1)).toEqual(unit);
+    // a unit naming an image token the picture does not have is refused
+    const broken = { ...withImage, units: [...x.units, { ...unit, imageTokens: [5] }] };
+    const d2 = await decodeShare(await encodeShare({ ...base, explanation: broken }));
+    expect(d2.state.explanation).toBeUndefined();
+    expect(d2.problems.join(' ')).toMatch(/image unit is malformed/);
+  });
+});

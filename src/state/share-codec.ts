@@ -6,8 +6,14 @@
 // and never returns markup (text only, which React renders as text).
 import type { ExplainSettings, Granularity } from '../core/types';
 import type { BackendChoice, Explanation } from '../protocol/engine-api';
+import type { Rect } from '../core/image-regions';
+import { type ImageView, LINK_IMAGE_TYPES, type LinkImageType, MAX_LINK_IMAGE_BYTES, sanitizeImageView, sanitizeRegions, sniffLinkImageType } from './image-slice';
 import type { ModelChoice } from './model-catalog';
-import { LIMITS, type Problems, sanitizeBackend, sanitizeExplanation, sanitizeModelChoice, sanitizeSettings, sanitizeText } from './sanitize';
+import { type FaithfulnessSummary, roundSummary, sanitizeFaithfulness } from './faithfulness-summary';
+import { MAX_STEER_TOKENS, type SteerRecord, type SteerUnitDraft, roundSteerRecord, sanitizeSteerRecord, sanitizeSteerUnits } from './steer-slice';
+import { LIMITS, type Problems, sanitizeBackend, sanitizeExplanation, sanitizeImageUrl, sanitizeModelChoice, sanitizeSettings, sanitizeText } from './sanitize';
+
+const IMAGE_KEYS = ['img', 'imgt', 'imgw', 'imgh', 'imgurl', 'iop', 'ifr', 'irg'];
 
 export const SHARE_VERSION = 1;
 /** Links longer than this are not worth decoding (browsers and chat apps cut them anyway). */
@@ -23,7 +29,34 @@ export interface SharedState {
   settings: ExplainSettings;
   /** the computed result, when the link carries it */
   explanation: Explanation | null;
+  /** the picture, inline (small) or by address; absent: the link has none */
+  image?: SharedImage;
+  imageView?: ImageView;
+  /** drawn rectangles, in pixels of the picture the link carries */
+  imageRegions?: Rect[];
+  /** the second method's result, next to `explanation` */
+  comparison?: Explanation | null;
+  /** faithfulness measurements, rounded; each names the result it measured */
+  faithfulness?: SharedFaithfulness;
+  /** steered parts of the prompt, and the last steered generation */
+  steer?: SharedSteer;
 }
+
+export interface SharedFaithfulness {
+  primary: FaithfulnessSummary | null;
+  comparison: FaithfulnessSummary | null;
+}
+
+export interface SharedSteer {
+  units: SteerUnitDraft[];
+  maxNewTokens: number;
+  result: SteerRecord | null;
+}
+
+export type SharedImage =
+  /** data: the bytes, base64url */
+  | { kind: 'data'; type: LinkImageType; data: string; width: number; height: number }
+  | { kind: 'url'; url: string };
 
 export interface DecodedShare {
   /** the fields the link set (all validated); absent = not in the link, or dropped */
@@ -182,6 +215,7 @@ function settingsFromParams(p: URLSearchParams, problems: Problems): Record<stri
 export async function encodeShare(s: Omit<SharedState, 'explanation'> & { explanation?: Explanation | null }): Promise<string> {
   const p = inputParams(s);
   if (s.explanation) p.set('x', await deflateText(JSON.stringify(s.explanation)));
+  await analysisParams(s, p);
   return hashOf(p);
 }
 
@@ -208,7 +242,123 @@ function inputParams(s: Omit<SharedState, 'explanation'>): URLSearchParams {
   p.set('post', st.postprocess);
   p.set('layers', st.layers === null ? 'all' : st.layers.join(','));
   p.set('overlap', st.tokenOverlap);
+  imageParams(s, p);
   return p;
+}
+
+const IMAGE_TYPE_NAMES: Record<LinkImageType, string> = { 'image/png': 'png', 'image/jpeg': 'jpeg', 'image/webp': 'webp', 'image/gif': 'gif' };
+
+function imageParams(s: Omit<SharedState, 'explanation'>, p: URLSearchParams): void {
+  const im = s.image;
+  if (im?.kind === 'data') {
+    p.set('imgt', IMAGE_TYPE_NAMES[im.type]);
+    p.set('imgw', String(im.width));
+    p.set('imgh', String(im.height));
+    p.set('img', im.data);
+  } else if (im?.kind === 'url') p.set('imgurl', im.url);
+  if (!im) return;
+  if (s.imageView) {
+    p.set('iop', String(s.imageView.opacity));
+    p.set('ifr', s.imageView.frames);
+  }
+  if (s.imageRegions?.length) {
+    const q = (v: number) => String(Math.round(v * 100) / 100);
+    p.set('irg', s.imageRegions.map((r) => [r.left, r.top, r.width, r.height].map(q).join(',')).join(';'));
+  }
+}
+
+/** The picture fields of a link, each checked on its own. */
+function decodeImageParams(p: URLSearchParams, problems: Problems, state: Partial<SharedState>): void {
+  const data = p.get('img');
+  const url = p.get('imgurl');
+  if (data !== null) {
+    const bytes = data.length <= Math.ceil((MAX_LINK_IMAGE_BYTES * 4) / 3) + 4 ? base64urlToBytes(data) : null;
+    const type = bytes ? sniffLinkImageType(bytes) : null;
+    const dim = (k: string) => {
+      const v = p.get(k);
+      return v !== null && /^\d{1,6}$/.test(v) && Number(v) > 0 ? Number(v) : null;
+    };
+    const [width, height] = [dim('imgw'), dim('imgh')];
+    if (!bytes) problems.push('The image in this link is damaged or too large; it was left out.');
+    else if (!type) problems.push(`The image in this link is not a ${LINK_IMAGE_TYPES.map((t) => IMAGE_TYPE_NAMES[t].toUpperCase()).join(', ')} picture; it was left out.`);
+    else if (width === null || height === null) problems.push('The image size in this link is unreadable; the image was left out.');
+    else state.image = { kind: 'data', type, data, width, height };
+  } else if (url !== null) {
+    const ok = sanitizeImageUrl(url, problems);
+    if (ok) state.image = { kind: 'url', url: ok };
+  }
+  if (!state.image) return;
+  const view: Record<string, unknown> = {};
+  if (p.has('iop')) view.opacity = p.get('iop')!.trim() === '' ? NaN : Number(p.get('iop'));
+  if (p.has('ifr')) view.frames = p.get('ifr');
+  if (p.has('iop') || p.has('ifr')) state.imageView = sanitizeImageView(view, problems);
+  const rg = p.get('irg');
+  if (rg !== null) {
+    const raw = rg.length > 2000 ? null : rg.split(';').map((r) => r.split(',').map((x) => (/^\d{1,7}(\.\d{1,4})?$/.test(x) ? Number(x) : NaN)));
+    state.imageRegions = sanitizeRegions(raw?.map(([left, top, width, height]) => ({ left, top, width, height })) ?? 'unreadable', problems);
+  }
+}
+
+// ---------------------------------------------------------------- comparison, faithfulness, steering
+// Each as compressed JSON of its own field: `cx` the comparison, `fa` the measurements (numbers and
+// curve points rounded to 4 decimals), `st` the steered parts and generation.
+
+const ANALYSIS_KEYS = ['cx', 'fa', 'st'];
+
+async function analysisParams(s: Partial<SharedState>, p: URLSearchParams): Promise<void> {
+  if (s.comparison) p.set('cx', await deflateText(JSON.stringify(s.comparison)));
+  const f = s.faithfulness;
+  if (f && (f.primary || f.comparison)) {
+    p.set('fa', await deflateText(JSON.stringify({ primary: f.primary && roundSummary(f.primary), comparison: f.comparison && roundSummary(f.comparison) })));
+  }
+  const st = s.steer;
+  if (st && (st.units.length > 0 || st.result)) {
+    p.set('st', await deflateText(JSON.stringify({ units: st.units, maxNewTokens: st.maxNewTokens, result: st.result && roundSteerRecord(st.result) })));
+  }
+}
+
+/** Compressed JSON from a link field; undefined (with a problem) when damaged. */
+async function inflateJson(b64: string, what: string, problems: Problems): Promise<unknown> {
+  const json = await inflateText(b64);
+  if (json !== null) {
+    try {
+      return JSON.parse(json);
+    } catch {
+      // reported below
+    }
+  }
+  problems.push(`The ${what} in this link is damaged; it was left out.`);
+  return undefined;
+}
+
+async function decodeAnalysisParams(p: URLSearchParams, problems: Problems, state: Partial<SharedState>): Promise<void> {
+  const cx = p.get('cx');
+  if (cx !== null) {
+    const v = await inflateJson(cx, 'comparison', problems);
+    const comparison = v === undefined ? null : sanitizeExplanation(v, problems);
+    if (comparison) state.comparison = comparison;
+  }
+  const fa = p.get('fa');
+  if (fa !== null) {
+    const v = await inflateJson(fa, 'faithfulness measurement', problems);
+    if (v !== undefined) {
+      const o = (typeof v === 'object' && v !== null ? v : {}) as Record<string, unknown>;
+      const primary = sanitizeFaithfulness(o.primary, problems);
+      const comparison = sanitizeFaithfulness(o.comparison, problems, "comparison's faithfulness measurement");
+      if (primary || comparison) state.faithfulness = { primary, comparison };
+    }
+  }
+  const st = p.get('st');
+  if (st !== null) {
+    const v = await inflateJson(st, 'steering', problems);
+    if (v !== undefined) {
+      const o = (typeof v === 'object' && v !== null ? v : {}) as Record<string, unknown>;
+      const n = o.maxNewTokens;
+      const okN = Number.isInteger(n) && (n as number) >= 1 && (n as number) <= MAX_STEER_TOKENS;
+      if (!okN) problems.push(`The number of tokens to steer must be a whole number from 1 to ${MAX_STEER_TOKENS}; using 8.`);
+      state.steer = { units: sanitizeSteerUnits(o.units, problems), maxNewTokens: okN ? (n as number) : 8, result: sanitizeSteerRecord(o.result, problems) };
+    }
+  }
 }
 
 const EMPTY = (problems: string[]): DecodedShare => ({ state: {}, problems });
@@ -264,7 +414,9 @@ async function decodeUnsafe(hash: string, opts: { allowFixtures?: boolean }): Pr
       }
     }
   }
-  const known = new Set(['v', 'model', 'dtype', 'backend', 'prompt', 'target', 'mode', 'factor', 'kappa', 'gran', 'delim', 'chunks', 'tgran', 'post', 'layers', 'overlap', 'x']);
+  decodeImageParams(p, problems, state);
+  await decodeAnalysisParams(p, problems, state);
+  const known = new Set(['v', 'model', 'dtype', 'backend', 'prompt', 'target', 'mode', 'factor', 'kappa', 'gran', 'delim', 'chunks', 'tgran', 'post', 'layers', 'overlap', 'x', ...IMAGE_KEYS, ...ANALYSIS_KEYS]);
   const unknown = [...new Set(p.keys())].filter((k) => !known.has(k));
   if (unknown.length) problems.push(`Unknown link fields were ignored: ${unknown.slice(0, 5).map((k) => JSON.stringify(k.slice(0, 20))).join(', ')}.`);
   return { state, problems };

@@ -1,5 +1,7 @@
 // Between the store and the URL: apply an opened link, keep the hash in step with the inputs,
 // build the link the Copy button copies.
+import { type ImageInLink, imageLinkFields, imagePatchFromLink } from './image-slice';
+import { analysisLinkFields, analysisPatchFromLink } from './analysis-link';
 import { modelKey, needsDownloadConsent } from './model-catalog';
 import { type DecodedShare, decodeShare, encodeInputs, encodeShare, readLocationHash, replaceLocationHash, shareUrl } from './share-codec';
 import { type AppState, type AppStore, safeLocalStorage } from './store';
@@ -21,6 +23,8 @@ export function applyDecodedShare(store: AppStore, d: DecodedShare): void {
   if (s.target !== undefined) patch.target = s.target;
   if (s.settings) patch.settings = s.settings;
   if (s.prompt !== undefined || s.target !== undefined) patch.generation = null;
+  Object.assign(patch, imagePatchFromLink(s));
+  Object.assign(patch, analysisPatchFromLink(s));
   if (s.explanation) {
     patch.explanation = s.explanation;
     patch.explanationModelKey = modelKey(s.model ?? store.getState().modelChoice);
@@ -44,7 +48,10 @@ export async function openLinkFromLocation(store: AppStore, opts: { allowFixture
   return true;
 }
 
-const sharedInputs = (s: AppState) => ({ model: s.modelChoice, backend: s.backend, prompt: s.prompt, target: s.target, settings: s.settings });
+const sharedInputs = (s: AppState) => {
+  const { inLink: _inLink, ...image } = imageLinkFields(s);
+  return { model: s.modelChoice, backend: s.backend, prompt: s.prompt, target: s.target, settings: s.settings, ...image };
+};
 
 /** Keeps the hash equal to the current inputs (without scores), replacing the history entry. */
 export function startUrlSync(store: AppStore, opts: { allowFixtures: boolean }, delayMs = 300): () => void {
@@ -79,17 +86,26 @@ export interface ShareLink {
   url: string;
   /** 'all': scores and factors; 'scores': without the factors; 'none': inputs only */
   scores: 'all' | 'scores' | 'none';
+  /** how the picture travels: in full, reduced, by address, not at all ('not-in-link'), or there is none */
+  image: ImageInLink;
 }
 
 /** The link for Copy link: with the result while it matches the inputs and stays under the budget. */
 export async function buildShareLink(s: AppState, includeResult: boolean): Promise<ShareLink> {
-  const base = sharedInputs(s);
+  // Faithfulness numbers and steering ride along on every try; the comparison only on the first.
+  const { comparison, ...analysis } = analysisLinkFields(s, includeResult);
+  const base = { ...sharedInputs(s), ...analysis };
+  const image = imageLinkFields(s).inLink;
+  // An inline picture does not eat into the scores' budget.
+  const budget = SHARE_LINK_BUDGET + (base.image?.kind === 'data' ? base.image.data.length : 0);
   const x = includeResult ? s.explanation : null;
   if (x) {
+    const both = comparison ? shareUrl(await encodeShare({ ...base, explanation: x, comparison })) : null;
+    if (both && both.length <= budget) return { url: both, scores: 'all', image };
     const full = shareUrl(await encodeShare({ ...base, explanation: x }));
-    if (full.length <= SHARE_LINK_BUDGET) return { url: full, scores: 'all' };
+    if (full.length <= budget) return { url: full, scores: 'all', image };
     const lean = shareUrl(await encodeShare({ ...base, explanation: { ...x, units: x.units.map((u) => ({ ...u, factors: [] })) } }));
-    if (lean.length <= SHARE_LINK_BUDGET) return { url: lean, scores: 'scores' };
+    if (lean.length <= budget) return { url: lean, scores: 'scores', image };
   }
-  return { url: shareUrl(await encodeShare(base)), scores: 'none' };
+  return { url: shareUrl(await encodeShare(base)), scores: 'none', image };
 }

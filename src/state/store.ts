@@ -1,4 +1,4 @@
-// One zustand store built from three slices (model, run, view). What survives a reload —
+// One zustand store built from slices (model, run, view, compare, steer). What survives a reload —
 // texts, settings, model choice and the last result — goes to localStorage, and is checked
 // field by field on the way back in (bad fields: defaults, and a notice).
 import { createJSONStorage, persist, type PersistStorage, type StateStorage } from 'zustand/middleware';
@@ -8,14 +8,19 @@ import { type ModelSlice, createModelSlice } from './model-slice';
 import { type RunSlice, createRunSlice } from './run-slice';
 import { LIMITS, sanitizeBackend, sanitizeExplanation, sanitizeInt, sanitizeModelChoice, sanitizeSettings, sanitizeText } from './sanitize';
 import { type ViewSlice, createViewSlice } from './view-slice';
+import { type CompareSlice, type ComparePersisted, createCompareSlice, partializeCompare, restoreCompare } from './compare-slice';
+import { type SteerSlice, type SteerPersisted, createSteerSlice, partializeSteer, restoreSteer } from './steer-slice';
+import { type ImageSlice, type PersistedImage, createImageSlice, partializeImage, restoreImage } from './image-slice';
 
-export type AppState = ModelSlice & RunSlice & ViewSlice;
+export type AppState = ModelSlice & RunSlice & ViewSlice & CompareSlice & SteerSlice & ImageSlice;
 export type AppStore = StoreApi<AppState>;
 
 export const STORAGE_KEY = 'atman.app';
 export const STORAGE_VERSION = 1;
 
-export type Persisted = Pick<AppState, 'modelChoice' | 'backend' | 'prompt' | 'target' | 'settings' | 'generateCount' | 'explanation' | 'explanationModelKey'>;
+export type Persisted = Pick<AppState, 'modelChoice' | 'backend' | 'prompt' | 'target' | 'settings' | 'generateCount' | 'explanation' | 'explanationModelKey'> &
+  ComparePersisted &
+  SteerPersisted & { imageState?: PersistedImage };
 
 function partialize(s: AppState): Persisted {
   return {
@@ -28,6 +33,9 @@ function partialize(s: AppState): Persisted {
     generateCount: s.generateCount,
     explanation: s.explanation,
     explanationModelKey: s.explanationModelKey,
+    ...partializeCompare(s),
+    ...partializeSteer(s),
+    ...partializeImage(s),
   };
 }
 
@@ -48,6 +56,8 @@ export function restore(saved: unknown, current: AppState): Partial<AppState> {
     explanation,
     explanationModelKey: explanation && typeof s.explanationModelKey === 'string' ? s.explanationModelKey : explanation ? modelKey(modelChoice) : null,
   };
+  Object.assign(out, restoreCompare(s, problems), restoreSteer(s, problems));
+  Object.assign(out, restoreImage(s, problems));
   if (problems.length) out.notices = [...current.notices, ...problems.map((p) => `Saved state: ${p}`)];
   return out;
 }
@@ -90,7 +100,7 @@ export function createAppStore(storage: StateStorage = safeLocalStorage()): AppS
   const json = createJSONStorage<Persisted>(() => storage) as PersistStorage<Persisted>;
   return createStore<AppState>()(
     persist(
-      (...a) => ({ ...createModelSlice(...a), ...createRunSlice(...a), ...createViewSlice(...a) }),
+      (...a) => ({ ...createModelSlice(...a), ...createRunSlice(...a), ...createViewSlice(...a), ...createCompareSlice(...a), ...createSteerSlice(...a), ...createImageSlice(...a) }),
       {
         name: STORAGE_KEY,
         version: STORAGE_VERSION,

@@ -13,11 +13,17 @@ import { SettingsPanel } from './SettingsPanel';
 import { ShareBar } from './ShareBar';
 import { useServices } from './app-context';
 import { usePlanPreview } from './use-plan-preview';
+import { ComparePanel } from '../compare/ComparePanel';
+import { FaithfulnessPanel } from '../faithfulness/FaithfulnessPanel';
+import { SteerPanel } from '../steer/SteerPanel';
+import { isPictureDrop, setPicture } from '../image/prepare-image';
+import { useImageUpkeep } from '../image/use-image-upkeep';
 
 export function App(): ReactNode {
   const { store, actions } = useServices();
   const [dropping, setDropping] = useState(false);
   usePlanPreview();
+  useImageUpkeep();
 
   useEffect(() => {
     document.title = 'AtMan playground';
@@ -27,6 +33,9 @@ export function App(): ReactNode {
     if (!e.dataTransfer?.types.includes('Files')) return;
     e.preventDefault();
     setDropping(false);
+    // One picture dropped anywhere, for a model that reads pictures: the picture, not a model folder.
+    const picture = store.getState().loaded?.info.acceptsImages ? isPictureDrop(e.dataTransfer) : null;
+    if (picture) return void setPicture(store, picture, picture.name, 'drop');
     // The entries must be taken before this handler returns.
     folderFromDrop(e.dataTransfer.items).then(
       (folder) => {
@@ -71,6 +80,9 @@ export function App(): ReactNode {
         </div>
         <div className="outputs">
           <ResultsPane />
+          <FaithfulnessPanel />
+          <ComparePanel />
+          <SteerPanel />
           <ShareBar />
         </div>
       </main>

@@ -20,6 +20,7 @@ import type { AppStore } from '../../state/store';
 import type { Actions } from '../../state/actions';
 import type { BackendChoice } from '../../protocol/engine-api';
 import { useActions, useApp, useServices } from './app-context';
+import { ShapesDemoButton } from '../image/ShapesDemoButton';
 
 const CUSTOM = 'custom';
 
@@ -80,6 +81,7 @@ function ModelInfoLine(): ReactNode {
   return (
     <p className="muted" data-testid="model-info" data-info={JSON.stringify(i)}>
       Loaded {i.id} ({i.modelType}, {i.dtype}, {i.numLayers} layers, {i.attentionSites} attention sites controlled) on {i.device}
+      {i.acceptsImages ? (i.layout === 'vision2seq' ? '; describes pictures (add one below)' : '; reads a picture (add one below)') : ''}
     </p>
   );
 }
@@ -217,6 +219,7 @@ export function ModelPicker(): ReactNode {
           />
         </label>
         <span className="muted"> or drop a model folder anywhere on the page.</span>
+        <ShapesDemoButton />
         {!isLoaded && status === 'idle' ? (
           <button type="button" data-testid="load-model" onClick={() => void actions.loadModel()}>
             {size ? `Download and load (${size})` : 'Load model'}

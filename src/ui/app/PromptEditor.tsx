@@ -4,6 +4,7 @@ import { selectBusy, selectExamples, selectGenerateCount, selectPrompt, selectSt
 import { useActions, useApp, useServices } from './app-context';
 import { GeneratedChips } from './GeneratedChips';
 import { TokenPreview } from './TokenPreview';
+import { ImageInput } from '../image/ImageInput';
 
 export function PromptEditor(): ReactNode {
   const prompt = useApp(selectPrompt);
@@ -41,6 +42,7 @@ export function PromptEditor(): ReactNode {
           </select>
         </label>
       ) : null}
+      <ImageInput />
       <label htmlFor="prompt" className="block-label">
         Prompt
       </label>

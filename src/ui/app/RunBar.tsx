@@ -2,6 +2,7 @@
 import { useEffect, useState, type ReactNode } from 'react';
 import { selectFinishedRuns, selectProgress, selectStartedAt, selectStatus } from '../../state/selectors';
 import { useActions, useApp } from './app-context';
+import { selectTaskWords } from '../../state/compare-slice';
 
 const secs = (s: number): string => (s < 60 ? `${s.toFixed(1)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`);
 
@@ -10,6 +11,7 @@ export function RunBar(): ReactNode {
   const progress = useApp(selectProgress);
   const startedAt = useApp(selectStartedAt);
   const finished = useApp(selectFinishedRuns);
+  const task = useApp(selectTaskWords);
   const actions = useActions();
   const [now, setNow] = useState(() => performance.now());
   const running = status === 'explaining' || status === 'cancelling';
@@ -27,7 +29,7 @@ export function RunBar(): ReactNode {
     status === 'loading'
       ? 'Loading the model…'
       : status === 'generating'
-        ? 'Generating…'
+        ? `Generating…${total ? ` (${done} of ${total} tokens)` : ''}`
         : status === 'cancelling'
           ? `Cancelling after the current batch… (${done} of ${total} passes)`
           : status === 'explaining'
@@ -55,6 +57,7 @@ export function RunBar(): ReactNode {
         data-total={progress ? String(total) : undefined}
       />
       <span className="muted" data-testid="status" aria-live="polite">
+        {task && status !== 'idle' && status !== 'loading' ? `${task}: ` : ''}
         {words}
       </span>
     </section>

@@ -3,6 +3,7 @@ import type { ReactNode } from 'react';
 import type { ControlMode, PostProcess, TargetGranularity, TokenOverlap } from '../../core/types';
 import { selectBusy, selectLayerCount, selectSettings, selectSpeed } from '../../state/selectors';
 import { useApp, useServices } from './app-context';
+import { DocumentQaPreset } from '../presets/DocumentQaPreset';
 
 type GranKind = 'token' | 'word' | 'sentence' | 'paragraph' | 'delimiter';
 
@@ -29,6 +30,7 @@ export function SettingsPanel(): ReactNode {
     <section className="panel settings" aria-labelledby="settings-heading">
       <h2 id="settings-heading">Settings</h2>
       <fieldset disabled={busy}>
+        <DocumentQaPreset />
         <div className="setting">
           <label>
             Mode{' '}

@@ -2,6 +2,8 @@
 import { useState, type ReactNode } from 'react';
 import { selectExplanation, selectSelectedTarget, selectStaleReason } from '../../state/selectors';
 import { buildShareLink } from '../../state/share-sync';
+import { selectPrimaryFaithfulness } from '../../state/compare-slice';
+import { imageLinkNote } from '../image/image-link-note';
 import { downloadBlob, exportJson, exportPng, exportSvg, fileStem, heatmapSvg } from '../results/export-view';
 import { useApp, useServices } from './app-context';
 
@@ -17,11 +19,12 @@ export function ShareBar(): ReactNode {
     const l = await buildShareLink(store.getState(), stale === null);
     const note =
       l.scores === 'all' ? 'Link copied, with the scores.' : l.scores === 'scores' ? 'Link copied, with the scores (without drag-along factors, to stay short).' : x && stale === null ? 'Link copied without the scores (too long for a link); the receiver clicks Explain.' : 'Link copied (inputs and settings).';
+    const imageNote = imageLinkNote(l.image);
     try {
       await navigator.clipboard.writeText(l.url);
-      setLink({ url: l.url, note });
+      setLink({ url: l.url, note: `${note}${imageNote}` });
     } catch {
-      setLink({ url: l.url, note: 'Copy the link below (the clipboard is not available here).' });
+      setLink({ url: l.url, note: `Copy the link below (the clipboard is not available here).${imageNote}` });
     }
   };
   const stem = x ? fileStem(x) : 'atman';
@@ -31,7 +34,7 @@ export function ShareBar(): ReactNode {
       <button type="button" data-testid="copy-link" onClick={() => void copy()}>
         Copy link
       </button>
-      <button type="button" data-testid="export-json" disabled={!x} onClick={() => x && downloadBlob(exportJson(x), `${stem}.json`)}>
+      <button type="button" data-testid="export-json" disabled={!x} onClick={() => x && downloadBlob(exportJson(x, selectPrimaryFaithfulness(store.getState())), `${stem}.json`)}>
         Export JSON
       </button>
       <button

@@ -5,7 +5,8 @@ import type { KeyboardEvent, ReactNode } from 'react';
 import type { Explanation } from '../../runtime/explain';
 import { canAffect, colourScale, formatScore, maxAbs, ranks, unitLabel, unitScores } from './scores';
 import type { ColourScale } from './scores';
-import { heatmapRuns, targetPosition } from './text-pieces';
+import { targetPosition } from './text-pieces';
+import { heatmapRunsWithImage } from '../image/image-chip';
 import type { Piece, Run } from './text-pieces';
 
 export interface PromptHeatmapProps {
@@ -40,7 +41,8 @@ export function PromptHeatmap(props: PromptHeatmapProps): ReactNode {
   const scores = useMemo(() => unitScores(x, targetIndex), [x, targetIndex]);
   const rank = useMemo(() => ranks(scores), [scores]);
   const scale = props.scale ?? colourScale(maxAbs(scores));
-  const layout = useMemo(() => heatmapRuns(x), [x]);
+  // The processor's image tokens show as one image chip; their scores are drawn over the picture.
+  const layout = useMemo(() => heatmapRunsWithImage(x), [x]);
   const [active, setActive] = useState<Active | null>(null);
   const box = useRef<HTMLDivElement>(null);
   const tipId = useId();
@@ -68,6 +70,13 @@ export function PromptHeatmap(props: PromptHeatmapProps): ReactNode {
 
   const renderPiece = (p: Piece, key: string): ReactNode => {
     if (p.kind === 'gap') return <span key={key}>{p.text}</span>;
+    if (layout.image && p.pos === layout.image.from) {
+      return (
+        <span key={key} className="atman-token atman-chip atman-image-chip" data-pos={p.pos} data-testid="image-chip" title="the picture: its scores are drawn over it below">
+          {p.text}
+        </span>
+      );
+    }
     const phi = drag.get(p.pos);
     const cls = ['atman-token', p.chip ? 'atman-chip' : '', phi !== undefined ? 'atman-drag' : '', p.pos === explained ? 'atman-explained' : '']
       .filter(Boolean)

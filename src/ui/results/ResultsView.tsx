@@ -9,6 +9,7 @@ import { colourScale, maxAbs, targetTokens, tokenLabel, unitLabel, unitScores } 
 import { TargetMatrix } from './TargetMatrix';
 import { TopUnitsChart } from './TopUnitsChart';
 import { UnitDetails } from './UnitDetails';
+import { ImageHeatmap } from '../image/ImageHeatmap';
 import './results.css';
 
 export interface ResultsViewProps {
@@ -91,6 +92,18 @@ export function ResultsView(props: ResultsViewProps): ReactNode {
             scale={scale}
           />
           <Legend maxAbs={m} caption={what} />
+          {x.image ? (
+            <ImageHeatmap
+              explanation={x}
+              scores={scores}
+              scale={scale}
+              targetIndex={selectedTarget}
+              selectedUnit={selectedUnit}
+              onSelectUnit={onSelectUnit}
+              onHoverUnit={onHoverUnit}
+              onSelectTarget={onSelectTarget}
+            />
+          ) : null}
           {perToken ? (
             <figure className="atman-figure">
               <figcaption>R[unit, target token]: click a target token (row) to explain it, a column or cell to select the unit</figcaption>

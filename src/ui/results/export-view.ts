@@ -1,18 +1,23 @@
 // Exports of the results view: the Explanation as JSON, any chart as a standalone SVG, the heatmap
 // as an SVG drawing of its own (heatmapSvg) and PNGs rasterised from SVG through an Image + canvas.
 import type { Explanation } from '../../runtime/explain';
+import type { FaithfulnessSummary } from '../../state/faithfulness-summary';
 import { SIGN_IN_WORDS } from './Legend';
 import { colourScale, formatScore, maxAbs, unitScores } from './scores';
-import { heatmapRuns } from './text-pieces';
+import { heatmapRunsWithImage } from '../image/image-chip';
 import type { Piece } from './text-pieces';
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 const XML_NS = 'http://www.w3.org/XML/1998/namespace';
 export const EXPORT_FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif';
 
-/** The Explanation exactly as it came, as pretty JSON. */
-export function exportJson(x: Explanation): Blob {
-  return new Blob([JSON.stringify(x, null, 2) + '\n'], { type: 'application/json' });
+/**
+ * The Explanation exactly as it came, as pretty JSON; with its faithfulness measurement (curves,
+ * AOPC, ABPC and the random floor) under `faithfulness` when one was made for it.
+ */
+export function exportJson(x: Explanation, faithfulness?: FaithfulnessSummary | null): Blob {
+  const out = faithfulness ? { ...x, faithfulness } : x;
+  return new Blob([JSON.stringify(out, null, 2) + '\n'], { type: 'application/json' });
 }
 
 /** Presentation properties copied from computed style onto the clone, so it renders without the page's CSS. */
@@ -160,7 +165,8 @@ export function heatmapSvg(x: Explanation, opts: HeatmapSvgOptions = {}): SVGSVG
     y += Math.round(fs * 1.8);
   }
 
-  const runs = heatmapRuns(x);
+  // An in-sequence model's image tokens: one chip (their scores are drawn over the picture).
+  const runs = heatmapRunsWithImage(x);
   let cx = pad;
   let line = 0;
   const top = y;

@@ -1,0 +1,83 @@
+// The engine as the state actions see it, run in Node on a real model with onnxruntime-node: the
+// same calls the worker makes (explain or a baseline, faithfulness, steering, cancel between
+// passes), without the worker. For the state tests only.
+import type { EnginePort } from '../state/actions';
+import type { ModelInfo } from '../protocol/engine-api';
+import { AtmanModel } from '../runtime/atman-model';
+import { explainBaseline, releaseBaselineSessions } from '../runtime/baselines';
+import { explain, generateGreedy, planUnits } from '../runtime/explain';
+import { measureFaithfulness } from '../runtime/faithfulness';
+import { folderSource } from '../runtime/node/folder-source';
+import { createNodeBackend } from '../runtime/node/node-backend';
+import { steer } from '../runtime/steer';
+
+export interface NodeEnginePort extends EnginePort {
+  model: AtmanModel;
+  calls: string[];
+  release(): Promise<void>;
+}
+
+export async function nodeEnginePort(dir: string, mode: 'multiplicative' | 'log-additive' = 'multiplicative'): Promise<NodeEnginePort> {
+  const model = await AtmanModel.load(folderSource(dir), createNodeBackend({ threads: 1 }), { mode });
+  const calls: string[] = [];
+  let running: AbortController | null = null;
+  const withSignal = async <T>(run: (signal: AbortSignal) => Promise<T>): Promise<T> => {
+    const ctl = (running = new AbortController());
+    try {
+      return await run(ctl.signal);
+    } finally {
+      if (running === ctl) running = null;
+    }
+  };
+  const info: ModelInfo = {
+    id: model.id,
+    dtype: model.dtype,
+    backend: model.backend.name,
+    device: model.backend.device,
+    modelType: model.config.modelType,
+    numLayers: model.config.numLayers,
+    numHeads: model.config.numHeads,
+    vocabSize: model.config.vocabSize,
+    maxPositions: model.config.maxPositions,
+    controlledLayers: [...model.current.report.controlledLayers],
+    layout: model.layout,
+    acceptsImages: false,
+    mode: model.current.mode,
+    attentionSites: model.current.report.sites.length,
+    selfCheck: null,
+  };
+  return {
+    model,
+    calls,
+    probe: async () => ({ webgpu: false, adapter: null, shaderF16: false, reason: 'node' }),
+    load: async () => (calls.push('load'), info),
+    explain: (req, onProgress) => {
+      calls.push(`explain:${req.method ?? 'atman'}`);
+      return withSignal((signal) => {
+        const { method, attention, image: _i, imageRegions: _r, ...rest } = req;
+        const common = { ...rest, signal, ...(onProgress ? { onProgress } : {}) };
+        return method && method !== 'atman' ? explainBaseline(model, { ...common, method, ...(attention ? { attention } : {}) }) : explain(model, common);
+      });
+    },
+    generate: (prompt, n) => withSignal((signal) => generateGreedy(model, prompt, n, signal)),
+    faithfulness: (req, onProgress) => {
+      calls.push('faithfulness');
+      return withSignal((signal) => measureFaithfulness(model, req.explanation, { ...req.options, signal, ...(onProgress ? { onProgress } : {}) }));
+    },
+    steer: (req, onStep) => {
+      calls.push('steer');
+      return withSignal((signal) => steer(model, { ...req, signal, ...(onStep ? { onStep } : {}) }));
+    },
+    plan: (req) => planUnits(model, { prompt: req.prompt, target: req.target, ...(req.settings ? { settings: req.settings } : {}) }),
+    cachedModels: async () => [],
+    clearCache: async () => {},
+    cancel: () => {
+      calls.push('cancel');
+      running?.abort();
+    },
+    async release() {
+      await releaseBaselineSessions(model);
+      await model.release();
+    },
+  };
+}
