@@ -90,11 +90,23 @@ function requireModel(): AtmanModel {
   return model;
 }
 
-async function withSignal<T>(run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+/**
+ * One call at a time touches the model: onnxruntime-web does not run one session twice at once,
+ * and a plan (which runs the image encoder) may arrive while an explanation is running.
+ */
+let queue: Promise<unknown> = Promise.resolve();
+function exclusive<T>(f: () => Promise<T>): Promise<T> {
+  const run = queue.then(f, f);
+  queue = run.catch(() => undefined);
+  return run;
+}
+
+/** A new run stops the one before it (between its passes), then waits for the model. */
+async function withSignal<T>(run: (signal: AbortSignal, m: AtmanModel) => Promise<T>): Promise<T> {
   running?.abort();
   const ctl = (running = new AbortController());
   try {
-    return await run(ctl.signal);
+    return await exclusive(() => run(ctl.signal, requireModel()));
   } finally {
     if (running === ctl) running = null;
   }
@@ -110,22 +122,23 @@ const api: EngineApi = {
     // Warnings (e.g. shape ops placed on CPU) are expected for int64 graphs and go to console.error.
     const backend = createWebBackend(ort, gpu, ep, { logSeverityLevel: 3 });
     running?.abort();
-    const old = model;
-    model = null;
-    if (old) await releaseBaselineSessions(old);
-    await old?.release();
-    model = await AtmanModel.load(await sourceOf(req), backend, {
-      ...(req.dtype ? { dtype: req.dtype } : {}),
-      ...(req.mode ? { mode: req.mode } : {}),
-      ...(req.layers !== undefined ? { layers: req.layers } : {}),
-      ...(req.selfCheck !== undefined ? { selfCheck: req.selfCheck } : {}),
-      ...(onProgress ? { onProgress } : {}),
+    return exclusive(async () => {
+      const old = model;
+      model = null;
+      if (old) await releaseBaselineSessions(old);
+      await old?.release();
+      model = await AtmanModel.load(await sourceOf(req), backend, {
+        ...(req.dtype ? { dtype: req.dtype } : {}),
+        ...(req.mode ? { mode: req.mode } : {}),
+        ...(req.layers !== undefined ? { layers: req.layers } : {}),
+        ...(req.selfCheck !== undefined ? { selfCheck: req.selfCheck } : {}),
+        ...(onProgress ? { onProgress } : {}),
+      });
+      return info(model);
     });
-    return info(model);
   },
   explain(req, onProgress) {
-    const m = requireModel();
-    return withSignal(async (signal) => {
+    return withSignal(async (signal, m) => {
       const { image: imageData, imageRegions, method, attention, ...rest } = req;
       const image = await imageOf(imageData);
       const common = {
@@ -140,12 +153,10 @@ const api: EngineApi = {
     });
   },
   generate(prompt, maxNewTokens, imageData) {
-    const m = requireModel();
-    return withSignal(async (signal) => generateGreedy(m, prompt, maxNewTokens, signal, (await imageOf(imageData)) ?? undefined));
+    return withSignal(async (signal, m) => generateGreedy(m, prompt, maxNewTokens, signal, (await imageOf(imageData)) ?? undefined));
   },
   faithfulness(req, onProgress) {
-    const m = requireModel();
-    return withSignal(async (signal) => {
+    return withSignal(async (signal, m) => {
       const image = await imageOf(req.image);
       return measureFaithfulness(m, { ...req.explanation, ...(image ? { imageInput: { image } } : {}) }, {
         ...req.options,
@@ -156,16 +167,17 @@ const api: EngineApi = {
     });
   },
   steer(req, onStep) {
-    const m = requireModel();
-    return withSignal((signal) => steer(m, { ...req, signal, ...(onStep ? { onStep } : {}) }));
+    return withSignal((signal, m) => steer(m, { ...req, signal, ...(onStep ? { onStep } : {}) }));
   },
   cancel() {
     running?.abort();
   },
-  async plan(req) {
-    const { image: imageData, imageRegions, method: _method, attention: _attention, ...rest } = req;
-    const image = await imageOf(imageData);
-    return planUnits(requireModel(), { ...rest, ...(image ? { image: { image, ...(imageRegions ? { regions: imageRegions } : {}) } } : {}) });
+  plan(req) {
+    return exclusive(async () => {
+      const { image: imageData, imageRegions, method: _method, attention: _attention, ...rest } = req;
+      const image = await imageOf(imageData);
+      return planUnits(requireModel(), { ...rest, ...(image ? { image: { image, ...(imageRegions ? { regions: imageRegions } : {}) } } : {}) });
+    });
   },
   async cachedModels() {
     const cache = await modelCache();

@@ -87,7 +87,7 @@ export class AtmanModel {
     const missing: string[] = [];
     for (const f of ['config.json', 'tokenizer.json']) if (!(await source.has(f))) missing.push(f);
     // The graph files to look for depend on config.json.
-    if (missing.includes('config.json')) throw filesMissing(source, [...missing, 'the ONNX files in onnx/']);
+    if (missing.includes('config.json')) throw filesMissing(source, [...missing, `${onnxCandidates(dtype).join(' or ')} (or the onnx/decoder_model_merged.onnx of a vision-language model)`]);
     let config: ModelConfig;
     try {
       config = parseModelConfig(JSON.parse(text.decode(await source.read('config.json', progress))));

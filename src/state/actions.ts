@@ -43,6 +43,8 @@ export function createActions(store: AppStore, engine: () => EnginePort, env: Ac
   const get = store.getState;
   const set = store.setState;
   let planSeq = 0;
+  /** a model was picked while another run held the engine: it loads when that run ends */
+  let deferredLoad: { done: Promise<void>; resolve: () => void } | null = null;
 
   const loadKey = () => `${modelKey(get().modelChoice)}|${get().backend}`;
 
@@ -84,6 +86,11 @@ export function createActions(store: AppStore, engine: () => EnginePort, env: Ac
       return undefined;
     } finally {
       set({ status: 'idle', loadProgress: null, finishedRuns: get().finishedRuns + 1 });
+      if (deferredLoad) {
+        const { resolve } = deferredLoad;
+        deferredLoad = null;
+        void (get().loaded?.key !== loadKey() ? loadModel() : Promise.resolve()).finally(resolve);
+      }
     }
   }
 
@@ -128,6 +135,14 @@ export function createActions(store: AppStore, engine: () => EnginePort, env: Ac
 
   /** Loads the chosen model now (without running anything), so the token preview and layers show. */
   async function loadModel(): Promise<void> {
+    if (get().status !== 'idle') {
+      if (!deferredLoad) {
+        let resolve = () => {};
+        const done = new Promise<void>((r) => (resolve = r));
+        deferredLoad = { done, resolve };
+      }
+      return deferredLoad.done;
+    }
     await run('loading', async () => {});
   }
 

@@ -157,6 +157,31 @@ describe('actions', () => {
     expect(s.loaded?.info).toEqual(INFO);
   });
 
+  it('a model picked while another one is loading is loaded when that load ends', async () => {
+    const store = createAppStore(memory());
+    let release = () => {};
+    const first = new Promise<void>((r) => (release = r));
+    const loaded: string[] = [];
+    const engine = fakeEngine({
+      load: async (req) => {
+        if (loaded.length === 0) await first;
+        loaded.push(req.source.kind === 'url' ? req.source.baseUrl : req.source.kind);
+        return INFO;
+      },
+    });
+    const a = createActions(store, () => engine, env);
+    const startup = a.loadModel();
+    store.getState().chooseModel({ kind: 'bundled', id: 'atman-demo-shapes' });
+    const picked = a.loadModel();
+    release();
+    await startup;
+    await picked;
+    expect(loaded).toHaveLength(2);
+    expect(loaded[1]).toMatch(/atman-demo-shapes/);
+    expect(store.getState().loaded?.key).toMatch(/atman-demo-shapes/);
+    expect(store.getState().status).toBe('idle');
+  });
+
   it('a failed or cancelled run keeps prompt, settings and the last result', async () => {
     const store = createAppStore(memory());
     const x = sampleExplanation();

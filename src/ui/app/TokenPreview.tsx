@@ -7,6 +7,14 @@ import { useApp } from './app-context';
 
 const visible = (t: string): string => t.replace(/\n/g, '⏎');
 
+type PlanToken = { role: string; special?: boolean; start: number; end: number };
+const isImageToken = (t: PlanToken | undefined): boolean => !!t && t.role === 'prompt' && !!t.special && t.end > t.start;
+function runLength(tokens: PlanToken[], from: number): number {
+  let to = from;
+  while (isImageToken(tokens[to]) && tokens[to]!.start === tokens[from]!.start) to++;
+  return to - from;
+}
+
 export function TokenPreview(): ReactNode {
   const plan = useApp(selectPlan);
   const [hover, setHover] = useState<number | null>(null);
@@ -26,7 +34,14 @@ export function TokenPreview(): ReactNode {
       </p>
       <p className="tokens" onPointerLeave={() => setHover(null)}>
         {plan.tokens.map((t, i) =>
-          t.role === 'prompt' ? (
+          isImageToken(t) ? (
+            // An image's processor tokens all span its '<image>' marker: one chip for the run.
+            isImageToken(plan.tokens[i - 1]) && plan.tokens[i - 1]!.start === t.start ? null : (
+              <span key={i} className="tok image-chip" data-testid="preview-image-chip">
+                [image · {runLength(plan.tokens, i)} tokens]
+              </span>
+            )
+          ) : t.role === 'prompt' ? (
             <span
               key={i}
               tabIndex={0}
