@@ -147,6 +147,10 @@ test('a drawn region is explained as one more unit and highlighted; share link a
   const png = await idefics3Setup(page);
   await explainOnPage(page);
   await page.getByTestId('image-draw').click();
+  await expect(page.getByTestId('image-draw')).toHaveAttribute('aria-pressed', 'true');
+  await expect(page.getByTestId('image-stage')).toHaveClass(/drawing/);
+  // The mouse moves in viewport coordinates: the picture must be on screen.
+  await page.getByTestId('image-stage').scrollIntoViewIfNeeded();
   const stage = (await page.getByTestId('image-stage').boundingBox())!;
   // the right half of the picture, top to bottom
   await page.mouse.move(stage.x + stage.width * 0.6, stage.y + stage.height * 0.1);

@@ -100,7 +100,13 @@ export function ImageHeatmap(props: ImageHeatmapProps): ReactNode {
   const [drawing, setDrawing] = useState(false);
   // A colourful picture competes with the score colours; in grey only the scores carry colour.
   const [grey, setGrey] = useState(false);
-  const [drag, setDrag] = useState<{ x0: number; y0: number; rect: Rect | null } | null>(null);
+  const [drag, setDragState] = useState<{ x0: number; y0: number; rect: Rect | null } | null>(null);
+  // Pointer events can outrun React's re-render under load: the handlers read the drag from a ref.
+  const dragRef = useRef<{ x0: number; y0: number; rect: Rect | null } | null>(null);
+  const setDrag = (d: { x0: number; y0: number; rect: Rect | null } | null) => {
+    dragRef.current = d;
+    setDragState(d);
+  };
   const tipId = useId();
 
   // The regions sent with the next run that this result does not hold yet.
@@ -285,14 +291,16 @@ export function ImageHeatmap(props: ImageHeatmapProps): ReactNode {
             setDrag({ x0: p.x, y0: p.y, rect: null });
           }}
           onPointerMove={(e) => {
-            if (!drawing || !drag) return;
+            const d = dragRef.current;
+            if (!drawing || !d) return;
             const p = pointAt(e);
-            setDrag({ ...drag, rect: toPicture(drag.x0, drag.y0, p.x, p.y) });
+            setDrag({ ...d, rect: toPicture(d.x0, d.y0, p.x, p.y) });
           }}
           onPointerUp={(e) => {
-            if (!drawing || !drag) return;
+            const d = dragRef.current;
+            if (!drawing || !d) return;
             const p = pointAt(e);
-            const rect = toPicture(drag.x0, drag.y0, p.x, p.y);
+            const rect = toPicture(d.x0, d.y0, p.x, p.y);
             setDrag(null);
             // A click without a drag draws nothing (and keeps the last rectangle).
             if (rect && rect.width * rect.height > 0 && store) store.getState().setBrush(rect);
