@@ -58,7 +58,9 @@ export function createActions(store: AppStore, engine: () => EnginePort, env: Ac
     if (s.modelChoice.kind === 'folder' && !s.folderFiles?.length) {
       throw Object.assign(new Error('The model folder is no longer in memory; open it again.'), { code: 'MODEL_FILES_MISSING' });
     }
-    set({ loaded: null, loadProgress: null });
+    // A plan still in flight describes the old model's tokens: drop it.
+    planSeq++;
+    set({ loaded: null, loadProgress: null, plan: null });
     const info = await engine().load(
       {
         source: sourceFor(s.modelChoice, env.origin, s.folderFiles ?? undefined),

@@ -260,6 +260,23 @@ describe('actions', () => {
     await a.refreshPlan();
     expect(store.getState().plan?.tokens.length).toBe(3);
   });
+
+  it('a plan that was in flight when another model started loading is dropped', async () => {
+    const store = createAppStore(memory());
+    store.setState({ prompt: 'p', target: ' t' });
+    let answer = () => {};
+    const asked = new Promise<void>((r) => (answer = r));
+    const base = fakeEngine();
+    const engine = fakeEngine({ plan: async (req) => (await asked, base.plan(req)) });
+    const a = createActions(store, () => engine, env);
+    await a.ensureModel();
+    const inFlight = a.refreshPlan();
+    store.getState().chooseModel({ kind: 'bundled', id: 'atman-demo-shapes' });
+    await a.ensureModel();
+    answer();
+    await inFlight;
+    expect(store.getState().plan).toBeNull();
+  });
 });
 
 describe('share links from the store', () => {
