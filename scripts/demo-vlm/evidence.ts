@@ -4,7 +4,7 @@
 // positive image relevance falls on tokens overlapping that box.
 //   npx tsx scripts/demo-vlm/evidence.ts [--n 100] [--scale 1] [--granularity token|word] [--mode M] [--kappa K|off]
 import { AtmanModel } from '../../src/runtime/atman-model';
-import { explain } from '../../src/runtime/explain';
+import { explain, generateGreedy } from '../../src/runtime/explain';
 import { decodeImage } from '../../src/runtime/image-input';
 import { folderSource } from '../../src/runtime/node/folder-source';
 import { createNodeBackend } from '../../src/runtime/node/node-backend';
@@ -38,11 +38,14 @@ async function main(): Promise<void> {
   let topCentre = 0;
   let massIn = 0;
   let chance = 0;
+  let right = 0;
   const t0 = performance.now();
   for (let i = 0; i < n; i++) {
     const scene = gen.next();
     const image = await decodeImage(new Uint8Array(await pngOf(scene, scale)));
     const box = evidenceBox(scene, scale);
+    // The answer through the same engine path (the engine's own resize, then the processor).
+    right += Number((await generateGreedy(model, promptFor(scene.question), 3, undefined, image)) === scene.target);
     const ex = await explain(model, { prompt: promptFor(scene.question), target: scene.target, image: { image }, settings: { mode, kappa: kappa === 'off' ? null : Number(kappa), granularity: { kind: granularity } } });
     const imageUnits = ex.units.filter((u) => u.region && u.label !== 'global');
     const top = imageUnits.reduce((a, b) => (b.score > a.score ? b : a));
@@ -56,6 +59,7 @@ async function main(): Promise<void> {
   }
   const pct = (x: number) => `${((100 * x) / explained).toFixed(1)}%`;
   console.log(`${explained} held-out scenes (seed ${EVAL_SEED + 1000}), ${scale * 64}x${scale * 64} PNG, ${granularity} image units, ${mode}, factor 0.1, kappa ${kappa}`);
+  console.log(`answers right through the engine (greedy, up to the end token): ${pct(right)}`);
   console.log(`top image unit overlaps the asked shape's box: ${pct(topOverlap)}; its centre lies in the box: ${pct(topCentre)}`);
   console.log(`chance level (a random image unit overlaps the box): ${pct(chance)}`);
   console.log(`share of positive image relevance on units overlapping the box: ${pct(massIn)}`);

@@ -3,7 +3,7 @@
 // and the features are merged by hand; every unit's pass is then recomputed in float64 and its
 // cross-entropy differences compared with the engine's.
 import { resolve } from 'node:path';
-import { AutoProcessor, env, type Processor } from '@huggingface/transformers';
+import { AutoProcessor, RawImage, env, type Processor } from '@huggingface/transformers';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,6 +24,7 @@ import { type Explanation, type ExplainRequest, explain } from './explain';
 import { type DecodedImage, decodeImage } from './image-input';
 import { folderSource } from './node/folder-source';
 import { createNodeBackend } from './node/node-backend';
+import { resamplePixels } from './resample';
 import { expectCode } from '../testing/expect-code';
 
 const MODELS = resolve(__dirname, '../../fixtures/models');
@@ -71,6 +72,9 @@ interface Fixture {
 }
 
 let image: DecodedImage;
+
+const presized = (d: DecodedImage, width: number, height: number): RawImage =>
+  new RawImage(resamplePixels(d.image.data, d.width, d.height, 3, width, height), width, height, 3);
 const fixtures: Partial<Record<Fixture['name'], Fixture>> = {};
 const sessions: ort.InferenceSession[] = [];
 
@@ -89,7 +93,9 @@ beforeAll(async () => {
     const name = 'tiny-idefics3';
     const prompt = 'What is in <image> this?';
     const processor = (await AutoProcessor.from_pretrained(name)) as Processor;
-    const inputs = await processor(prompt, [image.image]);
+    // The engine resizes with its own filter before the processor (the same pixels in Node and the
+    // browser); the processor then keeps the picture. 50 x 30 -> longest edge 64: 64 x 38.
+    const inputs = await processor(prompt, [presized(image, 64, 38)]);
     const enc = await session(name, 'vision_encoder.onnx');
     const out = await enc.run({ pixel_values: inputs.pixel_values.ort_tensor ?? inputs.pixel_values, pixel_attention_mask: inputs.pixel_attention_mask.ort_tensor ?? inputs.pixel_attention_mask });
     const features = Float64Array.from(out.image_features!.data as Float32Array);
@@ -118,7 +124,7 @@ beforeAll(async () => {
   {
     const name = 'tiny-vit-gpt2';
     const processor = (await AutoProcessor.from_pretrained(name)) as Processor;
-    const inputs = await processor(image.image);
+    const inputs = await processor(presized(image, 32, 32));
     const enc = await session(name, 'encoder_model.onnx');
     const out = (await enc.run({ pixel_values: inputs.pixel_values.ort_tensor ?? inputs.pixel_values })).last_hidden_state!;
     const [, E, D] = out.dims as [number, number, number];

@@ -14,6 +14,7 @@ import {
   type ProcessedImage,
 } from './image-processor';
 import { folderSource } from './node/folder-source';
+import { resamplePixels } from './resample';
 
 // A smooth gradient: red grows left to right, green top to bottom, so the mean colour of any
 // region says where it is. Channel value at pixel centre x: 255 * (x + 0.5) / width.
@@ -220,7 +221,9 @@ describe('bundled fixtures through a folder source', () => {
     const processorConfig = JSON.parse(readFileSync(`${dir}/processor_config.json`, 'utf8'));
     const hf = new transformers.Idefics3Processor(processorConfig, { image_processor: new transformers.Idefics3ImageProcessor(pre), tokenizer }, null);
     const text = 'User:<image>What is this?';
-    const out = (await hf(text, image)) as { input_ids: { data: BigInt64Array }; pixel_values: { dims: number[]; data: Float32Array } };
+    // The engine resizes first with its own filter (resample.ts); the processor keeps that picture.
+    const resized = new RawImage(resamplePixels(image.data, 50, 30, 3, 64, 38), 64, 38, 3);
+    const out = (await hf(text, resized)) as { input_ids: { data: BigInt64Array }; pixel_values: { dims: number[]; data: Float32Array } };
     const hfIds = Array.from(out.input_ids.data, Number);
     const ours = tokenizer.encode(expandImageMarkers(text, [p.promptFragment!])) as number[];
     expect(ours).toEqual(hfIds);

@@ -21,6 +21,7 @@ import {
   type TokenRegion,
 } from '../core/image-regions';
 import type { ModelSource } from './model-source';
+import { resamplePixels } from './resample';
 
 export type ImageProcessorKind = 'idefics3' | 'vit';
 
@@ -226,6 +227,17 @@ function predictCanvas(p: HfImageProcessor, original: Size): CanvasGeometry {
   return { resized, crop, padTo };
 }
 
+/**
+ * The picture at the size the processor's resize step asks for, made with the engine's own filter
+ * (the same pixels in Node and in the browser, see resample.ts); the processor then keeps it as is.
+ */
+async function presized(p: HfImageProcessor, image: RawImage, size: Size): Promise<RawImage> {
+  if (!p.do_resize || (image.width === size.width && image.height === size.height)) return image;
+  const rgb = image.channels === 3 ? image : image.rgb();
+  const data = resamplePixels(rgb.data, rgb.width, rgb.height, 3, size.width, size.height);
+  return new transformers.RawImage(data, size.width, size.height, 3);
+}
+
 function contentSize(c: CanvasGeometry): Size {
   return c.crop ? { width: c.crop.width, height: c.crop.height } : c.resized;
 }
@@ -299,7 +311,7 @@ function idefics3Processor(p: HfImageProcessor, configs: ImageProcessorConfigs, 
     async process(image, opts) {
       const original = { width: image.width, height: image.height };
       const geometry = predictGeometry(original, opts);
-      const out = await run(p, image, { do_image_splitting: splits(opts), return_row_col_info: true }, id);
+      const out = await run(p, await presized(p, image, geometry.canvas.resized), { do_image_splitting: splits(opts), return_row_col_info: true }, id);
       const pv = tensorOf(out, 'pixel_values');
       const mask = tensorOf(out, 'pixel_attention_mask');
       const rows = (out.rows as number[][] | undefined)?.[0]?.[0] ?? 0;
@@ -372,7 +384,7 @@ function vitProcessor(p: HfImageProcessor, className: string, model: Record<stri
     async process(image) {
       const original = { width: image.width, height: image.height };
       const geometry = predictGeometry(original);
-      const out = await run(p, image, {}, id);
+      const out = await run(p, await presized(p, image, geometry.canvas.resized), {}, id);
       const pv = tensorOf(out, 'pixel_values');
       const size = canvasSize(geometry.canvas);
       if (!sameDims(pv.dims, [1, 3, size.height, size.width])) throw mismatch(id, 'pixel_values of shape', [1, 3, size.height, size.width], pv.dims);
