@@ -26,15 +26,11 @@ export function detectLayout(config: ModelConfig): ModelLayout {
   return 'causal';
 }
 
-export interface LayoutFiles {
-  /** the graph that gets the attention control and the score head */
-  decoder: string;
-  /** the image encoder: vision_encoder (in-sequence) or encoder_model (captioners) */
-  encoder: string | null;
-  /** token ids -> input embeddings, for decoders that take inputs_embeds */
-  embedTokens: string | null;
-}
-
+/**
+ * ONNX file bases of a layout: the decoder that gets the control and the score head, the image
+ * encoder (vision_encoder or encoder_model), and the token-embedding graph for decoders that take
+ * inputs_embeds.
+ */
 export function layoutBases(layout: ModelLayout): { decoder: string; encoder: string | null; embedTokens: string | null } {
   switch (layout) {
     case 'causal':
@@ -45,5 +41,3 @@ export function layoutBases(layout: ModelLayout): { decoder: string; encoder: st
       return { decoder: 'decoder_model_merged', encoder: 'encoder_model', embedTokens: null };
   }
 }
-
-export const isImageLayout = (l: ModelLayout): l is Exclude<ModelLayout, 'causal'> => l !== 'causal';
