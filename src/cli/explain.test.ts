@@ -56,6 +56,28 @@ describe('npm run explain', () => {
     expect(x.settings.kappa).toBeNull();
   });
 
+  it('--method runs a comparison method and --faithfulness adds the curves to the output and the JSON', async () => {
+    const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    const file = join(dir, 'occlusion.json');
+    const code = await main([
+      '--model', 'fixtures/models/tiny-gpt2', '--prompt', 'The cat sat on the mat.', '--target', ' The cat',
+      '--granularity', 'word', '--method', 'occlusion-delete', '--faithfulness', '--json', file,
+    ]);
+    const printed = out.mock.calls.map((c) => String(c[0])).join('');
+    out.mockRestore();
+    expect(code).toBe(0);
+    expect(printed).toMatch(/AOPC [+-]\d\.\d{4}\s+ABPC [+-]\d\.\d{4}/);
+    const x = JSON.parse(readFileSync(file, 'utf8'));
+    expect(x.method).toBe('occlusion-delete');
+    expect(x.sign).toMatch(/deleted/);
+    const f = x.faithfulness;
+    expect(f.deletion).toHaveLength(x.units.length + 1);
+    expect(f.insertion).toHaveLength(x.units.length + 1);
+    expect(f.deletion[0]).toBeCloseTo(f.insertion.at(-1), 6);
+    expect(f.abpc).toBeCloseTo(f.insertionAuc - f.deletionAuc, 10);
+    await expect(main(['--model', 'fixtures/models/tiny-gpt2', '--prompt', 'x', '--target', ' y', '--method', 'saliency'])).rejects.toMatchObject({ code: 'BAD_SETTING' });
+  });
+
   it('prints usage and exits 2 without a model', async () => {
     const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
     expect(await main(['--prompt', 'x'])).toBe(2);

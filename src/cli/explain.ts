@@ -6,7 +6,9 @@ import { AtmanError } from '../core/errors';
 import type { Rect } from '../core/image-regions';
 import { parseGranularity } from '../core/settings';
 import type { ExplainSettings } from '../core/types';
-import { type Explanation, explain, generateGreedy } from '../runtime/explain';
+import { BASELINE_METHODS, explainBaseline } from '../runtime/baselines';
+import { type Explanation, type ExplanationMethod, explain, generateGreedy } from '../runtime/explain';
+import { type FaithfulnessReport, measureFaithfulness } from '../runtime/faithfulness';
 import type { ImageRequest } from '../runtime/image-explain';
 import { decodeImage } from '../runtime/image-input';
 import { loadCliModel, runWhenMain } from './load-model';
@@ -17,7 +19,8 @@ const USAGE = `usage: npm run explain -- --model <folder or hub id> --prompt "..
   [--mode multiplicative|log-additive] [--factor F] [--kappa K|off]
   [--granularity token|word|sentence|paragraph|delimiter:X] [--target-granularity complete|token]
   [--postprocess none|absolute|square] [--layers 0,1,...] [--dtype fp32|q8|q4|fp16|q4f16]
-  [--batch-size N] [--no-prefix-reuse] [--no-score-head] [--no-self-check] [--json FILE]`;
+  [--batch-size N] [--no-prefix-reuse] [--no-score-head] [--no-self-check]
+  [--method atman|attention|rollout|occlusion-delete|occlusion-mask] [--faithfulness] [--json FILE]`;
 
 export async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -42,6 +45,8 @@ export async function main(argv: string[]): Promise<number> {
       json: { type: 'string' },
       image: { type: 'string' },
       region: { type: 'string', multiple: true },
+      method: { type: 'string' },
+      faithfulness: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -59,6 +64,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   // Read and checked before the model loads, so a wrong file fails fast.
   const image = values.image === undefined ? undefined : await readImage(values.image, regions);
+  const method = parseMethod(values.method);
   const settings: Partial<ExplainSettings> = {};
   if (values.mode) settings.mode = values.mode as ExplainSettings['mode'];
   if (values.factor !== undefined) settings.factor = Number(values.factor);
@@ -82,23 +88,49 @@ export async function main(argv: string[]): Promise<number> {
       target = await generateGreedy(model, prompt, n);
     }
     const progressTty = process.stderr.isTTY;
-    const result: Explanation = await explain(model, {
+    const request = {
       prompt,
       target,
       settings,
       ...(image ? { image } : {}),
       ...(values['batch-size'] ? { batchSize: Number(values['batch-size']) } : {}),
-      prefixReuse: !values['no-prefix-reuse'],
-      scoreHead: !values['no-score-head'],
-      onProgress: (p) => progressTty && process.stderr.write(`\r${p.loaded}/${p.total} passes`),
-    });
+      onProgress: (p: { loaded: number; total: number }) => progressTty && process.stderr.write(`\r${p.loaded}/${p.total} passes`),
+    };
+    const result: Explanation =
+      method === 'atman'
+        ? await explain(model, { ...request, prefixReuse: !values['no-prefix-reuse'], scoreHead: !values['no-score-head'] })
+        : await explainBaseline(model, { ...request, method });
     if (progressTty) process.stderr.write('\n');
     process.stdout.write(`${renderExplanation(result, { color: Boolean(process.stdout.isTTY) })}\n`);
-    if (values.json) await writeFile(values.json, `${JSON.stringify(result, null, 2)}\n`);
+    let faithfulness: FaithfulnessReport | undefined;
+    if (values.faithfulness) {
+      faithfulness = await measureFaithfulness(model, { ...result, ...(image ? { imageInput: image } : {}) }, { prefixReuse: !values['no-prefix-reuse'] });
+      if (progressTty) process.stderr.write('\n');
+      process.stdout.write(`${renderFaithfulness(faithfulness)}\n`);
+    }
+    if (values.json) await writeFile(values.json, `${JSON.stringify(faithfulness ? { ...result, faithfulness } : result, null, 2)}\n`);
     return 0;
   } finally {
     await model.release();
   }
+}
+
+function parseMethod(text: string | undefined): ExplanationMethod {
+  if (text === undefined || text === 'atman') return 'atman';
+  if ((BASELINE_METHODS as readonly string[]).includes(text)) return text as ExplanationMethod;
+  throw new AtmanError('BAD_SETTING', `--method is one of atman, ${BASELINE_METHODS.join(', ')} (got "${text}").`);
+}
+
+function renderFaithfulness(f: FaithfulnessReport): string {
+  const n = (x: number) => (x >= 0 ? '+' : '') + x.toFixed(4);
+  const curve = (xs: number[]) => xs.map((x) => x.toFixed(3)).join(' ');
+  return [
+    `faithfulness (units removed with factor ${f.removalFactor}; p = joint target probability):`,
+    `  k          ${f.ks.join(' ')}`,
+    `  deletion   ${curve(f.deletion)}`,
+    `  insertion  ${curve(f.insertion)}`,
+    `  AOPC ${n(f.aopc)}  ABPC ${n(f.abpc)}  random ABPC ${f.randomAbpc === null ? '-' : n(f.randomAbpc)} (${f.passes} passes, ${f.seconds.toFixed(2)} s)`,
+  ].join('\n');
 }
 
 /** LEFT,TOP,WIDTH,HEIGHT in the image's own pixels. */

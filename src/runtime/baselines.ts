@@ -73,6 +73,12 @@ export const BASELINE_SIGNS: Record<BaselineMethod, string> = {
 export async function explainBaseline(model: AtmanModel, req: BaselineRequest): Promise<Explanation> {
   const t0 = performance.now();
   if (!BASELINE_METHODS.includes(req.method)) throw new AtmanError('BAD_SETTING', `Unknown method "${req.method}".`);
+  if (model.vision) {
+    throw new AtmanError(
+      'MODEL_UNSUPPORTED',
+      `The comparison methods run on text-only models for now; ${model.id} reads images. AtMan and its faithfulness curves work on it.`,
+    );
+  }
   const p = await prepare(model, req, { control: false });
   const result =
     req.method === 'attention' || req.method === 'rollout'
