@@ -164,7 +164,8 @@ test('steering: all factors 1 gives the plain generation; factor 0 on the eviden
   await explainOnPage(page);
   await page.getByTestId('steer-open').click();
   await page.getByTestId('steer-pick-unit').filter({ hasText: ex.evidence }).click();
-  await page.getByTestId('steer-text').fill('Vera');
+  // a name from the example's second sentence: a part other than the evidence
+  await page.getByTestId('steer-text').fill(ex.prompt.split('. ')[1]!.split(' ')[0]!);
   await page.getByTestId('steer-add-text').click();
   await expect(page.getByTestId('steer-unit')).toHaveCount(2);
   for (const input of await page.getByTestId('steer-factor-number').all()) await input.fill('1');

@@ -22,8 +22,8 @@ describe('atman-demo-facts', () => {
     await model?.current.session.release();
   });
 
-  it('is a gpt2 config with the demo facts', () => {
-    expect(config.model_type).toBe('gpt2');
+  it('is a llama config with the demo facts', () => {
+    expect(config.model_type).toBe('llama');
     expect(config.atman_demo).toMatchObject({ trained_by: 'scripts/demo-model/train.py' });
     expect(examples.length).toBeGreaterThanOrEqual(3);
     for (const e of examples) expect(e.prompt).toContain(e.evidence);

@@ -9,6 +9,7 @@
 //   npx tsx scripts/demo-model/evaluate.ts [--n 100] [--acc-n 1000] [--model DIR] [--no-write]
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { DOCUMENT_QA_SETTINGS } from '../../src/core/presets';
 import { AtmanModel } from '../../src/runtime/atman-model';
 import { type Explanation, explain, generateGreedy } from '../../src/runtime/explain';
 import { createNodeBackend } from '../../src/runtime/node/node-backend';
@@ -18,12 +19,22 @@ import { type FactDocument, TaskGenerator } from './task';
 
 export const EVAL_SEED = 2; // train.py's held-out seed
 
-/** The brief's own example; used as the first example when the model gets it right. */
-export const PREFERRED_EXAMPLE: Pick<FactDocument, 'prompt' | 'target' | 'evidence'> = {
-  prompt: 'Anna lives in Paris. Ben lives in Rome. Carl lives in Oslo. Where does Ben live?',
-  target: ' Rome',
-  evidence: 'Ben lives in Rome.',
-};
+/**
+ * Examples listed first when the model answers them and AtMan explains them clearly: the page's
+ * default example since the first bundled model (the tests name its people), then the brief's own.
+ */
+export const PREFERRED_EXAMPLES: ReadonlyArray<Pick<FactDocument, 'prompt' | 'target' | 'evidence'>> = [
+  {
+    prompt: 'Karl works as a painter. Vera lives in Athens. Xenia owns a snake. What does Karl work as?',
+    target: ' painter',
+    evidence: 'Karl works as a painter.',
+  },
+  {
+    prompt: 'Anna lives in Paris. Ben lives in Rome. Carl lives in Oslo. Where does Ben live?',
+    target: ' Rome',
+    evidence: 'Ben lives in Rome.',
+  },
+];
 
 export interface Example {
   prompt: string;
@@ -35,10 +46,24 @@ export interface DocResult {
   correct: boolean;
   sentenceHit: boolean;
   tokenHit: boolean;
+  /** the top token's own start (a leading space included) lies in the evidence sentence too */
+  tokenHitStrict: boolean;
+  /** sentenceHit as counted before the leading-space fix */
+  sentenceHitLegacy: boolean;
+  /** the evidence sentence outranks every other sentence, the question included, with the default
+   * settings and with the document-QA preset's (factor 0, no conceptual suppression) */
+  topOfAll: boolean;
   /** evidence score minus the best other non-question sentence score, over the evidence score */
   sentenceMargin: number;
   tokenTop: string;
 }
+
+/**
+ * Where a token's text begins, leading space aside: byte-level BPE glues the space before a word
+ * to the word (" Where"), so the question's first token starts one character before the question
+ * and the evidence's name token (" Ben") one before the evidence sentence.
+ */
+const wordStart = (t: { text: string; start: number }): number => t.start + (t.text.length - t.text.trimStart().length);
 
 /** Character span of the evidence sentence and of the question in the prompt. */
 function spans(doc: Pick<FactDocument, 'prompt' | 'evidence'>): { evidence: [number, number]; question: number } {
@@ -49,9 +74,10 @@ function spans(doc: Pick<FactDocument, 'prompt' | 'evidence'>): { evidence: [num
 }
 
 /** Top sentence unit (question excluded) is the evidence sentence? */
-export function sentenceVerdict(ex: Explanation, doc: Pick<FactDocument, 'prompt' | 'evidence'>): { hit: boolean; margin: number; top: string } {
+export function sentenceVerdict(ex: Explanation, doc: Pick<FactDocument, 'prompt' | 'evidence'>, legacy = false): { hit: boolean; margin: number; top: string } {
   const { question } = spans(doc);
-  const units = ex.units.filter((u) => ex.tokens[u.positions[0]!]!.start < question);
+  // legacy: the count before the leading-space fix, which left the question among the candidates
+  const units = ex.units.filter((u) => (legacy ? ex.tokens[u.positions[0]!]!.start : wordStart(ex.tokens[u.positions[0]!]!)) < question);
   const sorted = [...units].sort((a, b) => b.score - a.score);
   const top = sorted[0]!;
   const evidence = units.find((u) => u.label === doc.evidence);
@@ -62,12 +88,12 @@ export function sentenceVerdict(ex: Explanation, doc: Pick<FactDocument, 'prompt
 }
 
 /** Top token unit (question tokens excluded) lies in the evidence sentence? */
-export function tokenVerdict(ex: Explanation, doc: Pick<FactDocument, 'prompt' | 'evidence'>): { hit: boolean; top: string } {
+export function tokenVerdict(ex: Explanation, doc: Pick<FactDocument, 'prompt' | 'evidence'>): { hit: boolean; strict: boolean; top: string } {
   const { evidence, question } = spans(doc);
-  const units = ex.units.filter((u) => ex.tokens[u.positions[0]!]!.start < question);
+  const units = ex.units.filter((u) => wordStart(ex.tokens[u.positions[0]!]!) < question);
   const top = [...units].sort((a, b) => b.score - a.score)[0]!;
   const t = ex.tokens[top.positions[0]!]!;
-  return { hit: t.start >= evidence[0] && t.end <= evidence[1], top: top.label };
+  return { hit: wordStart(t) >= evidence[0] && t.end <= evidence[1], strict: t.start >= evidence[0] && t.end <= evidence[1], top: top.label };
 }
 
 /**
@@ -89,7 +115,10 @@ export async function evaluateDoc(model: AtmanModel, doc: Pick<FactDocument, 'pr
   const tok = await explain(model, { prompt: doc.prompt, target: doc.target, settings: { granularity: { kind: 'token' } } });
   const s = sentenceVerdict(sent, doc);
   const t = tokenVerdict(tok, doc);
-  return { correct: answer === doc.target, sentenceHit: s.hit, tokenHit: t.hit, sentenceMargin: s.margin, tokenTop: t.top };
+  const qa = await explain(model, { prompt: doc.prompt, target: doc.target, settings: { ...DOCUMENT_QA_SETTINGS } });
+  const best = (e: Explanation) => [...e.units].sort((a, b) => b.score - a.score)[0]!.label;
+  const topOfAll = best(sent) === doc.evidence && best(qa) === doc.evidence;
+  return { correct: answer === doc.target, sentenceHit: s.hit, tokenHit: t.hit, tokenHitStrict: t.strict, sentenceHitLegacy: sentenceVerdict(sent, doc, true).hit, topOfAll, sentenceMargin: s.margin, tokenTop: t.top };
 }
 
 function arg(name: string, fallback: string): string {
@@ -121,10 +150,17 @@ async function main(): Promise<void> {
   console.log(`(a) exact-answer accuracy (greedy, onnxruntime): ${correct}/${accN} = ${accuracy.toFixed(4)}`);
   for (const w of wrong) console.log(`    wrong: ${w}`);
 
+  // Examples must be clear without the leading-space allowance too (the page's own check of the
+  // top token takes the token's start as it is), and with the question among the sentences: a
+  // model that binds names reads the question's name, so the question often ranks first.
+  const clear = (r: DocResult) => r.correct && r.sentenceHit && r.tokenHit && r.tokenHitStrict && r.topOfAll;
+
   // (b) AtMan evidence hit rate
   let sentHits = 0;
   let tokHits = 0;
   let both = 0;
+  let sentLegacy = 0;
+  let tokLegacy = 0;
   let correctN = 0;
   let sentHitsCorrect = 0;
   const candidates: Array<{ doc: FactDocument; margin: number }> = [];
@@ -133,12 +169,14 @@ async function main(): Promise<void> {
     const r = await evaluateDoc(model, d);
     sentHits += Number(r.sentenceHit);
     tokHits += Number(r.tokenHit);
+    sentLegacy += Number(r.sentenceHitLegacy);
+    tokLegacy += Number(r.tokenHitStrict);
     both += Number(r.sentenceHit && r.tokenHit);
     if (r.correct) {
       correctN++;
       sentHitsCorrect += Number(r.sentenceHit);
     }
-    if (r.correct && r.sentenceHit && r.tokenHit) candidates.push({ doc: d, margin: r.sentenceMargin });
+    if (clear(r) && !PREFERRED_EXAMPLES.some((p) => p.prompt === d.prompt)) candidates.push({ doc: d, margin: r.sentenceMargin });
     else if (!r.sentenceHit && misses.length < 5) misses.push(`${d.prompt} (evidence: ${d.evidence}; token top ${r.tokenTop})`);
   }
   const pct = (x: number, of: number) => `${x}/${of} = ${(x / of).toFixed(3)}`;
@@ -146,25 +184,27 @@ async function main(): Promise<void> {
   console.log(`    among documents answered right: ${pct(sentHitsCorrect, correctN)}`);
   console.log(`    AtMan top token (question excluded) inside the evidence sentence: ${pct(tokHits, n)}`);
   console.log(`    both: ${pct(both, n)}`);
+  console.log(`    counted as before the leading-space fix (the question among the sentences): sentence ${pct(sentLegacy, n)}, token ${pct(tokLegacy, n)}`);
   for (const m of misses) console.log(`    sentence miss: ${m}`);
 
   // examples: the preferred one if it passes, then the clearest of each question kind
   const examples: Example[] = [];
-  const pref = await evaluateDoc(model, PREFERRED_EXAMPLE);
-  console.log(`preferred example: correct ${pref.correct}, sentence hit ${pref.sentenceHit} (margin ${pref.sentenceMargin.toFixed(3)}), token hit ${pref.tokenHit}`);
-  if (pref.correct && pref.sentenceHit && pref.tokenHit) examples.push(PREFERRED_EXAMPLE);
+  for (const ex of PREFERRED_EXAMPLES) {
+    const pref = await evaluateDoc(model, ex);
+    console.log(`preferred example: correct ${pref.correct}, sentence hit ${pref.sentenceHit} (margin ${pref.sentenceMargin.toFixed(3)}), token hit ${pref.tokenHit} (strict ${pref.tokenHitStrict}), above the question ${pref.topOfAll}: ${ex.prompt}`);
+    if (clear(pref)) examples.push({ prompt: ex.prompt, target: ex.target, evidence: ex.evidence });
+  }
   const byKind = new Map<string, { doc: FactDocument; margin: number }>();
   // The template of a fact: its words between the name and the value ("lives in", "owns a"...).
   const template = (fact: string) => fact.split(' ').slice(1, -1).join(' ');
   for (const c of candidates) {
     const kind = template(c.doc.evidence);
-    // only documents where the evidence is the one fact of its kind: the bundled model answers
-    // those reliably (it has not learned to bind names to values; see the README)
-    const unique = c.doc.facts.filter((f) => template(f) === kind).length === 1;
     const best = byKind.get(kind);
-    if (unique && (!best || c.margin > best.margin)) byKind.set(kind, c);
+    if (!best || c.margin > best.margin) byKind.set(kind, c);
   }
-  for (const c of [...byKind.values()].sort((a, b) => b.margin - a.margin)) {
+  // a document whose evidence opens it first: the page's first example then reads top to bottom
+  const opensWithEvidence = (c: { doc: FactDocument }) => Number(c.doc.evidenceIndex === 0);
+  for (const c of [...byKind.values()].sort((a, b) => opensWithEvidence(b) - opensWithEvidence(a) || b.margin - a.margin)) {
     if (examples.length >= 5) break;
     examples.push({ prompt: c.doc.prompt, target: c.doc.target, evidence: c.doc.evidence });
   }

@@ -1,8 +1,9 @@
 // Turns what train.py wrote into the bundled model folder (Hugging Face hub layout):
 //   public/models/atman-demo-facts/{config.json, generation_config.json, tokenizer.json,
 //   tokenizer_config.json, special_tokens_map.json, onnx/model.onnx}
-// The graph is the project's GPT-2 fixture layout (scripts/fixtures/gpt2.ts) with the trained
-// weights. Before writing, it checks that train.py's word-level token ids equal transformers.js's
+// The graph is the project's Llama fixture layout (scripts/fixtures/llama.ts, eager attention with
+// a key/value cache) or, for builds made with train.py --arch gpt2, its GPT-2 layout
+// (scripts/fixtures/gpt2.ts), with the trained weights. Before writing, it checks that train.py's word-level token ids equal transformers.js's
 // tokenisation of the same documents (and that task.ts generates the same documents), and after
 // writing, that onnxruntime reproduces torch's logits.
 //   npx tsx scripts/demo-model/export.ts [buildDir] [outDir]
@@ -10,8 +11,9 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { AutoTokenizer, env } from '@huggingface/transformers';
 import * as ort from 'onnxruntime-node';
-import { encodeModel } from '../../src/graph/onnx-ir';
+import { DataType, encodeModel, makeTensor, type Model } from '../../src/graph/onnx-ir';
 import { buildGpt2, gpt2Config, type Gpt2Dims } from '../fixtures/gpt2';
+import { buildLlama, llamaConfig, type LlamaDims } from '../fixtures/llama';
 import { DEFAULT_BUILD } from './make-tokenizer';
 import { HERE, TASK, TaskGenerator } from './task';
 
@@ -21,7 +23,8 @@ export const TASK_DESCRIPTION =
 
 interface Manifest {
   tensors: Array<{ name: string; shape: number[]; offset: number }>;
-  dims: Gpt2Dims;
+  arch?: 'llama' | 'gpt2';
+  dims: Gpt2Dims | LlamaDims;
   training: Record<string, number | string>;
   reference: Array<{ prompt: string; ids: number[]; lastLogits: number[] }>;
 }
@@ -54,6 +57,23 @@ async function checkTokenization(build: string): Promise<number> {
   return check.docs.length;
 }
 
+/** The builder's random initializers replaced by the trained tensors of the same names and shapes. */
+function withWeights(model: Model, weights: Map<string, Float32Array>): Model {
+  const used = new Set<string>();
+  model.graph.initializers = model.graph.initializers.map((t) => {
+    const w = weights.get(t.name);
+    if (!w) return t;
+    if (w.length !== t.dims.reduce((a, b) => a * b, 1)) throw new Error(`trained ${t.name} has ${w.length} values, the graph wants ${t.dims.join('x')}`);
+    used.add(t.name);
+    return makeTensor(t.name, DataType.FLOAT, t.dims, w);
+  });
+  const unused = [...weights.keys()].filter((k) => !used.has(k));
+  if (unused.length) throw new Error(`trained tensors the graph does not have: ${unused.join(', ')}`);
+  const random = model.graph.initializers.filter((t) => t.dataType === DataType.FLOAT && t.dims.length > 0 && t.name.endsWith('.weight') && !used.has(t.name));
+  if (random.length) throw new Error(`graph weights left untrained: ${random.map((t) => t.name).join(', ')}`);
+  return model;
+}
+
 export async function exportModel(build: string, out: string): Promise<void> {
   const manifest = readJson<Manifest>(join(build, 'manifest.json'));
   const n = await checkTokenization(build);
@@ -66,16 +86,20 @@ export async function exportModel(build: string, out: string): Promise<void> {
     const count = t.shape.reduce((a, b) => a * b, 1);
     weights.set(t.name, all.slice(t.offset / 4, t.offset / 4 + count));
   }
-  const dims = manifest.dims;
+  const llama = manifest.arch === 'llama';
   // with the key/value cache as inputs and outputs (optimum's with-past layout): the engine can
   // then reuse the unperturbed pass's prefix (spec section 6)
-  const graph = encodeModel(buildGpt2(dims, { weights, past: true }).model);
+  const built = llama ? withWeights(buildLlama(manifest.dims as LlamaDims, 'eager').model, weights) : buildGpt2(manifest.dims as Gpt2Dims, { weights, past: true }).model;
+  const graph = encodeModel(built);
+  const kv = llama
+    ? { heads: (manifest.dims as LlamaDims).nKvHead, headDim: (manifest.dims as LlamaDims).hidden / (manifest.dims as LlamaDims).nHead }
+    : { heads: (manifest.dims as Gpt2Dims).nHead, headDim: (manifest.dims as Gpt2Dims).nEmbd / (manifest.dims as Gpt2Dims).nHead };
 
   const tokenizer = readJson<{ model: { vocab: Record<string, number> } }>(join(build, 'tokenizer.json'));
   const eos = tokenizer.model.vocab['<|endoftext|>']!;
   const tr = manifest.training;
   const config = {
-    ...gpt2Config(dims, eos, eos),
+    ...(llama ? llamaConfig(manifest.dims as LlamaDims, eos, eos) : gpt2Config(manifest.dims as Gpt2Dims, eos, eos)),
     _name_or_path: 'atman-demo-facts',
     atman_demo: {
       task: TASK_DESCRIPTION,
@@ -104,11 +128,11 @@ export async function exportModel(build: string, out: string): Promise<void> {
     const i64 = (xs: number[]) => new ort.Tensor('int64', BigInt64Array.from(xs.map(BigInt)), [1, S]);
     const feeds: Record<string, ort.Tensor> = { input_ids: i64(r.ids), attention_mask: i64(r.ids.map(() => 1)), position_ids: i64(r.ids.map((_, i) => i)) };
     for (const name of session.inputNames) {
-      if (name.startsWith('past_key_values.')) feeds[name] = new ort.Tensor('float32', new Float32Array(0), [1, dims.nHead, 0, dims.nEmbd / dims.nHead]);
+      if (name.startsWith('past_key_values.')) feeds[name] = new ort.Tensor('float32', new Float32Array(0), [1, kv.heads, 0, kv.headDim]);
     }
     const res = await session.run(feeds, ['logits']);
     const logits = res.logits!.data as Float32Array;
-    const V = dims.vocab;
+    const V = manifest.dims.vocab;
     for (let v = 0; v < V; v++) worst = Math.max(worst, Math.abs(logits[(S - 1) * V + v]! - r.lastLogits[v]!));
   }
   await session.release();

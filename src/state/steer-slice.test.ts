@@ -42,9 +42,12 @@ describe('steer slice', () => {
   });
 
   it('notices parts that no longer fit an edited prompt', () => {
-    expect(steerUnitProblem({ span: [0, 4], label: 'Karl', factor: 0 }, ex.prompt)).toBeNull();
-    expect(steerUnitProblem({ span: [0, 4], label: 'Karl', factor: 0 }, `Hi ${ex.prompt}`)).toMatch(/no longer/);
-    expect(steerUnitProblem({ text: 'Athens', label: 'Athens', factor: 0 }, ex.prompt)).toBeNull();
+    // the example's first word (a name) and its answer word, wherever the bundled example has them
+    const name = ex.prompt.split(' ')[0]!;
+    const answer = ex.target.trim();
+    expect(steerUnitProblem({ span: [0, name.length], label: name, factor: 0 }, ex.prompt)).toBeNull();
+    expect(steerUnitProblem({ span: [0, name.length], label: name, factor: 0 }, `Hi ${ex.prompt}`)).toMatch(/no longer/);
+    expect(steerUnitProblem({ text: answer, label: answer, factor: 0 }, ex.prompt)).toBeNull();
     expect(steerUnitProblem({ text: 'Rome', label: 'Rome', factor: 0 }, ex.prompt)).toMatch(/does not occur/);
   });
 
@@ -132,7 +135,8 @@ describe('steering on the demo model (onnxruntime-node)', () => {
     expect(store.getState().error?.code).toBe('BAD_SETTING');
     expect(store.getState().error?.message).toMatch(/at least one part/);
     expect(store.getState().finishedRuns).toBe(before + 1);
-    store.getState().toggleSteerUnit({ span: [0, 4], label: 'Karl', factor: 0 });
+    const name = ex.prompt.split(' ')[0]!;
+    store.getState().toggleSteerUnit({ span: [0, name.length], label: name, factor: 0 });
     store.getState().setSteerMaxNewTokens(2);
     await actions.steerGenerate();
     const kept = store.getState().steerResult;
