@@ -15,6 +15,7 @@ import { DataType, encodeModel, makeTensor, type Model } from '../../src/graph/o
 import { buildGpt2, gpt2Config, type Gpt2Dims } from '../fixtures/gpt2';
 import { buildLlama, llamaConfig, type LlamaDims } from '../fixtures/llama';
 import { DEFAULT_BUILD } from './make-tokenizer';
+import { readWeights } from './weights';
 import { HERE, TASK, TaskGenerator } from './task';
 
 export const MODEL_DIR = resolve(HERE, '../../public/models/atman-demo-facts');
@@ -79,13 +80,7 @@ export async function exportModel(build: string, out: string): Promise<void> {
   const n = await checkTokenization(build);
   console.log(`tokenisation: train.py == transformers.js on ${n} documents (and task.ts == train.py generator)`);
 
-  const raw = readFileSync(join(build, 'weights.bin'));
-  const all = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
-  const weights = new Map<string, Float32Array>();
-  for (const t of manifest.tensors) {
-    const count = t.shape.reduce((a, b) => a * b, 1);
-    weights.set(t.name, all.slice(t.offset / 4, t.offset / 4 + count));
-  }
+  const weights = readWeights(build, manifest.tensors);
   const llama = manifest.arch === 'llama';
   // with the key/value cache as inputs and outputs (optimum's with-past layout): the engine can
   // then reuse the unperturbed pass's prefix (spec section 6)

@@ -69,37 +69,23 @@ export class TaskGenerator {
     this.rng = new Prng(seed);
   }
 
-  private int(n: number): number {
-    return Math.floor(this.rng.next() * n);
-  }
-
-  /** k distinct items, by a partial Fisher-Yates shuffle of a copy */
-  private sample<T>(items: readonly T[], k: number): T[] {
-    const a = [...items];
-    for (let i = 0; i < k; i++) {
-      const j = i + this.int(a.length - i);
-      [a[i], a[j]] = [a[j]!, a[i]!];
-    }
-    return a.slice(0, k);
-  }
-
   next(): FactDocument {
     const t = this.task;
-    const nFacts = t.minFacts + this.int(t.maxFacts - t.minFacts + 1);
-    const names = this.sample(t.names, nFacts);
+    const nFacts = t.minFacts + this.rng.int(t.maxFacts - t.minFacts + 1);
+    const names = this.rng.sample(t.names, nFacts);
     let kinds: number[];
     if (this.rng.next() < t.sameKindProbability) {
-      const k = this.int(t.kinds.length);
+      const k = this.rng.int(t.kinds.length);
       kinds = names.map(() => k);
     } else {
-      kinds = names.map(() => this.int(t.kinds.length));
+      kinds = names.map(() => this.rng.int(t.kinds.length));
     }
     const pools = t.kinds.map((k, i) => {
       const count = kinds.filter((x) => x === i).length;
-      return count > 0 ? this.sample(k.values, count) : [];
+      return count > 0 ? this.rng.sample(k.values, count) : [];
     });
     const values = kinds.map((k) => pools[k]!.shift()!);
-    const q = this.int(nFacts);
+    const q = this.rng.int(nFacts);
     const facts = names.map((n, i) => fill(t.kinds[kinds[i]!]!.fact, n, values[i]));
     const question = fill(t.kinds[kinds[q]!]!.question, names[q]!);
     return {

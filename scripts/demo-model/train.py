@@ -51,6 +51,17 @@ class Mulberry32:
         t = (t ^ ((t + (((t ^ (t >> 7)) * (t | 61)) & 0xFFFFFFFF)) & 0xFFFFFFFF)) & 0xFFFFFFFF
         return ((t ^ (t >> 14)) & 0xFFFFFFFF) / 4294967296.0
 
+    def int(self, n):
+        return math.floor(self.next() * n)
+
+    def sample(self, items, k):
+        """k distinct items, by a partial Fisher-Yates shuffle of a copy (Prng.sample)"""
+        a = list(items)
+        for i in range(k):
+            j = i + self.int(len(a) - i)
+            a[i], a[j] = a[j], a[i]
+        return a[:k]
+
 
 def fill(template, name, value=""):
     return template.replace("{name}", name).replace("{value}", value)
@@ -63,32 +74,23 @@ class TaskGenerator:
         self.rng = Mulberry32(seed)
         self.task = task
 
-    def int(self, n):
-        return math.floor(self.rng.next() * n)
-
-    def sample(self, items, k):
-        a = list(items)
-        for i in range(k):
-            j = i + self.int(len(a) - i)
-            a[i], a[j] = a[j], a[i]
-        return a[:k]
 
     def next(self):
         t = self.task
-        n_facts = t["minFacts"] + self.int(t["maxFacts"] - t["minFacts"] + 1)
-        names = self.sample(t["names"], n_facts)
+        n_facts = t["minFacts"] + self.rng.int(t["maxFacts"] - t["minFacts"] + 1)
+        names = self.rng.sample(t["names"], n_facts)
         n_kinds = len(t["kinds"])
         if self.rng.next() < t["sameKindProbability"]:
-            k = self.int(n_kinds)
+            k = self.rng.int(n_kinds)
             kinds = [k] * n_facts
         else:
-            kinds = [self.int(n_kinds) for _ in names]
+            kinds = [self.rng.int(n_kinds) for _ in names]
         pools = []
         for i, kind in enumerate(t["kinds"]):
             count = kinds.count(i)
-            pools.append(self.sample(kind["values"], count) if count > 0 else [])
+            pools.append(self.rng.sample(kind["values"], count) if count > 0 else [])
         values = [pools[k].pop(0) for k in kinds]
-        q = self.int(n_facts)
+        q = self.rng.int(n_facts)
         facts = [fill(t["kinds"][kinds[i]]["fact"], n, values[i]) for i, n in enumerate(names)]
         question = fill(t["kinds"][kinds[q]]["question"], names[q])
         return {

@@ -12,6 +12,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { encodeModel } from '../../src/graph/onnx-ir';
 import { buildIdefics3, idefics3Config, idefics3PreprocessorConfig, idefics3ProcessorConfig, type Idefics3Dims } from '../fixtures/idefics3';
+import { readWeights } from '../demo-model/weights';
 import { DEFAULT_BUILD, FAKE_IMAGE_TOKEN } from './make-tokenizer';
 import { rawImage, ShapesVlm } from './pipeline';
 import { HERE, promptFor, renderScene, type Scene, SceneGenerator, TASK, trainingPixels } from './task';
@@ -88,17 +89,6 @@ function checkScenes(check: SceneCheck): void {
   }
 }
 
-export function readWeights(build: string, manifest: Manifest): Map<string, Float32Array> {
-  const raw = readFileSync(join(build, 'weights.bin'));
-  const all = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
-  const weights = new Map<string, Float32Array>();
-  for (const t of manifest.tensors) {
-    const count = t.shape.reduce((a, b) => a * b, 1);
-    weights.set(t.name, all.slice(t.offset / 4, t.offset / 4 + count));
-  }
-  return weights;
-}
-
 export async function exportModel(build: string, out: string): Promise<void> {
   const manifest = readJson<Manifest>(join(build, 'manifest.json'));
   const check = readJson<SceneCheck>(join(build, 'scene-check.json'));
@@ -106,7 +96,7 @@ export async function exportModel(build: string, out: string): Promise<void> {
   console.log(`scenes: task.ts == train.py on ${check.scenes.length} scenes (layout, question, pixels at scales 1 and 4)`);
 
   const d = idefics3Dims(manifest.dims);
-  const { visionEncoder, embedTokens, decoder } = buildIdefics3(d, { weights: readWeights(build, manifest) });
+  const { visionEncoder, embedTokens, decoder } = buildIdefics3(d, { weights: readWeights(build, manifest.tensors) });
   const tokenizer = readJson<{ model: { vocab: Record<string, number> } }>(join(build, 'tokenizer.json'));
   const vocab = tokenizer.model.vocab;
   const ids = { image: vocab[TASK.imageToken]!, bos: vocab['<|endoftext|>']!, eos: vocab[TASK.endToken]!, pad: vocab['<|endoftext|>']! };

@@ -95,19 +95,6 @@ export class SceneGenerator {
     this.rng = new Prng(seed);
   }
 
-  private int(n: number): number {
-    return Math.floor(this.rng.next() * n);
-  }
-
-  /** k distinct items, by a partial Fisher-Yates shuffle of a copy */
-  private sample<T>(items: readonly T[], k: number): T[] {
-    const a = [...items];
-    for (let i = 0; i < k; i++) {
-      const j = i + this.int(a.length - i);
-      [a[i], a[j]] = [a[j]!, a[i]!];
-    }
-    return a.slice(0, k);
-  }
 
   private place(n: number): Array<{ left: number; top: number; size: number }> {
     const t = this.task;
@@ -117,9 +104,9 @@ export class SceneGenerator {
       const boxes: Array<{ left: number; top: number; size: number }> = [];
       for (let i = 0; i < n; i++) {
         for (let attempt = 0; attempt < 50; attempt++) {
-          const size = t.minSize + this.int(t.maxSize - t.minSize + 1);
+          const size = t.minSize + this.rng.int(t.maxSize - t.minSize + 1);
           const span = t.imageSize - 2 * t.border - size + 1;
-          const box = { left: t.border + this.int(span), top: t.border + this.int(span), size };
+          const box = { left: t.border + this.rng.int(span), top: t.border + this.rng.int(span), size };
           if (boxes.every((b) => apart(b, box))) {
             boxes.push(box);
             break;
@@ -133,13 +120,13 @@ export class SceneGenerator {
 
   next(): Scene {
     const t = this.task;
-    const n = t.minShapes + this.int(t.maxShapes - t.minShapes + 1);
-    const kinds = this.sample(t.shapes, n);
-    const colours = this.sample(Object.keys(t.colours), n);
+    const n = t.minShapes + this.rng.int(t.maxShapes - t.minShapes + 1);
+    const kinds = this.rng.sample(t.shapes, n);
+    const colours = this.rng.sample(Object.keys(t.colours), n);
     const bg = t.background;
-    const background: [number, number, number] = [0, 0, 0].map(() => bg.min + this.int(bg.max - bg.min + 1)) as [number, number, number];
+    const background: [number, number, number] = [0, 0, 0].map(() => bg.min + this.rng.int(bg.max - bg.min + 1)) as [number, number, number];
     const boxes = this.place(n);
-    const asked = this.int(n);
+    const asked = this.rng.int(n);
     const kind = this.rng.next() < t.colourQuestionProbability ? 'colour' : 'shape';
     const shapes = boxes.map((b, i) => ({ shape: kinds[i]!, colour: colours[i]!, ...b }));
     const s = shapes[asked]!;

@@ -61,15 +61,6 @@ class SceneGenerator:
         self.rng = Mulberry32(seed)
         self.task = task
 
-    def int(self, n):
-        return math.floor(self.rng.next() * n)
-
-    def sample(self, items, k):
-        a = list(items)
-        for i in range(k):
-            j = i + self.int(len(a) - i)
-            a[i], a[j] = a[j], a[i]
-        return a[:k]
 
     def place(self, n):
         t = self.task
@@ -82,10 +73,10 @@ class SceneGenerator:
             boxes = []
             for i in range(n):
                 for _ in range(50):
-                    size = t["minSize"] + self.int(t["maxSize"] - t["minSize"] + 1)
+                    size = t["minSize"] + self.rng.int(t["maxSize"] - t["minSize"] + 1)
                     span = t["imageSize"] - 2 * t["border"] - size + 1
-                    left = t["border"] + self.int(span)
-                    top = t["border"] + self.int(span)
+                    left = t["border"] + self.rng.int(span)
+                    top = t["border"] + self.rng.int(span)
                     box = (left, top, size)
                     if all(apart(b, box) for b in boxes):
                         boxes.append(box)
@@ -97,13 +88,13 @@ class SceneGenerator:
 
     def next(self):
         t = self.task
-        n = t["minShapes"] + self.int(t["maxShapes"] - t["minShapes"] + 1)
-        kinds = self.sample(t["shapes"], n)
-        colours = self.sample(list(t["colours"].keys()), n)
+        n = t["minShapes"] + self.rng.int(t["maxShapes"] - t["minShapes"] + 1)
+        kinds = self.rng.sample(t["shapes"], n)
+        colours = self.rng.sample(list(t["colours"].keys()), n)
         bg = t["background"]
-        background = [bg["min"] + self.int(bg["max"] - bg["min"] + 1) for _ in range(3)]
+        background = [bg["min"] + self.rng.int(bg["max"] - bg["min"] + 1) for _ in range(3)]
         boxes = self.place(n)
-        asked = self.int(n)
+        asked = self.rng.int(n)
         kind = "colour" if self.rng.next() < t["colourQuestionProbability"] else "shape"
         shapes = [{"shape": kinds[i], "colour": colours[i], "left": b[0], "top": b[1], "size": b[2]} for i, b in enumerate(boxes)]
         return {"shapes": shapes, "background": background, "asked": asked, "kind": kind, **question_about(t, shapes[asked], kind)}
@@ -236,19 +227,9 @@ def pixel_shuffle(x, scale):
     return x.reshape(bsz, seq // (scale * scale), embed * scale * scale)
 
 
-class RMSNorm(nn.Module):
-    def __init__(self, e, eps):
-        super().__init__()
-        self.eps = eps
-        self.weight = nn.Parameter(torch.ones(e))
-
-    def forward(self, x):
-        return self.weight * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps))
-
-
-def rotate_half(x):
-    d = x.shape[-1] // 2
-    return torch.cat([-x[..., d:], x[..., :d]], dim=-1)
+# The Llama pieces of the text demo, which mirrors scripts/fixtures/llama.ts the same way.
+RMSNorm = _text_demo().RMSNorm
+rotate_half = _text_demo().rotate_half
 
 
 class TextLayer(nn.Module):
