@@ -34,6 +34,12 @@ function findIn(
   const inits = new Map([...outerInits, ...g.initializers.map((t) => [t.name, t] as const)]);
   const cons = consumers(g);
   for (const n of g.nodes) {
+    if (n.opType === 'GatherBlockQuantized' && n.domain === 'com.microsoft' && comesFromIds(n.inputs[1]!)) {
+      // 4-bit (or 8-bit) block-quantized tables, as the onnxruntime-genai builder writes for shared embeddings.
+      const found = blockQuantizedTable(n, inits, readExternal);
+      if (found) return found;
+      continue;
+    }
     if (n.opType !== 'Gather' || !comesFromIds(n.inputs[1]!)) continue;
     const t = inits.get(n.inputs[0]!);
     if (t && t.dims.length === 2 && (t.dataType === DataType.FLOAT || t.dataType === DataType.FLOAT16)) {
@@ -149,4 +155,66 @@ export function halfToFloat(h: number): number {
   if (e === 0) return s * 2 ** -14 * (f / 1024);
   if (e === 31) return f ? NaN : s * Infinity;
   return s * 2 ** (e - 15) * (1 + f / 1024);
+}
+
+const PACKED_4BIT = new Set<number>([DataType.UINT4, DataType.INT4]);
+
+/**
+ * Rows of a com.microsoft GatherBlockQuantized table: data [vocab, dim] quantized in blocks of
+ * `block_size` along the last axis, one scale (and optionally one zero point) per block. uint8 data
+ * packs 8 / bits values per byte, low nibble first; without zero points uint8 data is centred on
+ * 2^(bits-1), while int4/uint4 data is not shifted. Only the layout embeddings use (gather axis 0,
+ * quantized along the last axis) is read; anything else returns null and conceptual suppression is off.
+ */
+function blockQuantizedTable(
+  n: Node,
+  inits: Map<string, Tensor>,
+  readExternal: (location: string) => Uint8Array | undefined,
+): EmbeddingTable | null {
+  const data = inits.get(n.inputs[0]!);
+  const scaleT = inits.get(n.inputs[2] ?? '');
+  const zeroT = n.inputs[3] ? inits.get(n.inputs[3]) : undefined;
+  if (!data || !scaleT || data.dims.length !== 2 || (n.inputs[3] && !zeroT)) return null;
+  if (attrInt(n, 'gather_axis', 0) !== 0 || ![1, -1].includes(attrInt(n, 'quantize_axis', 1))) return null;
+  const isU8 = data.dataType === DataType.UINT8;
+  if (!isU8 && !PACKED_4BIT.has(data.dataType)) return null;
+  const bits = isU8 ? attrInt(n, 'bits', 4) : 4;
+  if (![2, 4, 8].includes(bits)) return null;
+  const block = attrInt(n, 'block_size', 128);
+  const perByte = 8 / bits;
+  const rows = data.dims[0]!;
+  const dim = isU8 ? data.dims[1]! * perByte : data.dims[1]!;
+  const blocks = Math.ceil(dim / block);
+  const raw = bytesOf(data, 1, readExternal);
+  const scales = floatsOf(scaleT, readExternal);
+  const zeros = zeroT ? bytesOf(zeroT, 1, readExternal) : undefined;
+  if (!raw || !scales || scales.length !== rows * blocks || (zeroT && !zeros)) return null;
+  const rowBytes = Math.ceil(dim / perByte);
+  const signed = data.dataType === DataType.INT4;
+  const mask = (1 << bits) - 1;
+  const element = (bytes: Uint8Array, idx: number): number => {
+    const v = (bytes[Math.floor(idx / perByte)]! >> ((idx % perByte) * bits)) & mask;
+    return signed && v > 7 ? v - 16 : v;
+  };
+  // uint8 zero points pack per byte like the data; int4/uint4 zero points are 4-bit elements.
+  const zeroRowLen = isU8 ? Math.ceil(blocks / perByte) : 0;
+  const zeroAt = (r: number, b: number): number => {
+    if (!zeros) return isU8 ? 1 << (bits - 1) : 0;
+    if (isU8) return element(zeros.subarray(r * zeroRowLen), b);
+    return element(zeros, r * blocks + b);
+  };
+  return {
+    dim,
+    row(id) {
+      const out = new Float32Array(dim);
+      if (!(id >= 0 && id < rows)) return out;
+      const bytes = isU8 ? raw.subarray(id * rowBytes) : raw;
+      const base = isU8 ? 0 : id * dim;
+      for (let j = 0; j < dim; j++) {
+        const b = Math.floor(j / block);
+        out[j] = (element(bytes, base + j) - zeroAt(id, b)) * scales[id * blocks + b]!;
+      }
+      return out;
+    },
+  };
 }
