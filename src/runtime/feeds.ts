@@ -23,6 +23,7 @@ export function checkInputs(inputs: readonly ValueInfo[]): void {
     'attention_mask',
     'position_ids',
     'use_cache_branch',
+    ...LOGITS_TO_KEEP,
     FACTORS_INPUT,
     CROSS_FACTORS_INPUT,
     TARGET_POSITIONS_INPUT,
@@ -38,6 +39,8 @@ export function checkInputs(inputs: readonly ValueInfo[]): void {
 }
 
 export const INPUTS_EMBEDS = 'inputs_embeds';
+/** Newer exports slice the hidden states to the last k rows before the LM head; 0 keeps them all. */
+const LOGITS_TO_KEEP = ['num_logits_to_keep', 'logits_to_keep'];
 export const ENCODER_STATES = 'encoder_hidden_states';
 
 /**
@@ -99,6 +102,7 @@ export function buildFeeds(inputs: readonly ValueInfo[], config: ModelConfig, Te
     else if (v.name === 'attention_mask') feeds[v.name] = spec.attentionMask ? maskFeed(spec.attentionMask, batch, total, int32, Tensor) : perRow(total, () => 1n, int32);
     else if (v.name === 'position_ids') feeds[v.name] = perRow(S, (i) => BigInt(pastLength + i), int32);
     else if (v.name === 'use_cache_branch') feeds[v.name] = new Tensor('bool', [pastLength > 0], [1]);
+    else if (LOGITS_TO_KEEP.includes(v.name)) feeds[v.name] = new Tensor('int64', new BigInt64Array(1), v.dims?.length ? [1] : []);
     else if (v.name === FACTORS_INPUT) feeds[v.name] = new Tensor('float32', spec.factors ?? new Float32Array(batch * total).fill(1), [batch, total]);
     else if (v.name === INPUTS_EMBEDS) feeds[v.name] = embedsFeed(spec, pastLength, Tensor);
     else if (v.name === ENCODER_STATES) feeds[v.name] = encoderFeed(spec, Tensor);
