@@ -25,6 +25,8 @@ describe('explain on every fixture', () => {
     ['tiny-llama', 'fp32', ['multiplicative', 'log-additive']],
     ['tiny-llama-sdpa', 'fp32', ['multiplicative', 'log-additive']],
     ['tiny-llama-gqa', 'fp32', ['log-additive']],
+    ['tiny-qwen2-builder', 'fp32', ['log-additive']],
+    ['tiny-qwen2-builder', 'q4', ['log-additive']],
   ];
   for (const [name, dtype, modes] of cases) {
     for (const mode of modes) {
