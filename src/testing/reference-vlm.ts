@@ -34,9 +34,9 @@ export function readInitializers(bytes: Uint8Array): Map<string, { dims: number[
   return out;
 }
 
-type Vec = Float64Array;
+export type Vec = Float64Array;
 
-class WeightSet {
+export class WeightSet {
   constructor(private readonly t: Map<string, { dims: number[]; data: Float64Array }>) {}
   get(name: string): Vec {
     const w = this.t.get(name);
@@ -52,7 +52,7 @@ class WeightSet {
 }
 
 /** y = x @ W (+ b), W row-major [K, N] */
-function matvec(x: Vec, w: Vec, K: number, N: number, b?: Vec): Vec {
+export function matvec(x: Vec, w: Vec, K: number, N: number, b?: Vec): Vec {
   const y = b ? Float64Array.from(b) : new Float64Array(N);
   for (let k = 0; k < K; k++) {
     const xk = x[k]!;
@@ -69,15 +69,15 @@ function layerNorm(x: Vec, g: Vec, b: Vec, eps: number): Vec {
   return x.map((v, i) => (v - mean) * inv * g[i]! + b[i]!);
 }
 
-function rmsNorm(x: Vec, g: Vec, eps: number): Vec {
+export function rmsNorm(x: Vec, g: Vec, eps: number): Vec {
   const ms = x.reduce((a, v) => a + v * v, 0) / x.length;
   const inv = 1 / Math.sqrt(ms + eps);
   return x.map((v, i) => v * inv * g[i]!);
 }
 
-const add = (a: Vec, b: Vec): Vec => a.map((v, i) => v + b[i]!);
+export const add = (a: Vec, b: Vec): Vec => a.map((v, i) => v + b[i]!);
 const geluNew = (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)));
-const silu = (x: number) => x / (1 + Math.exp(-x));
+export const silu = (x: number) => x / (1 + Math.exp(-x));
 
 /**
  * One head's attention for every query row. keys/values are per key position, slices of length D.
@@ -85,7 +85,7 @@ const silu = (x: number) => x / (1 + Math.exp(-x));
  * the row) * f (masked future keys included in the minimum), log-additive adds max(log f, -1e4);
  * then the causal mask (when `causal`) and the softmax.
  */
-function attendHead(
+export function attendHead(
   q: (i: number) => Vec,
   k: (j: number) => Vec,
   v: (j: number) => Vec,
@@ -185,7 +185,7 @@ export function mergedEmbeddings(ref: LlamaReference, ids: readonly number[], fe
 }
 
 /** Rotary as Llama applies it: x*cos + rotate_half(x)*sin, frequencies theta^(-2i/D) repeated over both halves. */
-function rotary(x: Vec, pos: number, theta: number): Vec {
+export function rotary(x: Vec, pos: number, theta: number): Vec {
   const D = x.length;
   const half = D / 2;
   const out = new Float64Array(D);
