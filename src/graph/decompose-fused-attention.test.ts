@@ -1,48 +1,21 @@
-import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { type ControlProbe, type Feeds, type GqaSpec, gqaFeeds, gqaModel, maxAbsDiff, rowChanges, runModel } from '../../scripts/fixtures/fused-attention';
+import { checkDecomposition } from '../../scripts/fixtures/fused-attention-check';
+import {
+  type AttentionSpec,
+  type ControlProbe,
+  type GqaSpec,
+  attentionFeeds,
+  attentionModel,
+  gqaFeeds,
+  gqaModel,
+  maxAbsDiff,
+  runModel,
+} from '../../scripts/fixtures/fused-attention';
 import { isAtmanError } from '../core/errors';
 import { decomposeFusedAttention } from './fused/decompose-fused-attention';
-import { FACTORS_INPUT, insertAttentionControl } from './insert-attention-control';
 import { type Model, decodeModel, encodeModel, getAttr, makeAttribute } from './onnx-ir';
 
 const clone = (m: Model): Model => decodeModel(encodeModel(m));
-
-/**
- * The decomposed graph gives the fused graph's outputs; insertAttentionControl finds one
- * decomposed self-attention site in it; all-ones factors change nothing; factor 0 on one key
- * column (multiplicative) leaves the rows before that column alone and changes the rows that see it.
- */
-export async function checkDecomposition(fused: Model, feeds: Feeds, probe: ControlProbe, tol: number, column: number): Promise<string> {
-  const reference = await runModel(fused, feeds);
-  const m = clone(fused);
-  const report = decomposeFusedAttention(m);
-  expect(report.nodes).toHaveLength(1);
-  expect(m.graph.nodes.some((n) => n.domain === 'com.microsoft')).toBe(false);
-  const decomposed = await runModel(m, feeds);
-  expect(Object.keys(decomposed).sort()).toEqual(Object.keys(reference).sort());
-  for (const [k, v] of Object.entries(reference)) {
-    const d = maxAbsDiff(v, decomposed[k]!);
-    expect(d, `${k}: max |fused - decomposed|`).toBeLessThanOrEqual(tol);
-  }
-
-  const controlled = clone(m);
-  const control = insertAttentionControl(controlled, { mode: 'multiplicative' });
-  expect(control.sites.map((s) => [s.kind, s.role])).toEqual([['decomposed', 'self']]);
-  const factors = (j?: number) => {
-    const f = new Float32Array(probe.batch * probe.keys).fill(1);
-    if (j !== undefined) for (let b = 0; b < probe.batch; b++) f[b * probe.keys + j] = 0;
-    return { ...feeds, [FACTORS_INPUT]: new ort.Tensor('float32', f, [probe.batch, probe.keys]) };
-  };
-  const ones = await runModel(controlled, factors());
-  for (const [k, v] of Object.entries(decomposed)) expect(maxAbsDiff(v, ones[k]!), `${k} with all-ones factors`).toBeLessThanOrEqual(1e-6);
-  const suppressed = await runModel(controlled, factors(column));
-  const { before, seen } = rowChanges(decomposed.output!, suppressed.output!, probe, column);
-  expect(before).toBeLessThanOrEqual(1e-6);
-  expect(seen.length).toBeGreaterThan(0);
-  expect(Math.min(...seen)).toBeGreaterThan(1e-4);
-  return report.nodes[0]!.variant;
-}
 
 function gqaProbe(s: GqaSpec): ControlProbe {
   const totals = s.totals ?? Array.from({ length: s.batch }, () => s.past + s.seq);
@@ -131,5 +104,45 @@ describe('decomposeFusedAttention: GroupQueryAttention', () => {
       expect(String((err as Error).message)).toContain('GroupQueryAttention');
     }
     expect(getAttr(gqaModel(spec).graph.nodes[0]!, 'smooth_softmax')).toBeUndefined();
+  });
+});
+
+function attentionProbe(s: AttentionSpec): ControlProbe {
+  const keys = s.past + s.seq;
+  const masked = (b: number, j: number) => s.mask === 'left-padded' && b === s.batch - 1 && j === 0;
+  return {
+    keys,
+    batch: s.batch,
+    seq: s.seq,
+    position: (_b, q) => (s.unidirectional ? s.past + q : keys),
+    sees: (b, q, j) => !masked(b, j) && (!s.unidirectional || j <= s.past + q),
+  };
+}
+
+const A = { heads: 4, headSize: 8 };
+const ATTENTION: Array<[string, AttentionSpec, number?]> = [
+  ['unidirectional, no mask, batch 1', { ...A, batch: 1, seq: 5, past: 0, unidirectional: true }],
+  ['unidirectional, 2-D mask, batch 2', { ...A, batch: 2, seq: 5, past: 0, unidirectional: true, mask: 'ones' }],
+  ['unidirectional, left-padded mask, mask_filter_value -3.4e38, batch 2', { ...A, batch: 2, seq: 5, past: 0, unidirectional: true, mask: 'left-padded', maskFilterValue: -3.4028234663852886e38 }],
+  ['same over a past of 2, batch 2', { ...A, batch: 2, seq: 3, past: 2, unidirectional: true, mask: 'left-padded', maskFilterValue: -3.4028234663852886e38 }, 3],
+  ['one new row over a past of 4, batch 2', { ...A, batch: 2, seq: 1, past: 4, unidirectional: true, mask: 'ones' }],
+  ['several new rows over a past, batch 1', { ...A, batch: 1, seq: 3, past: 4, unidirectional: true, mask: 'ones' }, 5],
+  ['bidirectional with a padded key, batch 2', { ...A, batch: 2, seq: 4, past: 0, mask: 'left-padded' }],
+  ['attention_bias and scale 0.3 (no past: the kernel refuses both)', { ...A, batch: 2, seq: 3, past: 0, present: false, unidirectional: true, attentionBias: true, scale: 0.3 }, 1],
+  ['input size 12 into 4 heads of 8', { ...A, batch: 2, seq: 3, past: 1, unidirectional: true, inputSize: 12 }],
+];
+
+describe('decomposeFusedAttention: contrib Attention', () => {
+  for (const [name, spec, column] of ATTENTION) {
+    it(`${name}: same output and present as the fused op (1e-5); control works`, async () => {
+      const variant = await checkDecomposition(attentionModel(spec), attentionFeeds(spec), attentionProbe(spec), 1e-5, column ?? 2);
+      expect(variant).toContain(`${spec.heads} heads`);
+    });
+  }
+
+  it('refuses a mask_index that is not the raw 2-D mask, by name', () => {
+    const m = attentionModel({ ...A, batch: 1, seq: 2, past: 0, mask: 'ones' });
+    m.graph.inputs.find((v) => v.name === 'attention_mask')!.dims = ['batch'];
+    expect(() => decomposeFusedAttention(m)).toThrow(/Attention.*mask_index of rank 1/);
   });
 });

@@ -25,18 +25,20 @@ export interface CoreInputs {
 
 /** Returns the attention result [B,N,S,H] in the compute type. */
 export function attend(e: Emitter, c: CoreInputs): string {
-  let s = e.op('MatMul', [c.q, e.transpose(c.k, [0, 1, 3, 2])]);
-  s = e.op('Mul', [s, e.scalar(c.computeType, c.scale)]);
+  const ct = c.computeType;
+  // every score value is typed: later passes must know the float type of what they rewrite
+  let s = e.typed(e.op('MatMul', [c.q, e.transpose(c.k, [0, 1, 3, 2])]), ct);
+  s = e.typed(e.op('Mul', [s, e.scalar(ct, c.scale)]), ct);
   if (c.softcap && c.softcap > 0) {
-    const cap = e.scalar(c.computeType, c.softcap);
-    s = e.op('Mul', [e.op('Tanh', [e.op('Div', [s, cap])]), cap]);
+    const cap = e.scalar(ct, c.softcap);
+    s = e.typed(e.op('Mul', [e.op('Tanh', [e.op('Div', [s, cap])]), cap]), ct);
   }
-  if (c.additiveMask) s = e.op('Add', [s, c.additiveMask]);
-  if (c.bias) s = e.op('Add', [s, c.bias]);
+  if (c.additiveMask) s = e.typed(e.op('Add', [s, c.additiveMask]), ct);
+  if (c.bias) s = e.typed(e.op('Add', [s, c.bias]), ct);
   // -inf rather than a large negative: the kernels skip these keys, so their weight is exactly 0.
-  if (c.allowed) s = e.op('Where', [c.allowed, s, e.scalar(c.computeType, -Infinity)]);
-  const probs = e.op('Softmax', [s], { axis: -1 });
-  return e.op('MatMul', [probs, c.v]);
+  if (c.allowed) s = e.typed(e.op('Where', [c.allowed, s, e.scalar(ct, -Infinity)]), ct);
+  const probs = e.typed(e.op('Softmax', [s], { axis: -1 }), ct);
+  return e.typed(e.op('MatMul', [probs, c.v]), ct);
 }
 
 /** Range(0, n) as int64 [n], n a 1-D [1] int64 value. */

@@ -4,7 +4,7 @@
 // their axes as an attribute before opset 13, as an input from 13 on).
 import { AtmanError } from '../../core/errors';
 import { describe } from '../graph-utils';
-import { DataType, type AttrValue, type Graph, type Node, makeNode, makeTensor } from '../onnx-ir';
+import { DataType, type AttrValue, type Graph, type Node, makeNode, makeTensor, makeValueInfo } from '../onnx-ir';
 
 export class Emitter {
   readonly nodes: Node[] = [];
@@ -64,6 +64,15 @@ export class Emitter {
       else throw this.unsupported(`its element type ${dtype}`);
       this.graph.initializers.push(makeTensor(name, dtype, [], data));
     });
+  }
+
+  /**
+   * States a value's element type in the graph, for passes that run after this one and infer
+   * types by propagation (which cannot see through contrib ops such as EmbedLayerNormalization).
+   */
+  typed(x: string, elemType: number): string {
+    this.graph.valueInfo.push(makeValueInfo(x, elemType, null));
+    return x;
   }
 
   cast(x: string, from: number, to: number): string {
