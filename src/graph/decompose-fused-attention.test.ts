@@ -4,15 +4,20 @@ import {
   type AttentionSpec,
   type ControlProbe,
   type GqaSpec,
+  type MhaSpec,
   attentionFeeds,
   attentionModel,
   gqaFeeds,
   gqaModel,
   maxAbsDiff,
+  mhaFeeds,
+  mhaModel,
   runModel,
 } from '../../scripts/fixtures/fused-attention';
+import * as ort from 'onnxruntime-node';
 import { isAtmanError } from '../core/errors';
 import { decomposeFusedAttention } from './fused/decompose-fused-attention';
+import { CROSS_FACTORS_INPUT, insertAttentionControl } from './insert-attention-control';
 import { type Model, decodeModel, encodeModel, getAttr, makeAttribute } from './onnx-ir';
 
 const clone = (m: Model): Model => decodeModel(encodeModel(m));
@@ -144,5 +149,71 @@ describe('decomposeFusedAttention: contrib Attention', () => {
     const m = attentionModel({ ...A, batch: 1, seq: 2, past: 0, mask: 'ones' });
     m.graph.inputs.find((v) => v.name === 'attention_mask')!.dims = ['batch'];
     expect(() => decomposeFusedAttention(m)).toThrow(/Attention.*mask_index of rank 1/);
+  });
+});
+
+function mhaProbe(s: MhaSpec): ControlProbe {
+  const keys = s.past + (s.kvSeq ?? s.seq);
+  const masked = (b: number, j: number) => !!s.mask && b === s.batch - 1 && j === 0;
+  return {
+    keys,
+    batch: s.batch,
+    seq: s.seq,
+    position: (_b, q) => (s.unidirectional ? s.past + q : keys),
+    sees: (b, q, j) => !masked(b, j) && (!s.unidirectional || j <= s.past + q),
+  };
+}
+
+const M = { heads: 4, headSize: 8 };
+const MHA: Array<[string, MhaSpec, number?]> = [
+  ['no mask, batch 1', { ...M, batch: 1, seq: 5, past: 0 }],
+  ['bias, unidirectional, batch 2', { ...M, batch: 2, seq: 5, past: 0, bias: true, unidirectional: true }],
+  ['bias, unidirectional, 2-D key_padding_mask over a past of 2, batch 2', { ...M, batch: 2, seq: 3, past: 2, bias: true, unidirectional: true, mask: '2d' }, 3],
+  ['one new row over a past of 3, batch 2', { ...M, batch: 2, seq: 1, past: 3, bias: true, unidirectional: true, mask: '2d' }],
+  ['several new rows over a past, batch 1', { ...M, batch: 1, seq: 3, past: 3, unidirectional: true }, 4],
+  ['3-D key_padding_mask, mask_filter_value -3.4e38, batch 2', { ...M, batch: 2, seq: 3, past: 0, mask: '3d', maskFilterValue: -3.4e38 }],
+  ['attention_bias and scale 0.2 over a past, batch 2', { ...M, batch: 2, seq: 3, past: 2, attentionBias: true, scale: 0.2 }],
+  ['keys and values already [B,N,L,H] (6 keys for 3 queries), batch 2', { ...M, batch: 2, seq: 3, kvSeq: 6, past: 0, split: true, mask: '2d' }, 4],
+  ['value head size 4, key head size 8, batch 2', { ...M, vHeadSize: 4, batch: 2, seq: 3, past: 0, bias: true }],
+];
+
+describe('decomposeFusedAttention: MultiHeadAttention', () => {
+  for (const [name, spec, column] of MHA) {
+    it(`${name}: same outputs and presents as the fused op (1e-5); control works`, async () => {
+      const variant = await checkDecomposition(mhaModel(spec), mhaFeeds(spec), mhaProbe(spec), 1e-5, column ?? 2);
+      expect(variant).toContain(`${spec.heads} heads`);
+    });
+  }
+
+  it('cross-attention over encoder_hidden_states stays cross-attention for insertAttentionControl', async () => {
+    for (const spec of [
+      { ...M, batch: 2, seq: 3, kvSeq: 6, past: 0, fromEncoder: true, bias: true },
+      { ...M, batch: 1, seq: 1, kvSeq: 6, past: 0, fromEncoder: true, mask: '2d' },
+    ] as MhaSpec[]) {
+      const fused = mhaModel(spec);
+      const feeds = mhaFeeds(spec);
+      const m = clone(fused);
+      decomposeFusedAttention(m);
+      const [a, b] = [await runModel(fused, feeds), await runModel(m, feeds)];
+      for (const k of Object.keys(a)) expect(maxAbsDiff(a[k]!, b[k]!), k).toBeLessThanOrEqual(1e-5);
+      const report = insertAttentionControl(m, { mode: 'multiplicative' });
+      expect(report.sites.map((s) => [s.kind, s.role, s.keysFrom])).toEqual([['decomposed', 'cross', 'encoder_hidden_states']]);
+      const L = spec.kvSeq!;
+      const factors = (j?: number) => {
+        const f = new Float32Array(spec.batch * L).fill(1);
+        if (j !== undefined) for (let i = 0; i < spec.batch; i++) f[i * L + j] = 0;
+        return { ...feeds, [CROSS_FACTORS_INPUT]: new ort.Tensor('float32', f, [spec.batch, L]) };
+      };
+      const ones = await runModel(m, factors());
+      expect(maxAbsDiff(ones.output!, b.output!)).toBeLessThanOrEqual(1e-6);
+      const off = await runModel(m, factors(3));
+      expect(maxAbsDiff(off.output!, b.output!)).toBeGreaterThan(1e-4);
+    }
+  });
+
+  it('refuses a 1-D key_padding_mask by name', () => {
+    const m = mhaModel({ ...M, batch: 1, seq: 2, past: 0, mask: '2d' });
+    m.graph.inputs.find((v) => v.name === 'key_padding_mask')!.dims = ['batch'];
+    expect(() => decomposeFusedAttention(m)).toThrow(/MultiHeadAttention.*key_padding_mask of rank 1/);
   });
 });
