@@ -8,7 +8,8 @@ import type { Dim, Graph, Model, Node } from '../onnx-ir';
 import { opsetVersion, subgraphs } from '../onnx-ir';
 import { decomposeContribAttention } from './contrib-attention';
 import { Emitter } from './emitter';
-import { type FusedContext, decomposeGroupQueryAttention } from './group-query-attention';
+import type { FusedContext } from './context';
+import { decomposeGroupQueryAttention } from './group-query-attention';
 import { decomposeMultiHeadAttention } from './multi-head-attention';
 import { StaticShapes } from './static-shapes';
 

@@ -108,9 +108,14 @@ export class Emitter {
     return this.op('Slice', [x, this.i64(starts), this.i64(ends), this.i64(axes)]);
   }
 
+  private dims = new Map<string, string>();
+
   /** Dimension `i` of x as a 1-D int64 [1]. */
   dim(x: string, i: number): string {
-    return this.op('Gather', [this.op('Shape', [x]), this.i64([i])], { axis: 0 });
+    const key = `${x}\u0000${i}`;
+    let d = this.dims.get(key);
+    if (!d) this.dims.set(key, (d = this.op('Gather', [this.op('Shape', [x]), this.i64([i])], { axis: 0 })));
+    return d;
   }
 
   reshape(x: string, shape: number[]): string {

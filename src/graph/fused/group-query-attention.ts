@@ -13,6 +13,7 @@
 //    visible keys, computed in float32 for float16 inputs as the kernel does.
 import { DataType, type Node, attrInt, getAttr } from '../onnx-ir';
 import { arange, attend } from './attention-core';
+import { type FusedContext, headSize } from './context';
 import type { Emitter } from './emitter';
 
 const KNOWN = new Set([
@@ -25,21 +26,11 @@ const KNOWN = new Set([
   'rotary_interleaved',
   'smooth_softmax',
   'qk_output',
+  // read by the kernel but unused on the CPU: masked keys are left out, not filled
   'mask_filter_value',
 ]);
 
 const attrFloat = (n: Node, name: string, dflt: number): number => getAttr(n, name)?.f ?? dflt;
-
-export interface FusedContext {
-  e: Emitter;
-  node: Node;
-  /** element type of the node's float tensors */
-  dtype: number;
-  /** rank of a value when the graph states it */
-  rank: (name: string) => number | undefined;
-  /** static dims of an initializer or declared value, when known */
-  dims: (name: string) => (number | string | null)[] | undefined;
-}
 
 export function decomposeGroupQueryAttention(ctx: FusedContext): string {
   const { e, node: n, dtype } = ctx;
@@ -70,6 +61,7 @@ export function decomposeGroupQueryAttention(ctx: FusedContext): string {
   const scale = attrFloat(n, 'scale', 0) || 1 / Math.sqrt(H);
   const softcap = attrFloat(n, 'softcap', 0);
   const window = attrInt(n, 'local_window_size', -1);
+  if (window === 0) throw e.unsupported('local_window_size 0');
   const rotary = attrInt(n, 'do_rotary', 0) === 1;
   const interleaved = attrInt(n, 'rotary_interleaved', 0) === 1;
   const ct = dtype === DataType.FLOAT16 || dtype === DataType.BFLOAT16 ? DataType.FLOAT : dtype;
@@ -94,9 +86,9 @@ export function decomposeGroupQueryAttention(ctx: FusedContext): string {
     k = e.toHeads(key!, Nkv, H);
     v = e.toHeads(value!, Nkv, H);
   }
+  const sIdx = arange(e, S);
   if (rotary) {
     if (!cosCache || !sinCache) throw e.unsupported('do_rotary without cos_cache and sin_cache');
-    const sIdx = arange(e, S);
     const positions = positionIds
       ? e.op('Cast', [positionIds], { to: DataType.INT64 })
       : e.op('Add', [e.unsqueeze(pastB, [1]), e.unsqueeze(sIdx, [0])]); // [B,S]
@@ -125,15 +117,14 @@ export function decomposeGroupQueryAttention(ctx: FusedContext): string {
   const presentK = present(k, pastK || undefined, n.outputs[1]);
   const presentV = present(v, pastV || undefined, n.outputs[2]);
 
-  // --- visible keys: [B,1,S,T] ---
-  const sIdx = arange(e, S);
-  const qEnd = e.min(e.op('Add', [e.op('Add', [past2, e.unsqueeze(sIdx, [0])]), e.i64(1)]), e.unsqueeze(totalB, [1])); // [B,S]: keys t < qEnd are causally visible and exist
+  // --- visible keys [B,1,S,T]: t < qEnd, causally visible and existing ---
+  const qEnd = e.min(e.op('Add', [e.op('Add', [past2, e.unsqueeze(sIdx, [0])]), e.i64(1)]), e.unsqueeze(totalB, [1])); // [B,S]
   const qEnd4 = e.unsqueeze(qEnd, [1, 3]);
   const t4 = e.unsqueeze(tIdx, [0, 1, 2]);
   let allowed = e.op('Less', [t4, qEnd4]);
   if (window > 0) {
     const start = e.op('Sub', [qEnd4, e.i64(windowSpan(window))]);
-    allowed = e.op('And', [allowed, e.op('GreaterOrEqual', [t4, start])]);
+    allowed = e.op('And', [allowed, e.op('Not', [e.op('Less', [t4, start])])]);
   }
 
   const groups = N / Nkv;
@@ -161,20 +152,6 @@ export function decomposeGroupQueryAttention(ctx: FusedContext): string {
  * kernels kept w + 1).
  */
 export const windowSpan = (w: number): number => w;
-
-/**
- * The head size, from the first value whose shape the graph states: [name, axis (-1 = last),
- * heads sharing that axis]. Reshapes need it as a number, and the default scale is 1/sqrt of it.
- */
-export function headSize(ctx: FusedContext, candidates: Array<[string, number, number]>): number {
-  for (const [x, axis, heads] of candidates) {
-    if (!x) continue;
-    const d = ctx.dims(x);
-    const v = d?.[axis < 0 ? d.length + axis : axis];
-    if (typeof v === 'number' && v > 0 && v % heads === 0) return v / heads;
-  }
-  throw ctx.e.unsupported('inputs whose hidden size the graph does not state, so its head size cannot be known');
-}
 
 /** Rotary embedding on [B,heads,S,H] with the caches gathered at [B,S] positions. */
 class Rotary {

@@ -8,7 +8,7 @@
 //    attention_bias; softmax over all keys.
 import { DataType, attrInt, getAttr } from '../onnx-ir';
 import { arange, attend } from './attention-core';
-import { type FusedContext, headSize } from './group-query-attention';
+import { type FusedContext, headSize } from './context';
 
 const KNOWN = new Set(['num_heads', 'mask_filter_value', 'scale', 'unidirectional']);
 
