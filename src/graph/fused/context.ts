@@ -12,6 +12,11 @@ export interface FusedContext {
   rank: (name: string) => number | undefined;
   /** dims of a value when the graph states or implies them */
   dims: (name: string) => Dim[] | undefined;
+  /**
+   * A graph input [batch, total] whose zeros must hide key columns (see DecomposeOptions.keyMask);
+   * undefined keeps the op's own reading of lengths.
+   */
+  keyMask?: string;
 }
 
 /**

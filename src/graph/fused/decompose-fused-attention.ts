@@ -42,7 +42,20 @@ const TYPE_INPUTS: Record<string, number[]> = {
   MultiHeadAttention: [0, 1, 6, 3],
 };
 
-export function decomposeFusedAttention(model: Model): FusedDecompositionReport {
+export interface DecomposeOptions {
+  /**
+   * The name of a 2-D [batch, total_sequence_length] graph input (the attention mask) whose zeros
+   * should hide those key columns. GroupQueryAttention reads only each item's length from it
+   * (seqlens_k), so a 0 in the middle of a row is ignored by the fused op; with this option the
+   * rewrite takes every item's length from total_sequence_length and hides the zero columns
+   * instead. With a mask of ones the numbers are the fused op's; with zeros inside the rows they
+   * are those of attention that honours the mask (what occlusion by masking needs). Ops that already
+   * read a per-key mask (Attention, MultiHeadAttention) are unaffected.
+   */
+  keyMask?: string;
+}
+
+export function decomposeFusedAttention(model: Model, opts: DecomposeOptions = {}): FusedDecompositionReport {
   const opset = opsetVersion(model);
   const newName = createNamer(model, 'fused');
   const nodes: DecomposedNode[] = [];
@@ -70,6 +83,7 @@ export function decomposeFusedAttention(model: Model): FusedDecompositionReport 
       const dtype = TYPE_INPUTS[n.opType]!.map((i) => types.get(n.inputs[i] ?? '')).find(isFloatType);
       if (dtype === undefined) throw e.unsupported('inputs whose float type the graph does not state');
       const ctx: FusedContext = { e, node: n, dtype, dims: (x) => shapes.of(x), rank: (x) => shapes.of(x)?.length };
+      if (opts.keyMask) ctx.keyMask = opts.keyMask;
       const variant = decompose(ctx);
       rewritten.push(...e.nodes);
       nodes.push({ graph: path, op: n.opType, node: n.name || n.outputs[0]!, variant });

@@ -69,7 +69,11 @@ export function decomposeGroupQueryAttention(ctx: FusedContext): string {
   // --- lengths (int64) ---
   const S = e.dim(query!, 1);
   const total = e.op('Cast', [e.reshape(totalSeq, [1])], { to: DataType.INT64 });
-  const totalB = e.op('Add', [e.op('Cast', [seqlensK], { to: DataType.INT64 }), e.i64(1)]); // [B]
+  // With a key mask, items are taken to be unpadded (every length = total) and the mask's zeros hide
+  // their columns below; otherwise each item's length is the kernel's seqlens_k + 1.
+  const totalB = ctx.keyMask
+    ? e.op('Add', [e.op('Mul', [e.op('Cast', [seqlensK], { to: DataType.INT64 }), e.i64(0)]), total])
+    : e.op('Add', [e.op('Cast', [seqlensK], { to: DataType.INT64 }), e.i64(1)]); // [B]
   const first = e.op('Equal', [S, total]);
   const pastB = pastK ? e.op('Where', [first, e.i64(0), e.op('Sub', [totalB, S])]) : e.op('Mul', [totalB, e.i64(0)]); // [B]
   const P = pastK ? e.dim(pastK, 2) : e.i64([0]);
@@ -126,6 +130,11 @@ export function decomposeGroupQueryAttention(ctx: FusedContext): string {
     const start = e.op('Sub', [qEnd4, e.i64(windowSpan(window))]);
     allowed = e.op('And', [allowed, e.op('Not', [e.op('Less', [t4, start])])]);
   }
+  if (ctx.keyMask) {
+    // [B,total] -> bool [B,1,1,total]; total == T whenever past and present are not one shared buffer
+    const visible = e.unsqueeze(e.op('Cast', [ctx.keyMask], { to: DataType.BOOL }), [1, 2]);
+    allowed = e.op('And', [allowed, visible]);
+  }
 
   const groups = N / Nkv;
   const kc = e.repeatHeads(e.cast(presentK, dtype, ct), Nkv, groups, H);
@@ -141,6 +150,7 @@ export function decomposeGroupQueryAttention(ctx: FusedContext): string {
   if (softcap > 0) parts.push(`softcap ${softcap}`);
   if (attnBias) parts.push('attention_bias');
   if (pastK) parts.push('past key/value');
+  if (ctx.keyMask) parts.push(`key columns hidden where ${ctx.keyMask} is 0`);
   parts.push(`${N} query / ${Nkv} KV heads, head size ${H}`);
   if (ct !== dtype) parts.push('float16 computed in float32');
   return parts.join(', ');
