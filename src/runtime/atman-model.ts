@@ -15,6 +15,7 @@ import { type ModelConfig, parseModelConfig } from './model-config';
 import { type ModelLayout, detectLayout, layoutBases } from './model-layout';
 import { type VisionParts, embedTokens, releaseVisionParts } from './vision-parts';
 import type { FileProgress, ModelSource } from './model-source';
+import { floatData } from './tensor-data';
 import { type TextTokenizer, loadTokenizer } from './text-tokenizer';
 
 export interface LoadProgress {
@@ -269,8 +270,7 @@ async function loadAuxiliary(
 export async function logitsOf(session: InferenceSession, feeds: Parameters<InferenceSession['run']>[0]): Promise<Float32Array> {
   const out = await session.run(feeds, ['logits']);
   const t = out.logits!;
-  const data = t.data;
-  const result = data instanceof Float32Array ? data : Float32Array.from(data as ArrayLike<number>);
+  const result = await floatData(t);
   t.dispose?.();
   return result;
 }
