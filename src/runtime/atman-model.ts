@@ -6,6 +6,7 @@ import type { ControlMode } from '../core/types';
 import { type TargetScoringReport, appendTargetScoring } from '../graph/append-target-scoring';
 import { type AttentionControlReport, insertAttentionControl } from '../graph/insert-attention-control';
 import { DataType, type Model, type ValueInfo, decodeModel, encodeModel, tensorPayload } from '../graph/onnx-ir';
+import { type SplitStackedCacheReport, splitStackedCache } from '../graph/split-stacked-cache';
 import type { ExternalFile, OrtBackend } from './backend';
 import { type ModelDtype, needsFp16, onnxCandidates } from './dtypes';
 import { type EmbeddingTable, findTokenEmbedding } from './embeddings';
@@ -16,7 +17,7 @@ import { type ModelLayout, detectLayout, layoutBases } from './model-layout';
 import { type VisionParts, embedTokens, releaseVisionParts } from './vision-parts';
 import type { FileProgress, ModelSource } from './model-source';
 import { floatData } from './tensor-data';
-import { type TextTokenizer, loadTokenizer } from './text-tokenizer';
+import { type TextTokenizer, loadTokenizer, withinVocabulary } from './text-tokenizer';
 
 export interface LoadProgress {
   stage: 'download' | 'rewrite' | 'session' | 'self-check';
@@ -45,6 +46,8 @@ export interface ControlState {
   layers: readonly number[] | null;
   report: AttentionControlReport;
   scoring: TargetScoringReport;
+  /** stacked key/value caches the graph came with, now split (none for most exports) */
+  cacheSplit: SplitStackedCacheReport;
   session: InferenceSession;
   inputs: ValueInfo[];
   /** past input -> present output, when the graph takes and returns a key/value cache */
@@ -102,7 +105,7 @@ export class AtmanModel {
     const encoderFile = bases.encoder ? await findVariant(source, dtype, bases.encoder, missing) : null;
     const embedFile = bases.embedTokens ? await findVariant(source, dtype, bases.embedTokens, missing) : null;
     if (missing.length) throw filesMissing(source, missing);
-    const tokenizer = await loadTokenizer(source);
+    const tokenizer = withinVocabulary(await loadTokenizer(source), config.vocabSize);
     const graphBytes = await source.read(onnxFile!, progress);
 
     opts.onProgress?.({ stage: 'rewrite', loaded: 0, total: 1 });
@@ -155,13 +158,15 @@ export class AtmanModel {
     onProgress?: (p: LoadProgress) => void,
   ): Promise<ControlState> {
     const graph = decodeModel(this.graphBytes);
+    // Before anything else: the later passes and the feeds see caches as separate keys and values.
+    const cacheSplit = splitStackedCache(graph);
     const report = insertAttentionControl(graph, { mode, layers, expectedLayers: this.config.numLayers });
     const scoring = appendTargetScoring(graph);
     checkInputs(graph.graph.inputs);
     const rewritten = encodeModel(graph);
     onProgress?.({ stage: 'session', loaded: 0, total: 1 });
     const session = await this.createSession(rewritten);
-    const state: ControlState = { mode, layers, report, scoring, session, inputs: graph.graph.inputs, cache: cacheMap(graph), selfCheck: null };
+    const state: ControlState = { mode, layers, report, scoring, cacheSplit, session, inputs: graph.graph.inputs, cache: cacheMap(graph), selfCheck: null };
     if (selfCheck) {
       onProgress?.({ stage: 'self-check', loaded: 0, total: 1 });
       try {
