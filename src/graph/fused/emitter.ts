@@ -1,0 +1,165 @@
+// Builds the standard-op replacement of one fused node: fresh value names,
+// int64 and float constants as initializers of the node's own graph, and the
+// few ops whose form changed across opsets (Unsqueeze, Squeeze, Split take
+// their axes as an attribute before opset 13, as an input from 13 on).
+import { AtmanError } from '../../core/errors';
+import { describe } from '../graph-utils';
+import { DataType, type AttrValue, type Graph, type Node, makeNode, makeTensor, makeValueInfo } from '../onnx-ir';
+
+export class Emitter {
+  readonly nodes: Node[] = [];
+  private consts = new Map<string, string>();
+
+  constructor(
+    readonly graph: Graph,
+    private newName: (hint: string) => string,
+    readonly opset: number,
+    /** the fused node being replaced: names new values and errors */
+    readonly fused: Node,
+  ) {}
+
+  name(hint: string): string {
+    return this.newName(`${this.fused.name || this.fused.opType}/${hint}`);
+  }
+
+  /** Adds a node writing `out` (fresh when not given); returns its output. */
+  op(type: string, inputs: string[], attrs: Record<string, AttrValue> = {}, out?: string): string {
+    const o = out ?? this.name(type);
+    this.nodes.push(makeNode(type, inputs, [o], attrs, { name: this.name(`${type}_node`) }));
+    return o;
+  }
+
+  opN(type: string, inputs: string[], n: number, attrs: Record<string, AttrValue> = {}): string[] {
+    const outs = Array.from({ length: n }, () => this.name(type));
+    this.nodes.push(makeNode(type, inputs, outs, attrs, { name: this.name(`${type}_node`) }));
+    return outs;
+  }
+
+  private constant(key: string, make: (name: string) => void): string {
+    let name = this.consts.get(key);
+    if (!name) {
+      name = this.name('const');
+      make(name);
+      this.consts.set(key, name);
+    }
+    return name;
+  }
+
+  /** int64 constant: a scalar for a number, 1-D for an array. */
+  i64(v: number | number[]): string {
+    const arr = typeof v === 'number' ? [v] : v;
+    const dims = typeof v === 'number' ? [] : [arr.length];
+    return this.constant(`i64:${JSON.stringify(v)}`, (name) =>
+      this.graph.initializers.push(makeTensor(name, DataType.INT64, dims, BigInt64Array.from(arr.map((x) => BigInt(x))))),
+    );
+  }
+
+  /** Float scalar in `dtype` (float32, float16 or double). */
+  scalar(dtype: number, value: number): string {
+    return this.constant(`f:${dtype}:${value}`, (name) => {
+      let data: ArrayBufferView;
+      if (dtype === DataType.FLOAT) data = Float32Array.of(value);
+      else if (dtype === DataType.DOUBLE) data = Float64Array.of(value);
+      else if (dtype === DataType.FLOAT16) data = Uint16Array.of(toHalfBits(value));
+      else throw this.unsupported(`its element type ${dtype}`);
+      this.graph.initializers.push(makeTensor(name, dtype, [], data));
+    });
+  }
+
+  /**
+   * States a value's element type in the graph, for passes that run after this one and infer
+   * types by propagation (which cannot see through contrib ops such as EmbedLayerNormalization).
+   */
+  typed(x: string, elemType: number): string {
+    this.graph.valueInfo.push(makeValueInfo(x, elemType, null));
+    return x;
+  }
+
+  cast(x: string, from: number, to: number): string {
+    return from === to ? x : this.op('Cast', [x], { to });
+  }
+
+  unsqueeze(x: string, axes: number[]): string {
+    return this.opset >= 13 ? this.op('Unsqueeze', [x, this.i64(axes)]) : this.op('Unsqueeze', [x], { axes });
+  }
+
+  squeeze(x: string, axes: number[]): string {
+    return this.opset >= 13 ? this.op('Squeeze', [x, this.i64(axes)]) : this.op('Squeeze', [x], { axes });
+  }
+
+  split(x: string, axis: number, sizes: number[]): string[] {
+    return this.opset >= 13
+      ? this.opN('Split', [x, this.i64(sizes)], sizes.length, { axis })
+      : this.opN('Split', [x], sizes.length, { axis, split: sizes });
+  }
+
+  /** Slice with constant bounds on the given axes. */
+  slice(x: string, starts: number[], ends: number[], axes: number[]): string {
+    return this.op('Slice', [x, this.i64(starts), this.i64(ends), this.i64(axes)]);
+  }
+
+  /** Dimension `i` of x as a 1-D int64 [1]. */
+  dim(x: string, i: number): string {
+    return this.op('Gather', [this.op('Shape', [x]), this.i64([i])], { axis: 0 });
+  }
+
+  reshape(x: string, shape: number[]): string {
+    return this.op('Reshape', [x, this.i64(shape)]);
+  }
+
+  transpose(x: string, perm: number[]): string {
+    return this.op('Transpose', [x], { perm });
+  }
+
+  /** [B,S,N*H] -> [B,N,S,H] */
+  toHeads(x: string, heads: number, headSize: number): string {
+    return this.transpose(this.reshape(x, [0, 0, heads, headSize]), [0, 2, 1, 3]);
+  }
+
+  /** [B,N,S,H] -> [B,S,N*H], written to `out` when given */
+  fromHeads(x: string, hidden: number, out?: string): string {
+    return this.op('Reshape', [this.transpose(x, [0, 2, 1, 3]), this.i64([0, 0, hidden])], {}, out);
+  }
+
+  /** HF's repeat_kv: [B,Nkv,T,H] -> [B,Nkv*groups,T,H], each KV head repeated for its group of query heads. */
+  repeatHeads(x: string, kvHeads: number, groups: number, headSize: number): string {
+    if (groups === 1) return x;
+    const expanded = this.op('Expand', [this.unsqueeze(x, [2]), this.i64([1, 1, groups, 1, 1])]);
+    return this.reshape(expanded, [0, kvHeads * groups, -1, headSize]);
+  }
+
+  unsupported(what: string): AtmanError {
+    return new AtmanError(
+      'MODEL_UNSUPPORTED',
+      `This model's fused ${this.fused.opType} node (${describe(this.fused)}) uses ${what}, which AtMan cannot rewrite into standard attention yet.`,
+    );
+  }
+}
+
+/** Round-to-nearest-even float32 -> IEEE half bits (constants only; exact for the values used here). */
+function toHalfBits(v: number): number {
+  if (Number.isNaN(v)) return 0x7e00;
+  if (v === Infinity) return 0x7c00;
+  if (v === -Infinity) return 0xfc00;
+  const f = new Float32Array([v]);
+  const x = new Uint32Array(f.buffer)[0]!;
+  const sign = (x >>> 16) & 0x8000;
+  let exp = ((x >>> 23) & 0xff) - 127 + 15;
+  let mant = x & 0x7fffff;
+  if (exp >= 31) return sign | 0x7c00; // overflow: infinity
+  if (exp <= 0) {
+    if (exp < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - exp;
+    let half = mant >> shift;
+    const rem = mant & ((1 << shift) - 1);
+    const mid = 1 << (shift - 1);
+    if (rem > mid || (rem === mid && half & 1)) half++;
+    return sign | half;
+  }
+  let half = (exp << 10) | (mant >> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && half & 1)) half++;
+  exp = half >> 10;
+  return sign | half;
+}
