@@ -1,12 +1,14 @@
 // The engine on model folders made from graphs of another project's tools (fixtures/third-party,
 // laid out by scripts/fixtures/third-party.ts): onnxruntime-genai's fp16 GroupQueryAttention decoder
-// explains end to end; onnxruntime's optimized GPT-2 (stacked caches, contrib Attention, int32
-// inputs) is fed and split correctly, and refused in words where its attention is still fused.
-import { readFileSync } from 'node:fs';
+// (log-additive through the fused op's attention bias) and onnxruntime's optimized GPT-2 (stacked
+// caches split, contrib Attention written out as standard ops, int32 inputs) explain end to end.
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ControlMode, ExplainSettings } from '../core/types';
-import { DataType, decodeModel, encodeModel } from '../graph/onnx-ir';
+import { DataType, decodeModel, encodeModel, makeAttribute } from '../graph/onnx-ir';
 import { splitStackedCache } from '../graph/split-stacked-cache';
 import { expectCode } from '../testing/expect-code';
 import { AtmanModel } from './atman-model';
@@ -151,9 +153,67 @@ describe("onnxruntime's optimized GPT-2 (stacked caches, int32 inputs)", () => {
     await expectCode(() => tok.encodeTarget(' house'), 'TOKEN_OUT_OF_VOCABULARY');
   });
 
+  it('refuses, in words, a contrib Attention variant that cannot be written out', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'atman-gpt2-'));
+    try {
+      cpSync(GPT2, dir, { recursive: true });
+      const m = decodeModel(originalBytes);
+      m.graph.nodes.find((n) => n.opType === 'Attention')!.attributes.push(makeAttribute('do_rotary', 1));
+      writeFileSync(join(dir, 'onnx/model.onnx'), encodeModel(m));
+      await expectCode(AtmanModel.load(folderSource(dir), backend, { mode: 'log-additive' }), 'MODEL_UNSUPPORTED', /fused Attention node .*GptAttention_0.*do_rotary/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   for (const mode of ['multiplicative', 'log-additive'] as ControlMode[]) {
-    it(`loads as far as the fused contrib Attention, which is refused with a typed error (${mode})`, async () => {
-      await expectCode(AtmanModel.load(folderSource(GPT2), backend, { mode }), 'MODEL_UNSUPPORTED', /fused Attention node .*GptAttention_0/);
+    describe(`end to end, ${mode}`, () => {
+      let model: AtmanModel;
+      beforeAll(async () => {
+        model = await AtmanModel.load(folderSource(GPT2), backend, { mode });
+      });
+      afterAll(() => model.release());
+      // Words GPT-2's tokenizer gives ids below 1000, with repeats for conceptual suppression.
+      const prompt = 'The man said that it was the first time the man had been there, and they were all out.';
+      const target = ' It was the';
+
+      it('loads: caches split, the five contrib Attention nodes written out and controlled, self-check passed', () => {
+        const { cacheSplit, decomposed, report, cache, selfCheck } = model.current;
+        expect(cacheSplit.layers.map((l) => l.stacked)).toEqual(['past_0', 'past_1', 'past_2', 'past_3', 'past_4']);
+        expect(decomposed!.nodes.map((n) => n.op)).toEqual(Array(5).fill('Attention'));
+        expect(report.sites.map((x) => [x.kind, x.controlled])).toEqual(Array(5).fill(['decomposed', true]));
+        expect(cache!.get('past_key_values.4.key')).toBe('present.4.key');
+        expect(selfCheck!.maxAbsDiff).toBeLessThanOrEqual(selfCheck!.tolerance);
+        expect(model.embeddings?.dim).toBe(32);
+      });
+
+      const settingsList: Array<Partial<ExplainSettings>> = [
+        { mode },
+        { mode, kappa: null, targetGranularity: 'token' },
+        { mode, granularity: { kind: 'sentence' }, factor: 0 },
+      ];
+      for (const settings of settingsList) {
+        it(`prefix reuse, batching and the score head equal one pass at a time with full recomputation: ${JSON.stringify(settings)}`, async () => {
+          const base = { prompt, target, settings };
+          const naive = await explain(model, { ...base, batchSize: 1, prefixReuse: false, scoreHead: false });
+          const fast = await explain(model, { ...base, batchSize: 4 });
+          expect(naive.tokens.every((t) => t.id < 1000)).toBe(true);
+          expect(maxAbs(naive)).toBeGreaterThan(1e-4);
+          expect(maxDiff(fast, naive)).toBeLessThan(1e-5);
+          expect(fast.run.prefixReuse).toBe('used');
+          if (settings.kappa === null) expect(fast.run.rowsComputed).toBeLessThan(0.75 * fast.run.rowsFullRecompute);
+        });
+      }
+
+      it('conceptual suppression reads the EmbedLayerNormalization word table: the repeated " man" is dragged along', async () => {
+        const plan = await planUnits(model, { prompt, target, settings: { mode, kappa: 0.7 } });
+        const man = plan.units.find((u) => u.label.trim() === 'man')!;
+        expect(man.factors.filter(([, f]) => Math.abs(f - 0.1) < 1e-6)).toHaveLength(2);
+      });
+
+      it('refuses a prompt with a token past the vocabulary before any pass runs', async () => {
+        await expectCode(explain(model, { prompt: 'The cat sat on the mat.', target }), 'TOKEN_OUT_OF_VOCABULARY', /" cat"/);
+      });
     });
   }
 });
