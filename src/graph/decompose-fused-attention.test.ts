@@ -17,8 +17,9 @@ import {
 import * as ort from 'onnxruntime-node';
 import { isAtmanError } from '../core/errors';
 import { decomposeFusedAttention } from './fused/decompose-fused-attention';
-import { CROSS_FACTORS_INPUT, insertAttentionControl } from './insert-attention-control';
-import { type Model, decodeModel, encodeModel, getAttr, makeAttribute } from './onnx-ir';
+import { GraphBuilder, makeModel, mergedIf } from '../../scripts/fixtures/builder';
+import { CROSS_FACTORS_INPUT, FACTORS_INPUT, insertAttentionControl } from './insert-attention-control';
+import { DataType, type Model, decodeModel, encodeModel, getAttr, makeAttribute, makeFloatAttribute } from './onnx-ir';
 
 const clone = (m: Model): Model => decodeModel(encodeModel(m));
 
@@ -215,5 +216,54 @@ describe('decomposeFusedAttention: MultiHeadAttention', () => {
     const m = mhaModel({ ...M, batch: 1, seq: 2, past: 0, mask: '2d' });
     m.graph.inputs.find((v) => v.name === 'key_padding_mask')!.dims = ['batch'];
     expect(() => decomposeFusedAttention(m)).toThrow(/MultiHeadAttention.*key_padding_mask of rank 1/);
+  });
+});
+
+describe('decomposeFusedAttention in merged-decoder If branches', () => {
+  it('rewrites the GroupQueryAttention of both branches, keeps their outputs, and insertAttentionControl finds one site in each', async () => {
+    const spec: GqaSpec = { ...H, batch: 2, seq: 1, past: 3 };
+    const outer = new GraphBuilder('main');
+    const T = DataType.FLOAT;
+    const names = ['query', 'key', 'value', 'past_key', 'past_value'];
+    outer.input('query', T, ['batch', 'seq', 64]);
+    outer.input('key', T, ['batch', 'seq', 32]);
+    outer.input('value', T, ['batch', 'seq', 32]);
+    outer.input('past_key', T, ['batch', 2, 'past', 16]);
+    outer.input('past_value', T, ['batch', 2, 'past', 16]);
+    outer.input('seqlens_k', DataType.INT32, ['batch']);
+    outer.input('total_sequence_length', DataType.INT32, []);
+    outer.input('use_cache_branch', DataType.BOOL, [1]);
+    mergedIf(outer, 'use_cache_branch', (b, useCache) => {
+      const [o, k, v] = b.opN('GroupQueryAttention', [...names, 'seqlens_k', 'total_sequence_length'], 3, { num_heads: 4, kv_num_heads: 2 }, 'com.microsoft');
+      if (!useCache) b.graph.nodes[0]!.attributes.push(makeFloatAttribute('softcap', 0.5));
+      return [
+        { value: o!, name: 'output', type: T, dims: ['batch', 'seq', 64] },
+        { value: k!, name: 'present_key', type: T, dims: ['batch', 2, 'total', 16] },
+        { value: v!, name: 'present_value', type: T, dims: ['batch', 2, 'total', 16] },
+      ];
+    });
+    const fused = makeModel(outer, { microsoft: true });
+    const m = clone(fused);
+    const report = decomposeFusedAttention(m);
+    expect(report.nodes.map((n) => n.graph)).toEqual(['main//If/then_branch', 'main//If/else_branch']);
+    expect(report.nodes[1]!.variant).toContain('softcap 0.5');
+    for (const cond of [true, false]) {
+      const feeds = { ...gqaFeeds(spec), use_cache_branch: new ort.Tensor('bool', [cond], [1]) };
+      const [a, b] = [await runModel(fused, feeds), await runModel(m, feeds)];
+      for (const k of Object.keys(a)) expect(maxAbsDiff(a[k]!, b[k]!), `${k}, use_cache_branch ${cond}`).toBeLessThanOrEqual(1e-5);
+      const controlled = clone(m);
+      const control = insertAttentionControl(controlled, { mode: 'multiplicative', expectedLayers: 1 });
+      expect(control.layersPerGraph).toEqual({ 'main//If/then_branch': 1, 'main//If/else_branch': 1 });
+      const ones = await runModel(controlled, { ...feeds, [FACTORS_INPUT]: new ort.Tensor('float32', new Float32Array(8).fill(1), [2, 4]) });
+      expect(maxAbsDiff(ones.output!, b.output!)).toBeLessThanOrEqual(1e-6);
+    }
+  });
+});
+
+describe('decomposeFusedAttention refusals', () => {
+  it('names the op and the attribute it cannot rewrite', () => {
+    const m = gqaModel({ ...H, batch: 1, seq: 2, past: 0 });
+    m.graph.nodes[0]!.attributes.push(makeAttribute('k_quant_type', 'PER_CHANNEL'));
+    expect(() => decomposeFusedAttention(m)).toThrow(/fused GroupQueryAttention node .*the attribute k_quant_type/);
   });
 });

@@ -3,13 +3,14 @@
 // so that their raw q·k scores become reachable and insertAttentionControl sees
 // ordinary decomposed attention sites (multiplicative mode included). Every
 // output name of a fused node is kept, so the rest of the graph is untouched.
-import { createNamer, inferElemTypes, isFloatType, toposort } from '../graph-utils';
+import { createNamer, inferElemTypes, isFloatType, producers, toposort } from '../graph-utils';
 import type { Dim, Graph, Model, Node } from '../onnx-ir';
 import { opsetVersion, subgraphs } from '../onnx-ir';
 import { decomposeContribAttention } from './contrib-attention';
 import { Emitter } from './emitter';
 import { type FusedContext, decomposeGroupQueryAttention } from './group-query-attention';
 import { decomposeMultiHeadAttention } from './multi-head-attention';
+import { StaticShapes } from './static-shapes';
 
 export interface DecomposedNode {
   /** 'main', or the path of the subgraph: 'main/<If node>/then_branch' */
@@ -49,6 +50,7 @@ export function decomposeFusedAttention(model: Model): FusedDecompositionReport 
     const dims = new Map(outerDims);
     for (const v of [...g.inputs, ...g.outputs, ...g.valueInfo]) if (v.dims) dims.set(v.name, v.dims);
     for (const t of g.initializers) dims.set(t.name, t.dims);
+    const shapes = new StaticShapes(dims, producers(g), g);
     const rewritten: Node[] = [];
     for (const n of g.nodes) {
       const decompose = n.domain === 'com.microsoft' ? DECOMPOSERS[n.opType] : undefined;
@@ -62,9 +64,11 @@ export function decomposeFusedAttention(model: Model): FusedDecompositionReport 
         continue;
       }
       const e = new Emitter(g, newName, opset, n);
+      // Range and GatherElements, which the rewrite needs, exist from opset 11
+      if (opset < 11) throw e.unsupported(`ONNX opset ${opset} (the rewrite needs 11 or later)`);
       const dtype = TYPE_INPUTS[n.opType]!.map((i) => types.get(n.inputs[i] ?? '')).find(isFloatType);
       if (dtype === undefined) throw e.unsupported('inputs whose float type the graph does not state');
-      const ctx: FusedContext = { e, node: n, dtype, dims: (x) => dims.get(x), rank: (x) => dims.get(x)?.length };
+      const ctx: FusedContext = { e, node: n, dtype, dims: (x) => shapes.of(x), rank: (x) => shapes.of(x)?.length };
       const variant = decompose(ctx);
       rewritten.push(...e.nodes);
       nodes.push({ graph: path, op: n.opType, node: n.name || n.outputs[0]!, variant });

@@ -54,13 +54,14 @@ export class Emitter {
     );
   }
 
-  /** Float scalar in `dtype` (float32, float16 or double). */
+  /** Float scalar in `dtype` (float32, float16, bfloat16 or double). */
   scalar(dtype: number, value: number): string {
     return this.constant(`f:${dtype}:${value}`, (name) => {
       let data: ArrayBufferView;
       if (dtype === DataType.FLOAT) data = Float32Array.of(value);
       else if (dtype === DataType.DOUBLE) data = Float64Array.of(value);
       else if (dtype === DataType.FLOAT16) data = Uint16Array.of(toHalfBits(value));
+      else if (dtype === DataType.BFLOAT16) data = Uint16Array.of(toBfloat16Bits(value));
       else throw this.unsupported(`its element type ${dtype}`);
       this.graph.initializers.push(makeTensor(name, dtype, [], data));
     });
@@ -77,6 +78,15 @@ export class Emitter {
 
   cast(x: string, from: number, to: number): string {
     return from === to ? x : this.op('Cast', [x], { to });
+  }
+
+  /** Elementwise min/max by Where: Min and Max take int64 only from opset 12. */
+  min(a: string, b: string): string {
+    return this.op('Where', [this.op('Less', [a, b]), a, b]);
+  }
+
+  max(a: string, b: string): string {
+    return this.op('Where', [this.op('Less', [a, b]), b, a]);
   }
 
   unsqueeze(x: string, axes: number[]): string {
@@ -136,7 +146,7 @@ export class Emitter {
   }
 }
 
-/** Round-to-nearest-even float32 -> IEEE half bits (constants only; exact for the values used here). */
+/** Round-to-nearest-even float32 -> IEEE half bits, for constants. */
 function toHalfBits(v: number): number {
   if (Number.isNaN(v)) return 0x7e00;
   if (v === Infinity) return 0x7c00;
@@ -144,7 +154,7 @@ function toHalfBits(v: number): number {
   const f = new Float32Array([v]);
   const x = new Uint32Array(f.buffer)[0]!;
   const sign = (x >>> 16) & 0x8000;
-  let exp = ((x >>> 23) & 0xff) - 127 + 15;
+  const exp = ((x >>> 23) & 0xff) - 127 + 15;
   let mant = x & 0x7fffff;
   if (exp >= 31) return sign | 0x7c00; // overflow: infinity
   if (exp <= 0) {
@@ -159,7 +169,13 @@ function toHalfBits(v: number): number {
   }
   let half = (exp << 10) | (mant >> 13);
   const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && half & 1)) half++;
-  exp = half >> 10;
+  if (rem > 0x1000 || (rem === 0x1000 && half & 1)) half++; // a carry into the exponent is still right
   return sign | half;
+}
+
+/** Round-to-nearest-even float32 -> bfloat16 bits (the upper half of the float32). */
+function toBfloat16Bits(v: number): number {
+  if (Number.isNaN(v)) return 0x7fc0;
+  const x = new Uint32Array(Float32Array.of(v).buffer)[0]!;
+  return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
 }

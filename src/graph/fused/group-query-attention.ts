@@ -81,7 +81,7 @@ export function decomposeGroupQueryAttention(ctx: FusedContext): string {
   const first = e.op('Equal', [S, total]);
   const pastB = pastK ? e.op('Where', [first, e.i64(0), e.op('Sub', [totalB, S])]) : e.op('Mul', [totalB, e.i64(0)]); // [B]
   const P = pastK ? e.dim(pastK, 2) : e.i64([0]);
-  const T = pastK ? e.op('Max', [total, P]) : total;
+  const T = pastK ? e.max(total, P) : total;
 
   // --- q, k, v as [B,heads,S,H] ---
   let q: string;
@@ -112,7 +112,7 @@ export function decomposeGroupQueryAttention(ctx: FusedContext): string {
   const fromPast = e.op('Less', [t2, past2]);
   const srcNew = e.op('Sub', [e.op('Add', [t2, P]), past2]);
   const lastRow = e.op('Sub', [e.op('Add', [P, S]), e.i64(1)]);
-  const src = e.op('Min', [e.op('Where', [fromPast, t2, srcNew]), lastRow]); // [B,T]
+  const src = e.min(e.op('Where', [fromPast, t2, srcNew]), lastRow); // [B,T]
   const filled = e.op('Less', [t2, e.op('Add', [past2, S])]); // [B,T]
   const B = e.dim(query!, 0);
   const gatherIdx = e.op('Expand', [e.unsqueeze(src, [1, 3]), e.op('Concat', [B, e.i64([Nkv]), T, e.i64([H])], { axis: 0 })]);
@@ -127,10 +127,7 @@ export function decomposeGroupQueryAttention(ctx: FusedContext): string {
 
   // --- visible keys: [B,1,S,T] ---
   const sIdx = arange(e, S);
-  const qEnd = e.op('Min', [
-    e.op('Add', [e.op('Add', [past2, e.unsqueeze(sIdx, [0])]), e.i64(1)]),
-    e.unsqueeze(totalB, [1]),
-  ]); // [B,S]: keys t < qEnd are causally visible and exist
+  const qEnd = e.min(e.op('Add', [e.op('Add', [past2, e.unsqueeze(sIdx, [0])]), e.i64(1)]), e.unsqueeze(totalB, [1])); // [B,S]: keys t < qEnd are causally visible and exist
   const qEnd4 = e.unsqueeze(qEnd, [1, 3]);
   const t4 = e.unsqueeze(tIdx, [0, 1, 2]);
   let allowed = e.op('Less', [t4, qEnd4]);
