@@ -6,6 +6,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import * as ortWeb from 'onnxruntime-web';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ControlMode, ExplainSettings } from '../core/types';
 import { DataType, decodeModel, encodeModel, makeAttribute } from '../graph/onnx-ir';
@@ -18,6 +19,7 @@ import { parseModelConfig } from './model-config';
 import { folderSource } from './node/folder-source';
 import { createNodeBackend } from './node/node-backend';
 import { loadTokenizer, withinVocabulary } from './text-tokenizer';
+import { createWebBackend } from './web-backend';
 
 const backend = createNodeBackend();
 const QWEN = 'fixtures/models/ortgenai-tiny-qwen-gqa';
@@ -215,6 +217,31 @@ describe("onnxruntime's optimized GPT-2 (stacked caches, int32 inputs)", () => {
       it('refuses a prompt with a token past the vocabulary before any pass runs', async () => {
         await expectCode(explain(model, { prompt: 'The cat sat on the mat.', target }), 'TOKEN_OUT_OF_VOCABULARY', /" cat"/);
       });
+    });
+  }
+});
+
+describe('the onnxruntime-web code path (WASM in Node) runs both folders as onnxruntime-node does', () => {
+  const cases = [
+    { folder: QWEN, dtype: 'fp16', mode: 'log-additive', prompt: 'The cat sat on the mat.', target: ' The cat' },
+    { folder: GPT2, dtype: 'fp32', mode: 'multiplicative', prompt: 'The man said that it was the first time', target: ' It was' },
+  ] as const;
+  for (const c of cases) {
+    it(`${c.folder} (${c.dtype}, ${c.mode})`, async () => {
+      ortWeb.env.wasm.numThreads = 1;
+      const web = createWebBackend(ortWeb, { webgpu: false, adapter: null, shaderF16: false, reason: 'Node' }, 'wasm');
+      const a = await AtmanModel.load(folderSource(c.folder), web, { dtype: c.dtype, mode: c.mode });
+      const b = await AtmanModel.load(folderSource(c.folder), backend, { dtype: c.dtype, mode: c.mode });
+      try {
+        const xa = await explain(a, { prompt: c.prompt, target: c.target, settings: { mode: c.mode } });
+        const xb = await explain(b, { prompt: c.prompt, target: c.target, settings: { mode: c.mode } });
+        expect(xa.model.backend).toBe('wasm');
+        expect(maxAbs(xb)).toBeGreaterThan(1e-5);
+        expect(maxDiff(xa, xb)).toBeLessThan(1e-5);
+      } finally {
+        await a.release();
+        await b.release();
+      }
     });
   }
 });
