@@ -5,7 +5,9 @@ import { AtmanError, isAtmanError } from '../core/errors';
 import type { ControlMode } from '../core/types';
 import { type TargetScoringReport, appendTargetScoring } from '../graph/append-target-scoring';
 import { type AttentionControlReport, insertAttentionControl } from '../graph/insert-attention-control';
-import { DataType, type Model, type ValueInfo, decodeModel, encodeModel, tensorPayload } from '../graph/onnx-ir';
+import { DataType, type Model, type ValueInfo, decodeModel, encodeModel, subgraphs, tensorPayload } from '../graph/onnx-ir';
+import { type SplitStackedCacheReport, splitStackedCache } from '../graph/split-stacked-cache';
+import { type FusedDecompositionReport, decomposeFusedAttention } from '../graph/fused/decompose-fused-attention';
 import type { ExternalFile, OrtBackend } from './backend';
 import { type ModelDtype, needsFp16, onnxCandidates } from './dtypes';
 import { type EmbeddingTable, findTokenEmbedding } from './embeddings';
@@ -15,7 +17,8 @@ import { type ModelConfig, parseModelConfig } from './model-config';
 import { type ModelLayout, detectLayout, layoutBases } from './model-layout';
 import { type VisionParts, embedTokens, releaseVisionParts } from './vision-parts';
 import type { FileProgress, ModelSource } from './model-source';
-import { type TextTokenizer, loadTokenizer } from './text-tokenizer';
+import { floatData } from './tensor-data';
+import { type TextTokenizer, loadTokenizer, withinVocabulary } from './text-tokenizer';
 
 export interface LoadProgress {
   stage: 'download' | 'rewrite' | 'session' | 'self-check';
@@ -44,6 +47,10 @@ export interface ControlState {
   layers: readonly number[] | null;
   report: AttentionControlReport;
   scoring: TargetScoringReport;
+  /** stacked key/value caches the graph came with, now split (none for most exports) */
+  cacheSplit: SplitStackedCacheReport;
+  /** fused attention nodes rewritten as standard ops, null when none needed it */
+  decomposed: FusedDecompositionReport | null;
   session: InferenceSession;
   inputs: ValueInfo[];
   /** past input -> present output, when the graph takes and returns a key/value cache */
@@ -101,7 +108,7 @@ export class AtmanModel {
     const encoderFile = bases.encoder ? await findVariant(source, dtype, bases.encoder, missing) : null;
     const embedFile = bases.embedTokens ? await findVariant(source, dtype, bases.embedTokens, missing) : null;
     if (missing.length) throw filesMissing(source, missing);
-    const tokenizer = await loadTokenizer(source);
+    const tokenizer = withinVocabulary(await loadTokenizer(source), config.vocabSize);
     const graphBytes = await source.read(onnxFile!, progress);
 
     opts.onProgress?.({ stage: 'rewrite', loaded: 0, total: 1 });
@@ -154,13 +161,19 @@ export class AtmanModel {
     onProgress?: (p: LoadProgress) => void,
   ): Promise<ControlState> {
     const graph = decodeModel(this.graphBytes);
+    // Before anything else: the later passes and the feeds see caches as separate keys and values.
+    const cacheSplit = splitStackedCache(graph);
+    // onnxruntime's contrib Attention takes no attention bias, so no mode can reach its scores
+    // until it is written out as standard ops. GroupQueryAttention and MultiHeadAttention stay
+    // fused: log-additive mode goes through their attention-bias input, at the fused kernels' speed.
+    const decomposed = hasContribAttention(graph) ? decomposeFusedAttention(graph) : null;
     const report = insertAttentionControl(graph, { mode, layers, expectedLayers: this.config.numLayers });
     const scoring = appendTargetScoring(graph);
     checkInputs(graph.graph.inputs);
     const rewritten = encodeModel(graph);
     onProgress?.({ stage: 'session', loaded: 0, total: 1 });
     const session = await this.createSession(rewritten);
-    const state: ControlState = { mode, layers, report, scoring, session, inputs: graph.graph.inputs, cache: cacheMap(graph), selfCheck: null };
+    const state: ControlState = { mode, layers, report, scoring, cacheSplit, decomposed, session, inputs: graph.graph.inputs, cache: cacheMap(graph), selfCheck: null };
     if (selfCheck) {
       onProgress?.({ stage: 'self-check', loaded: 0, total: 1 });
       try {
@@ -269,8 +282,7 @@ async function loadAuxiliary(
 export async function logitsOf(session: InferenceSession, feeds: Parameters<InferenceSession['run']>[0]): Promise<Float32Array> {
   const out = await session.run(feeds, ['logits']);
   const t = out.logits!;
-  const data = t.data;
-  const result = data instanceof Float32Array ? data : Float32Array.from(data as ArrayLike<number>);
+  const result = await floatData(t);
   t.dispose?.();
   return result;
 }
@@ -286,6 +298,12 @@ function cacheMap(m: Model): Map<string, string> | null {
     map.set(v.name, present);
   }
   return map;
+}
+
+function hasContribAttention(m: Model): boolean {
+  const visit = (g: Model['graph']): boolean =>
+    g.nodes.some((n) => (n.opType === 'Attention' && n.domain === 'com.microsoft') || subgraphs(n).some(visit));
+  return visit(m.graph);
 }
 
 function hasFp16(m: Model): boolean {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { DataType, type Graph, decodeModel, emptyGraph, makeNode, makeTensor, makeValueInfo } from '../graph/onnx-ir';
+import { DataType, type Graph, decodeModel, emptyGraph, makeNode, makeTensor, makeValueInfo, tensorPayload } from '../graph/onnx-ir';
 import { findTokenEmbedding, halfToFloat } from './embeddings';
 
 const V = 5;
@@ -74,5 +74,36 @@ describe('merged decoders', () => {
       expect(m.graph.nodes.some((n) => n.opType === 'If')).toBe(true);
       expect(findTokenEmbedding(m.graph, () => undefined)?.dim, file).toBe(dim);
     }
+  });
+});
+
+describe('graphs written by onnxruntime tools', () => {
+  /** Row `id` of a named initializer, read straight from its bytes. */
+  const rowOf = (g: Graph, name: string, id: number): number[] => {
+    const t = g.initializers.find((x) => x.name === name)!;
+    const raw = tensorPayload(t).rawData!;
+    const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+    const dim = t.dims[1]!;
+    const fp16 = t.dataType === DataType.FLOAT16;
+    return Array.from({ length: dim }, (_, j) => (fp16 ? halfToFloat(view.getUint16((id * dim + j) * 2, true)) : view.getFloat32((id * dim + j) * 4, true)));
+  };
+
+  it('reads the word table of EmbedLayerNormalization (input 2), not its position table', () => {
+    const g = decodeModel(new Uint8Array(readFileSync('fixtures/third-party/ortgenai-tiny-random-gpt2-fp32/past.onnx'))).graph;
+    const eln = g.nodes.find((n) => n.opType === 'EmbedLayerNormalization')!;
+    expect(eln.inputs[2]).toBe('transformer.wte.weight');
+    expect(g.nodes.some((n) => n.opType === 'Gather')).toBe(false);
+    const table = findTokenEmbedding(g, none)!;
+    expect(table.dim).toBe(32);
+    for (const id of [0, 98, 511, 999]) expect(Array.from(table.row(id))).toEqual(rowOf(g, 'transformer.wte.weight', id));
+    expect(Array.from(table.row(3))).not.toEqual(rowOf(g, 'transformer.wpe.weight', 3));
+  });
+
+  it('reads the fp16 table of the GroupQueryAttention decoder (a Gather on int32 input_ids)', () => {
+    const g = decodeModel(new Uint8Array(readFileSync('fixtures/third-party/ortgenai-tiny-qwen-gqa-fp16/decoder.onnx'))).graph;
+    const table = findTokenEmbedding(g, none)!;
+    expect(table.dim).toBe(64);
+    for (const id of [0, 1, 500, 999]) expect(Array.from(table.row(id))).toEqual(rowOf(g, 'embed_tokens.weight', id));
+    expect(table.row(500).some((x) => x !== 0)).toBe(true);
   });
 });

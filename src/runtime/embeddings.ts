@@ -7,7 +7,15 @@ export interface EmbeddingTable {
   row(tokenId: number): Float32Array;
 }
 
-/** Finds the Gather that turns input_ids into vectors and reads rows from its initializer. */
+/** Inputs of onnxruntime's fused EmbedLayerNormalization: the token ids, and the token-embedding table (input 2; 3 holds positions). */
+const EMBED_LAYER_NORM_IDS = 0;
+const EMBED_LAYER_NORM_WORDS = 2;
+
+/**
+ * Finds the Gather that turns input_ids into vectors (or the fused EmbedLayerNormalization of
+ * onnxruntime-optimized graphs, which also adds position embeddings and normalises: its word table
+ * is what conceptual suppression compares) and reads rows from its initializer.
+ */
 export function findTokenEmbedding(
   g: Graph,
   readExternal: (location: string) => Uint8Array | undefined,
@@ -38,6 +46,11 @@ function findIn(
       // 4-bit (or 8-bit) block-quantized tables, as the onnxruntime-genai builder writes for shared embeddings.
       const found = blockQuantizedTable(n, inits, readExternal);
       if (found) return found;
+      continue;
+    }
+    if (n.opType === 'EmbedLayerNormalization' && comesFromIds(n.inputs[EMBED_LAYER_NORM_IDS] ?? '')) {
+      const t = inits.get(n.inputs[EMBED_LAYER_NORM_WORDS] ?? '');
+      if (t && t.dims.length === 2 && (t.dataType === DataType.FLOAT || t.dataType === DataType.FLOAT16)) return tableFrom(t, readExternal);
       continue;
     }
     if (n.opType !== 'Gather' || !comesFromIds(n.inputs[1]!)) continue;

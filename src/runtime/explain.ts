@@ -23,6 +23,7 @@ import { type ExplainedImage, type ImageRequest, contextForGeneration, describeI
 import type { DecodedImage } from './image-input';
 import { embedTokens } from './vision-parts';
 import { type RunReport, runPasses } from './pass-runner';
+import { floatData } from './tensor-data';
 
 export const SCHEMA_VERSION = 1;
 export const SIGN_SENTENCE =
@@ -346,7 +347,7 @@ export async function generateGreedy(model: AtmanModel, prompt: string, maxNewTo
     const out = await session.run(feeds, ['logits']);
     const logits = out.logits!;
     const V = logits.dims[2]!;
-    const data = (await logits.getData()) as Float32Array;
+    const data = await floatData(logits);
     let best = 0;
     for (let v = 1; v < V; v++) if (data[v]! > data[best]!) best = v;
     logits.dispose?.();

@@ -11,6 +11,13 @@ import type { ModelConfig } from './model-config';
 const PAST = /^past_key_values\.\d+\.(key|value)$|^past_(key|value)(_\d+)?$/;
 export const isPastInput = (name: string): boolean => PAST.test(name);
 
+/**
+ * A layer's keys and values stacked in one input, [2, batch, heads, length, headDim] (onnxruntime's
+ * optimized GPT-2). The engine's own graph takes them split (splitStackedCache); only the unmodified
+ * graph, run once as the self-check's reference, is fed one, and always empty.
+ */
+const STACKED_PAST = /^past_\d+$/;
+
 /** The output carrying a past input's next value (present.N.key for past_key_values.N.key). */
 export const presentNameFor = (past: string): string[] => [past.replace(/^past_key_values\./, 'present.'), past.replace(/^past_/, 'present_')];
 
@@ -114,6 +121,7 @@ export function buildFeeds(inputs: readonly ValueInfo[], config: ModelConfig, Te
     else if (v.name === TARGET_POSITIONS_INPUT) feeds[v.name] = targets(spec.targetRows, Array.from({ length: S }, (_, i) => i));
     else if (v.name === TARGET_IDS_INPUT) feeds[v.name] = targets(spec.targetIds, new Array(spec.targetRows?.length ?? S).fill(0));
     else if (isPastInput(v.name)) feeds[v.name] = pastFeed(v, config, Tensor, batch, pastLength, spec.past?.get(v.name));
+    else if (STACKED_PAST.test(v.name)) feeds[v.name] = emptyStackedPast(v, config, Tensor, batch, pastLength);
   }
   return feeds;
 }
@@ -159,6 +167,15 @@ function pastFeed(v: ValueInfo, config: ModelConfig, Tensor: TensorCtor, batch: 
     return new Tensor(type, type === 'float16' ? new Uint16Array(0) : new Float32Array(0), [batch, heads, 0, headDim]);
   }
   return new Tensor(cached.type, sliceAndTile(cached, pastLength, batch), [batch, heads, pastLength, headDim]);
+}
+
+function emptyStackedPast(v: ValueInfo, config: ModelConfig, Tensor: TensorCtor, batch: number, pastLength: number): OrtTensor {
+  if (pastLength > 0) throw new Error(`${v.name} holds keys and values stacked; a cached prefix is fed only to graphs that take them split`);
+  const dims = v.dims ?? [];
+  const heads = typeof dims[2] === 'number' ? dims[2] : config.numKvHeads;
+  const headDim = typeof dims[4] === 'number' ? dims[4] : config.headDim;
+  const type = v.elemType === DataType.FLOAT16 ? 'float16' : 'float32';
+  return new Tensor(type, type === 'float16' ? new Uint16Array(0) : new Float32Array(0), [2, batch, heads, 0, headDim]);
 }
 
 /** The first `length` rows of a [1, H, L, D] cache, repeated for every batch item. */

@@ -12,6 +12,7 @@ import { crossEntropyAtTargets } from '../core/scores';
 import { TARGET_LOGPROBS_OUTPUT } from '../graph/append-target-scoring';
 import type { AtmanModel } from './atman-model';
 import { type DecoderContext, type PastTensor, buildFeeds } from './feeds';
+import { floatData } from './tensor-data';
 
 export interface PassJob {
   /** input ids of the whole sequence: prompt + target[:-1] */
@@ -109,7 +110,7 @@ export async function runPasses(model: AtmanModel, job: PassJob, opts: RunOption
     const fetches = [opts.scoreHead ? TARGET_LOGPROBS_OUTPUT : 'logits', ...(fetchPresents && cache ? cache.values() : [])];
     const out = await session.run(feeds, fetches);
     const main = out[fetches[0]!]!;
-    const data = (await main.getData()) as Float32Array;
+    const data = await floatData(main);
     let io = main.size * 4;
     for (const f of Object.values(feeds)) io += (f.data as ArrayLike<unknown>).length * (f.type === 'int64' ? 8 : 4);
     const rows: Float64Array[] = opts.scoreHead

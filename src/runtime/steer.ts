@@ -10,6 +10,7 @@ import type { ControlMode, TokenInfo, TokenOverlap } from '../core/types';
 import { buildUnits } from '../core/units';
 import type { AtmanModel } from './atman-model';
 import { buildFeeds } from './feeds';
+import { floatData } from './tensor-data';
 
 export const STEER_SCHEMA_VERSION = 1;
 
@@ -250,7 +251,7 @@ export async function nextTokenProbabilities(
   const out = await session.run(feeds, ['logits']);
   const t = out.logits!;
   const V = t.dims[t.dims.length - 1]!;
-  const logits = Float32Array.from(((await t.getData()) as Float32Array).subarray(0, V));
+  const logits = (await floatData(t)).slice(0, V);
   t.dispose?.();
   let max = -Infinity;
   for (let v = 0; v < V; v++) if (logits[v]! > max) max = logits[v]!;

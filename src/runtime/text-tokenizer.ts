@@ -101,6 +101,35 @@ export function wrapTokenizer(tok: HfTokenizer): TextTokenizer {
 }
 
 /**
+ * The tokenizer, refusing text that becomes a token the model has no row for. Some exports ship a
+ * tokenizer larger than the model (tiny test models keep the full GPT-2 tokenizer over a
+ * 1000-token vocabulary); an id past the table would otherwise fail deep inside a pass, or read
+ * whatever lies beyond it.
+ */
+export function withinVocabulary(tok: TextTokenizer, vocabSize: number): TextTokenizer {
+  const check = (tokens: TokenInfo[]): TokenInfo[] => {
+    const bad = tokens.find((t) => !(t.id >= 0 && t.id < vocabSize));
+    if (bad) {
+      throw new AtmanError(
+        'TOKEN_OUT_OF_VOCABULARY',
+        `The tokenizer turns ${JSON.stringify(bad.text)} into token ${bad.id}, but this model only reads tokens 0 to ${vocabSize - 1} (its tokenizer knows more tokens than the model has). Rephrase without that word.`,
+      );
+    }
+    return tokens;
+  };
+  return {
+    ...tok,
+    encodePrompt: (text) => check(tok.encodePrompt(text)),
+    encodeTarget: (text) => check(tok.encodeTarget(text)),
+    encodePromptWithInsert: (text, at, length, insert) => {
+      const r = tok.encodePromptWithInsert(text, at, length, insert);
+      check(r.tokens);
+      return r;
+    },
+  };
+}
+
+/**
  * Character span of each token in `text`: the growth of the decoded prefix.
  * A prefix ending inside a multi-byte character decodes with U+FFFD; such a
  * token gets the characters completed by the next one. When decoding does not
