@@ -290,14 +290,28 @@ describe('fused attention (tiny-llama-gqa)', () => {
     await model.release();
   });
 
-  it('the attention methods fail with a typed error naming the fused op', async () => {
-    for (const method of ['attention', 'rollout'] as const) {
-      await expectCode(explainBaseline(model, { method, prompt: PROMPT, target: TARGET }), 'FUSED_ATTENTION_NO_PROBS', /GroupQueryAttention/);
+  // tiny-llama computes the same attention decomposed, with the same weights: every method must agree.
+  it.each(['attention', 'rollout', 'occlusion-mask'] as const)('%s reads the rewritten fused attention and equals the unfused tiny-llama', async (method) => {
+    const x = await explainBaseline(model, { method, prompt: PROMPT, target: TARGET, settings: { granularity: { kind: 'word' } } });
+    expect(x.run.attention).toMatch(/GroupQueryAttention rewritten as standard ops/);
+    const eager = await AtmanModel.load(folderSource(`${MODELS}/tiny-llama`), backend);
+    try {
+      const y = await explainBaseline(eager, { method, prompt: PROMPT, target: TARGET, settings: { granularity: { kind: 'word' } } });
+      expect(maxAbsDiff(x.units.map((u) => u.score), y.units.map((u) => u.score))).toBeLessThan(1e-4);
+      expect(x.units.some((u) => Math.abs(u.score) > 1e-3)).toBe(true);
+    } finally {
+      await releaseBaselineSessions(eager);
+      await eager.release();
     }
   });
 
-  it('masking is refused, because GroupQueryAttention reads only lengths from the mask', async () => {
-    await expectCode(explainBaseline(model, { method: 'occlusion-mask', prompt: PROMPT, target: TARGET }), 'MODEL_UNSUPPORTED', /GroupQueryAttention.*deletion/);
+  it('masking is refused on the fused path, where GroupQueryAttention reads only lengths from the mask', async () => {
+    const fused = await AtmanModel.load(folderSource(`${MODELS}/tiny-llama-gqa`), backend, { mode: 'log-additive', attention: 'fused' });
+    try {
+      await expectCode(explainBaseline(fused, { method: 'occlusion-mask', prompt: PROMPT, target: TARGET }), 'MODEL_UNSUPPORTED', /GroupQueryAttention.*deletion/);
+    } finally {
+      await fused.release();
+    }
   });
 
   it('deletion runs and matches the unfused tiny-llama (same weights)', async () => {

@@ -32,7 +32,9 @@ import type { Unit } from '../core/types';
 import { TARGET_LOGPROBS_OUTPUT } from '../graph/append-target-scoring';
 import { type ExposeAttentionReport, exposeAttentionProbs } from '../graph/expose-attention-probs';
 import { DataType, type ValueInfo, decodeModel, encodeModel } from '../graph/onnx-ir';
+import { splitStackedCache } from '../graph/split-stacked-cache';
 import type { AtmanModel } from './atman-model';
+import { chooseAttentionPath } from './attention-path';
 import { type ExplainRequest, type Explanation, type ExplanationMethod, type Prepared, SCHEMA_VERSION, batchSizeFor, plainTokens, prepare } from './explain';
 import { buildFeeds } from './feeds';
 import type { RunReport } from './pass-runner';
@@ -137,6 +139,8 @@ interface ProbsSession {
   session: InferenceSession;
   inputs: ValueInfo[];
   report: ExposeAttentionReport;
+  /** the attention the probabilities come from, in words */
+  attention: string;
 }
 
 /** A session on the unmodified graph with every layer's attention probabilities as outputs, made on first use. */
@@ -147,14 +151,18 @@ function probsSession(model: AtmanModel): Promise<ProbsSession> {
   if (made) return made;
   made = (async () => {
     const graph = decodeModel(model.original.bytes);
+    // Fused attention never produces its probabilities: read them from its standard-op rewrite.
+    splitStackedCache(graph);
+    const attention = chooseAttentionPath(graph, 'multiplicative', 'decomposed');
     const report = exposeAttentionProbs(graph, { expectedLayers: model.config.numLayers });
+
     let session: InferenceSession;
     try {
       session = await model.backend.createSession(encodeModel(graph), model.original.external);
     } catch (e) {
       throw new AtmanError('BACKEND_FAILED', `The ${model.backend.name} backend could not create a session that reads the attention of ${model.id}: ${(e as Error).message}`);
     }
-    return { session, inputs: graph.graph.inputs, report };
+    return { session, inputs: graph.graph.inputs, report, attention: attention.description };
   })();
   probsSessions.set(model, made);
   // A failed build is not kept: the next call tries again.
@@ -186,7 +194,7 @@ async function attentionScores(model: AtmanModel, p: Prepared, method: 'attentio
   const T = targetIds.length;
   const query = opts.query ?? 'target-mean';
   if (query !== 'last-prompt' && query !== 'target-mean') throw new AtmanError('BAD_SETTING', `Unknown attention query "${query}": use last-prompt or target-mean.`);
-  const { session, inputs, report: exposed } = await probsSession(model);
+  const { session, inputs, report: exposed, attention } = await probsSession(model);
   const layers = pickIndices('Layer', opts.layers, exposed.layerCount);
   const names = layers.map((l) => exposed.outputs.find((o) => o.layer === l)!.output);
 
@@ -220,6 +228,7 @@ async function attentionScores(model: AtmanModel, p: Prepared, method: 'attentio
   const scores = perTarget.map((row) => (query === 'last-prompt' ? row[0]! : row.reduce((a, x) => a + x, 0) / T));
 
   const report = emptyReport(1, false);
+  report.attention = attention;
   report.batches = 1;
   report.rowsComputed = report.rowsFullRecompute = S;
   report.ioPeakBytes = io;
@@ -263,6 +272,7 @@ async function occlusionScores(
 
   const batchSize = req.batchSize ?? batchSizeFor(model, S, T, req.memoryBudgetBytes);
   const report = emptyReport(batchSize, true);
+  report.attention = model.current.attention.description;
   report.rowsFullRecompute = passes.length * S;
   if (settings.kappa !== null) report.notes.push('conceptual suppression does not apply to occlusion: only the unit\'s own positions are removed');
   if (units.some((u) => u.coverage?.some((c) => c < 1))) report.notes.push('partly covered tokens are removed whole');

@@ -24,9 +24,9 @@ describe('explain on every fixture', () => {
     ['tiny-gpt2-external', 'fp32', ['multiplicative', 'log-additive']],
     ['tiny-llama', 'fp32', ['multiplicative', 'log-additive']],
     ['tiny-llama-sdpa', 'fp32', ['multiplicative', 'log-additive']],
-    ['tiny-llama-gqa', 'fp32', ['log-additive']],
-    ['tiny-qwen2-builder', 'fp32', ['log-additive']],
-    ['tiny-qwen2-builder', 'q4', ['log-additive']],
+    ['tiny-llama-gqa', 'fp32', ['multiplicative', 'log-additive']],
+    ['tiny-qwen2-builder', 'fp32', ['multiplicative', 'log-additive']],
+    ['tiny-qwen2-builder', 'q4', ['multiplicative', 'log-additive']],
   ];
   for (const [name, dtype, modes] of cases) {
     for (const mode of modes) {

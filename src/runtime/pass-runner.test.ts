@@ -19,7 +19,7 @@ const FIXTURES: Array<{ name: string; dtype?: 'q4'; modes: ControlMode[]; cache:
   { name: 'tiny-gpt2-kv', modes: ['multiplicative', 'log-additive'], cache: true },
   { name: 'tiny-llama', modes: ['multiplicative', 'log-additive'], cache: true },
   { name: 'tiny-llama-sdpa', modes: ['multiplicative'], cache: false },
-  { name: 'tiny-llama-gqa', modes: ['log-additive'], cache: true },
+  { name: 'tiny-llama-gqa', modes: ['multiplicative', 'log-additive'], cache: true },
 ];
 
 const maxDiff = (a: Explanation, b: Explanation): number =>
@@ -70,8 +70,8 @@ describe('prefix reuse and the score head give the scores of full recomputation 
     }
   }
 
-  it('runs GroupQueryAttention prefix passes one at a time, or batched without prefix when that is cheaper, and says which', async () => {
-    const model = await AtmanModel.load(folderSource('fixtures/models/tiny-llama-gqa'), backend, { mode: 'log-additive' });
+  it('on the fused path, runs GroupQueryAttention prefix passes one at a time, or batched without prefix when that is cheaper, and says which', async () => {
+    const model = await AtmanModel.load(folderSource('fixtures/models/tiny-llama-gqa'), backend, { mode: 'log-additive', attention: 'fused' });
     models.push(model);
     const settings = { mode: 'log-additive' as const, kappa: null };
     // Cheap runs: one pass per unit from its own start beats a few full-length batches.

@@ -43,6 +43,8 @@ export interface RunOptions {
 }
 
 export interface RunReport {
+  /** the attention the passes computed, in words: as exported, fused kernels, or fused ops rewritten as standard ops */
+  attention?: string;
   scoreHead: boolean;
   /** 'used', 'off', or why it could not be used */
   prefixReuse: string;
@@ -70,6 +72,7 @@ export async function runPasses(model: AtmanModel, job: PassJob, opts: RunOption
   const total = 1 + unitCount;
   const { session, inputs, cache } = model.current;
   const report: RunReport = {
+    attention: model.current.attention.description,
     scoreHead: opts.scoreHead,
     prefixReuse: !opts.prefixReuse ? 'off' : cache ? 'used' : 'unavailable: the graph takes no key/value cache (past_key_values)',
     notes: [],

@@ -14,7 +14,7 @@ const PROMPT = 'The cat sat on the mat. The dog ran.';
 const TARGET = ' The cat';
 const backend = createNodeBackend();
 
-const MODES: ControlMode[] = ['log-additive'];
+const MODES: ControlMode[] = ['multiplicative', 'log-additive'];
 
 describe.each(MODES)('tiny-qwen2-builder, %s: engine scores equal the float64 reference', (mode) => {
   const ref = loadQwen2BuilderReference(DIR);

@@ -31,10 +31,10 @@ const maxDiff = (a: Explanation, b: Explanation): number =>
   Math.max(...a.units.flatMap((u, i) => u.perTarget.map((r, t) => Math.abs(r - b.units[i]!.perTarget[t]!))));
 const maxAbs = (a: Explanation): number => Math.max(...a.units.flatMap((u) => u.perTarget.map(Math.abs)));
 
-describe('onnxruntime-genai GroupQueryAttention decoder (fp16), log-additive', () => {
+describe('onnxruntime-genai GroupQueryAttention decoder (fp16), log-additive on the fused path', () => {
   let model: AtmanModel;
   beforeAll(async () => {
-    model = await AtmanModel.load(folderSource(QWEN), backend, { dtype: 'fp16', mode: 'log-additive' });
+    model = await AtmanModel.load(folderSource(QWEN), backend, { dtype: 'fp16', mode: 'log-additive', attention: 'fused' });
   });
   afterAll(() => model.release());
 
@@ -90,10 +90,6 @@ describe('onnxruntime-genai GroupQueryAttention decoder (fp16), log-additive', (
     const plan = await planUnits(model, { prompt: PROMPT, target: TARGET, settings: { mode: 'log-additive', kappa: 0.7 } });
     const cat = plan.units.find((u) => u.label.trim() === 'cat')!;
     expect(cat.factors.filter(([, f]) => Math.abs(f - 0.1) < 1e-6)).toHaveLength(2);
-  });
-
-  it('refuses multiplicative mode in words (the fused op hides the raw scores)', async () => {
-    await expectCode(model.reconfigure('multiplicative', null), 'FUSED_ATTENTION_MULTIPLICATIVE', /GroupQueryAttention.*log-additive/);
   });
 
   it('names the fp16 file it lacks when asked for fp32', async () => {
@@ -181,9 +177,10 @@ describe("onnxruntime's optimized GPT-2 (stacked caches, int32 inputs)", () => {
       const target = ' It was the';
 
       it('loads: caches split, the five contrib Attention nodes written out and controlled, self-check passed', () => {
-        const { cacheSplit, decomposed, report, cache, selfCheck } = model.current;
+        const { cacheSplit, attention, report, cache, selfCheck } = model.current;
         expect(cacheSplit.layers.map((l) => l.stacked)).toEqual(['past_0', 'past_1', 'past_2', 'past_3', 'past_4']);
-        expect(decomposed!.nodes.map((n) => n.op)).toEqual(Array(5).fill('Attention'));
+        expect(attention.kind).toBe('decomposed');
+        expect(attention.decomposition!.nodes.map((n) => n.op)).toEqual(Array(5).fill('Attention'));
         expect(report.sites.map((x) => [x.kind, x.controlled])).toEqual(Array(5).fill(['decomposed', true]));
         expect(cache!.get('past_key_values.4.key')).toBe('present.4.key');
         expect(selfCheck!.maxAbsDiff).toBeLessThanOrEqual(selfCheck!.tolerance);

@@ -36,7 +36,7 @@ export const FIXTURE_MODELS: readonly BundledModel[] = [
   { id: 'tiny-gpt2', label: 'tiny-gpt2', description: 'GPT-2 layout, random weights' },
   { id: 'tiny-gpt2-kv', label: 'tiny-gpt2-kv', description: 'GPT-2 layout with a key/value cache (prefix reuse), random weights' },
   { id: 'tiny-llama', label: 'tiny-llama', description: 'Llama layout, random weights' },
-  { id: 'tiny-llama-gqa', label: 'tiny-llama-gqa', description: 'fused GroupQueryAttention: log-additive only' },
+  { id: 'tiny-llama-gqa', label: 'tiny-llama-gqa', description: 'fused GroupQueryAttention (rewritten as standard ops at load: both modes)' },
   { id: 'tiny-qwen2-builder', label: 'tiny-qwen2-builder', description: 'the onnxruntime-genai builder layout: fused GroupQueryAttention with rotary inside, packed QKV, q4 variant' },
   { id: 'tiny-idefics3', label: 'tiny-idefics3', description: 'Idefics3 vision-language layout (image tokens in the prompt, split into tiles), random weights' },
   { id: 'tiny-vit-gpt2', label: 'tiny-vit-gpt2', description: 'ViT + GPT-2 captioner (the decoder cross-attends to the image), random weights' },

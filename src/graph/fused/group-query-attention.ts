@@ -130,17 +130,18 @@ export function decomposeGroupQueryAttention(ctx: FusedContext): string {
     const start = e.op('Sub', [qEnd4, e.i64(windowSpan(window))]);
     allowed = e.op('And', [allowed, e.op('Not', [e.op('Less', [t4, start])])]);
   }
-  if (ctx.keyMask) {
-    // [B,total] -> bool [B,1,1,total]; total == T whenever past and present are not one shared buffer
-    const visible = e.unsqueeze(e.op('Cast', [ctx.keyMask], { to: DataType.BOOL }), [1, 2]);
-    allowed = e.op('And', [allowed, visible]);
-  }
+  // [B,total] -> [B,1,1,total] additive: 0 where the mask is 1, the lowest float where it is 0 (total == T
+  // whenever past and present are not one shared buffer). Finite, as exporters write padding masks: a
+  // row whose keys are all hidden stays finite instead of turning into NaN that 0-weights carry on.
+  const additiveMask = ctx.keyMask
+    ? e.unsqueeze(e.op('Where', [e.op('Cast', [ctx.keyMask], { to: DataType.BOOL }), e.scalar(ct, 0), e.scalar(ct, -3.4028234663852886e38)]), [1, 2])
+    : undefined;
 
   const groups = N / Nkv;
   const kc = e.repeatHeads(e.cast(presentK, dtype, ct), Nkv, groups, H);
   const vc = e.repeatHeads(e.cast(presentV, dtype, ct), Nkv, groups, H);
   const bias = attnBias ? e.cast(attnBias, dtype, ct) : undefined;
-  const out = attend(e, { q: e.cast(q, dtype, ct), k: kc, v: vc, computeType: ct, scale, softcap, bias, allowed });
+  const out = attend(e, { q: e.cast(q, dtype, ct), k: kc, v: vc, computeType: ct, scale, softcap, bias, allowed, ...(additiveMask ? { additiveMask } : {}) });
   const merged = e.fromHeads(out, N * H, ct === dtype ? n.outputs[0] : undefined);
   if (ct !== dtype) e.op('Cast', [merged], { to: dtype }, n.outputs[0]);
 
