@@ -6,6 +6,8 @@ import type { ControlMode } from '../core/types';
 import { type TargetScoringReport, appendTargetScoring } from '../graph/append-target-scoring';
 import { type AttentionControlReport, insertAttentionControl } from '../graph/insert-attention-control';
 import { DataType, type Model, type ValueInfo, decodeModel, encodeModel, tensorPayload } from '../graph/onnx-ir';
+import { findRowCoupling } from '../graph/row-coupling';
+import { type Coupling, type CouplingProbe, probeCoupling, summarizeCoupling } from './coupling-check';
 import type { ExternalFile, OrtBackend } from './backend';
 import { type ModelDtype, needsFp16, onnxCandidates } from './dtypes';
 import { type EmbeddingTable, findTokenEmbedding } from './embeddings';
@@ -37,6 +39,8 @@ export interface SelfCheck {
   maxAbsDiff: number;
   tolerance: number;
   positions: number;
+  /** suppressed column, batch and prefix checks: do rows and batch items stay independent? */
+  coupling: CouplingProbe;
 }
 
 export interface ControlState {
@@ -49,6 +53,8 @@ export interface ControlState {
   /** past input -> present output, when the graph takes and returns a key/value cache */
   cache: Map<string, string> | null;
   selfCheck: SelfCheck | null;
+  /** whether rows and batch items are computed independently (static check, and the self-check's probe when it ran) */
+  coupling: Coupling;
 }
 
 export class AtmanModel {
@@ -154,17 +160,30 @@ export class AtmanModel {
     onProgress?: (p: LoadProgress) => void,
   ): Promise<ControlState> {
     const graph = decodeModel(this.graphBytes);
+    const couplingOps = findRowCoupling(graph);
     const report = insertAttentionControl(graph, { mode, layers, expectedLayers: this.config.numLayers });
-    const scoring = appendTargetScoring(graph);
+    // A coupled LM head must see every row: pick the scored rows from its output.
+    const scoring = appendTargetScoring(graph, 'logits', { rowsAt: couplingOps.length ? 'logits' : 'auto' });
     checkInputs(graph.graph.inputs);
     const rewritten = encodeModel(graph);
     onProgress?.({ stage: 'session', loaded: 0, total: 1 });
     const session = await this.createSession(rewritten);
-    const state: ControlState = { mode, layers, report, scoring, session, inputs: graph.graph.inputs, cache: cacheMap(graph), selfCheck: null };
+    const state: ControlState = {
+      mode,
+      layers,
+      report,
+      scoring,
+      session,
+      inputs: graph.graph.inputs,
+      cache: cacheMap(graph),
+      selfCheck: null,
+      coupling: summarizeCoupling(couplingOps, null),
+    };
     if (selfCheck) {
       onProgress?.({ stage: 'self-check', loaded: 0, total: 1 });
       try {
         state.selfCheck = await this.runSelfCheck(state);
+        state.coupling = summarizeCoupling(couplingOps, state.selfCheck.coupling);
       } catch (e) {
         await session.release();
         throw e;
@@ -211,7 +230,18 @@ export class AtmanModel {
         `The rewritten graph does not reproduce the model with all factors at 1 (max logit difference ${maxAbsDiff.toExponential(2)} > ${tolerance.toExponential(2)}); its attention layout is not one the rewriter handles correctly.`,
       );
     }
-    return { maxAbsDiff, tolerance, positions: n };
+    const coupling = await probeCoupling({
+      session: state.session,
+      inputs: state.inputs,
+      config: this.config,
+      Tensor: this.backend.Tensor,
+      ids,
+      context,
+      cache: state.cache,
+      allOnes: controlled,
+      tolerance,
+    });
+    return { maxAbsDiff, tolerance, positions: n, coupling };
   }
 
   /** Embeddings and an encoder output for the self-check input, where the decoder takes them. */
