@@ -6,6 +6,7 @@ import type { ControlMode } from '../core/types';
 import { type TargetScoringReport, appendTargetScoring } from '../graph/append-target-scoring';
 import { type AttentionControlReport, insertAttentionControl } from '../graph/insert-attention-control';
 import { DataType, type Model, type ValueInfo, decodeModel, encodeModel, tensorPayload } from '../graph/onnx-ir';
+import { dequantizeDynamicMatMuls } from '../graph/dequantize-dynamic-matmuls';
 import { findRowCoupling } from '../graph/row-coupling';
 import { type Coupling, type CouplingProbe, probeCoupling, summarizeCoupling } from './coupling-check';
 import type { ExternalFile, OrtBackend } from './backend';
@@ -146,9 +147,33 @@ export class AtmanModel {
     const old = this.control.session;
     this.control = next;
     await old.release();
+    await this.releaseVariant();
+  }
+
+  /** the dequantized variant of a coupled model, built on first use for the current mode and layers */
+  private variant: Promise<ControlState> | null = null;
+
+  /**
+   * The same control over a graph whose dynamically quantized MatMuls run as float MatMuls over
+   * the dequantized 8-bit weights: rows and batch items independent, numbers not the model's own.
+   */
+  dequantizedControl(): Promise<ControlState> {
+    this.variant ??= this.buildControl(this.control.mode, this.control.layers, false, undefined, 'dequantized');
+    const built = this.variant;
+    built.catch(() => {
+      if (this.variant === built) this.variant = null;
+    });
+    return built;
+  }
+
+  private async releaseVariant(): Promise<void> {
+    const v = this.variant;
+    this.variant = null;
+    if (v) await (await v.catch(() => null))?.session.release();
   }
 
   async release(): Promise<void> {
+    await this.releaseVariant();
     await this.control.session.release();
     await releaseVisionParts(this.vision);
   }
@@ -158,8 +183,10 @@ export class AtmanModel {
     layers: readonly number[] | null,
     selfCheck: boolean,
     onProgress?: (p: LoadProgress) => void,
+    variant?: 'dequantized',
   ): Promise<ControlState> {
     const graph = decodeModel(this.graphBytes);
+    if (variant === 'dequantized') dequantizeDynamicMatMuls(graph);
     const couplingOps = findRowCoupling(graph);
     const report = insertAttentionControl(graph, { mode, layers, expectedLayers: this.config.numLayers });
     // A coupled LM head must see every row: pick the scored rows from its output.
