@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExplainSettings } from '../core/types';
 import { AtmanModel } from './atman-model';
+import { explainBaseline } from './baselines';
 import { type Explanation, explain } from './explain';
 import { measureFaithfulness } from './faithfulness';
 import { folderSource } from './node/folder-source';
@@ -69,6 +70,16 @@ describe.each([
     const slow = await measureFaithfulness(model, x, { randomRuns: 1, batchSize: 1, prefixReuse: false, scoreHead: false });
     expect(Math.max(...fast.deletion.map((p, i) => Math.abs(p - slow.deletion[i]!)))).toBeLessThan(1e-6);
     expect(fast.run.rowCoupling?.handling).toBe('exact');
+  });
+
+  it('occlusion runs its passes one at a time, equal to batch 1, and says why', async () => {
+    const x = await explainBaseline(model, { prompt: PROMPT, target: TARGET, settings: { mode }, method: 'occlusion-delete', batchSize: 8 });
+    const one = await explainBaseline(model, { prompt: PROMPT, target: TARGET, settings: { mode }, method: 'occlusion-delete', batchSize: 1 });
+    expect(maxDiff(x, one)).toBeLessThan(1e-6);
+    expect(x.run.rowCoupling?.handling).toBe('exact');
+    expect(x.batchSize).toBe(1);
+    // A masked token still moves the per-tensor scales: masking does not hide it, and the engine says so.
+    await expect(explainBaseline(model, { prompt: PROMPT, target: TARGET, settings: { mode }, method: 'occlusion-mask' })).rejects.toThrow(/quantized with one scale/);
   });
 
   it('the opt-in dequantized variant batches and reuses prefixes, and reports how far it moves the scores', async () => {
