@@ -113,3 +113,14 @@ describe('fp32 fixtures', () => {
     expect(x.run.rowCoupling).toBeUndefined();
   });
 });
+
+describe('vision-language fixtures (input embeddings, cross-attention)', () => {
+  it.each(['tiny-idefics3', 'tiny-vit-gpt2'])('%s: the coupling probe runs on the decoder and finds rows and batch items independent', async (name) => {
+    const model = await AtmanModel.load(folderSource(`fixtures/models/${name}`), backend);
+    models.push(model);
+    expect(model.current.coupling).toMatchObject({ coupled: false, reason: null });
+    const probe = model.current.selfCheck!.coupling;
+    expect(probe.rowsAfterMaxDiff).toBeGreaterThan(probe.tolerance);
+    expect(probe.batchMaxDiff).toBeLessThanOrEqual(probe.tolerance);
+  });
+});
