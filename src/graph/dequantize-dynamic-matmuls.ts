@@ -3,7 +3,9 @@
 // over the dequantized 8-bit weight. The weights keep their 8-bit values; the activations are no
 // longer quantized, so each row is computed on its own and batching, prefix reuse and row picking
 // before the LM head are exact again — for this variant, which differs from the model as shipped
-// by the activation rounding it drops (the engine measures by how much).
+// by the activation rounding it drops (the engine measures by how much). onnxruntime may fuse the
+// DequantizeLinear + MatMul pairs into MatMulNBits, which then quantizes activations per row block
+// (accuracy level 4): still within each row, so rows stay independent.
 import { consumers, constantNames, producers } from './graph-utils';
 import { type Graph, type Model, type Node, makeNode } from './onnx-ir';
 

@@ -1,6 +1,7 @@
 // 8-bit models made the way transformers.js makes model_quantized.onnx (DynamicQuantizeLinear:
 // one scale per whole activation tensor) couple rows and batch items. Their explanations must
 // equal the one computed a pass at a time with full recomputation, whatever the engine's savings.
+import * as ortWeb from 'onnxruntime-web';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExplainSettings } from '../core/types';
 import { AtmanModel } from './atman-model';
@@ -9,6 +10,7 @@ import { type Explanation, explain } from './explain';
 import { measureFaithfulness } from './faithfulness';
 import { folderSource } from './node/folder-source';
 import { createNodeBackend } from './node/node-backend';
+import { createWebBackend } from './web-backend';
 
 const backend = createNodeBackend();
 const PROMPT = 'The cat sat on the mat. Then the dog ran to the cat and sat down.';
@@ -122,5 +124,26 @@ describe('vision-language fixtures (input embeddings, cross-attention)', () => {
     const probe = model.current.selfCheck!.coupling;
     expect(probe.rowsAfterMaxDiff).toBeGreaterThan(probe.tolerance);
     expect(probe.batchMaxDiff).toBeLessThanOrEqual(probe.tolerance);
+  });
+});
+
+describe('q8 elsewhere', () => {
+  it('without the self-check, the static check alone flags the model and the runs are exact', async () => {
+    const model = await AtmanModel.load(folderSource('fixtures/models/tiny-gpt2-kv'), backend, { dtype: 'q8', selfCheck: false });
+    models.push(model);
+    expect(model.current.coupling).toMatchObject({ coupled: true, probe: null, rows: false, batch: false, prefix: false });
+    const x = await explain(model, { prompt: PROMPT, target: TARGET });
+    expect(maxDiff(x, await oneAtATime(model, {}))).toBeLessThan(1e-6);
+    expect(x.run.rowCoupling?.handling).toBe('exact');
+  });
+
+  it('onnxruntime-web (WASM, the default for q8 in transformers.js) is flagged and exact too', async () => {
+    const web = createWebBackend(ortWeb, { webgpu: false, adapter: null, shaderF16: false, reason: 'Node' }, 'wasm');
+    const model = await AtmanModel.load(folderSource('fixtures/models/tiny-llama'), web, { dtype: 'q8' });
+    models.push(model);
+    expect(model.current.coupling).toMatchObject({ coupled: true, rows: true, batch: true, prefix: true });
+    const x = await explain(model, { prompt: PROMPT, target: TARGET });
+    expect(x.model.backend).toBe('wasm');
+    expect(maxDiff(x, await oneAtATime(model, {}))).toBeLessThan(1e-6);
   });
 });

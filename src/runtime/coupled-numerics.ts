@@ -1,7 +1,7 @@
 // How passes run on a model whose rows or batch items are coupled (see coupling-check.ts), and
 // the report that says so. Exact by default: one pass at a time, every row recomputed, the full
 // logits read back, so nothing changes which rows share a tensor. Opt-in: the dequantized variant
-// (float MatMuls over the 8-bit weights), which batches again and says how far it moved the scores.
+// (MatMuls over the dequantized 8-bit weights), which batches again and says how far it moved the scores.
 
 /** 'exact': one pass at a time with full recomputation; 'dequantized': the faster variant, measured against exact */
 export type CoupledNumerics = 'exact' | 'dequantized';
@@ -32,7 +32,7 @@ export const EXACT_NOTE =
   "rows and batch items are coupled in this model (see rowCoupling): passes ran one pass at a time with full recomputation and full logits, so the scores are the model's own; the dequantized variant (coupledNumerics 'dequantized', --coupled-numerics dequantized) is faster but moves the scores";
 
 export const dequantizedNote = (d: ScoreDeviation): string =>
-  `ran the dequantized variant (8-bit weights, float activations): batched and exact for that variant; against the exact computation on the unperturbed pass and ${d.passesCompared - 1} unit passes it moved scores by up to ${d.maxAbsScoreDiff.toExponential(2)} (${(100 * d.relative).toFixed(2)}% of the largest score)`;
+  `ran the dequantized variant (8-bit weights, activations no longer quantized over the whole tensor): batched and exact for that variant; against the exact computation on the unperturbed pass and ${d.passesCompared - 1} unit passes it moved scores by up to ${d.maxAbsScoreDiff.toExponential(2)} (${(100 * d.relative).toFixed(2)}% of the largest score)`;
 
 /** Unit passes to rerun exactly: the strongest unit and others evenly spread, at most `count`. */
 export function deviationSample(ce: readonly Float64Array[], unitCount: number, count = 8): number[] {
