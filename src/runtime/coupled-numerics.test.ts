@@ -111,6 +111,7 @@ describe('fp32 fixtures', () => {
     expect(probe.rowsBeforeMaxDiff).toBeLessThanOrEqual(probe.tolerance);
     expect(probe.rowsAfterMaxDiff).toBeGreaterThan(probe.tolerance);
     if (name !== 'tiny-gpt2') expect(probe.prefix).not.toBeNull();
+    expect(probe.skipped).toEqual([]);
     const x = await explain(model, { prompt: PROMPT, target: TARGET, settings: { mode } });
     expect(x.run.rowCoupling).toBeUndefined();
   });
@@ -145,5 +146,30 @@ describe('q8 elsewhere', () => {
     const x = await explain(model, { prompt: PROMPT, target: TARGET });
     expect(x.model.backend).toBe('wasm');
     expect(maxDiff(x, await oneAtATime(model, {}))).toBeLessThan(1e-6);
+  });
+});
+
+describe('a check the backend refuses', () => {
+  it('is recorded as skipped, not counted as coupling, and the model still loads', async () => {
+    // A real session that refuses batches above 1, as a device short of memory might.
+    const limited = {
+      ...backend,
+      async createSession(bytes: Uint8Array, external: Parameters<typeof backend.createSession>[1]) {
+        const s = await backend.createSession(bytes, external);
+        const run = s.run.bind(s);
+        s.run = (async (feeds: Parameters<typeof s.run>[0], ...rest: unknown[]) => {
+          if (feeds.input_ids!.dims[0]! > 1) throw new Error('refused: batch too large');
+          return (run as (...a: unknown[]) => ReturnType<typeof s.run>)(feeds, ...rest);
+        }) as typeof s.run;
+        return s;
+      },
+    };
+    const model = await AtmanModel.load(folderSource('fixtures/models/tiny-gpt2-kv'), limited);
+    models.push(model);
+    const probe = model.current.selfCheck!.coupling;
+    expect(probe.batchMaxDiff).toBeNull();
+    expect(probe.skipped.join(' ')).toMatch(/batch of two: refused: batch too large/);
+    expect(probe.prefix).not.toBeNull();
+    expect(model.current.coupling.coupled).toBe(false);
   });
 });

@@ -14,14 +14,16 @@ import type { ModelConfig } from './model-config';
 export interface CouplingProbe {
   /** the column suppressed at factor 0 */
   column: number;
-  /** largest logit change in the rows before that column (causality: should be 0) and from it on (should not be) */
-  rowsBeforeMaxDiff: number;
-  rowsAfterMaxDiff: number;
+  /** largest logit change in the rows before that column (causality: should be 0) and from it on (should not be); null if it could not run */
+  rowsBeforeMaxDiff: number | null;
+  rowsAfterMaxDiff: number | null;
   /** largest logit difference of one pass alone and the same pass as item 0 of a batch with another input */
-  batchMaxDiff: number;
-  /** a pass from `start` over the cached rows before it against full recomputation; null when the graph takes no cache */
+  batchMaxDiff: number | null;
+  /** a pass from `start` over the cached rows before it against full recomputation; null when the graph takes no cache (or it could not run) */
   prefix: { start: number; maxAbsDiff: number } | null;
   tolerance: number;
+  /** checks the backend refused, in words (not counted as coupling: the passes meet the same refusal and its fallbacks) */
+  skipped: string[];
 }
 
 export interface Coupling {
@@ -62,44 +64,59 @@ export async function probeCoupling(a: ProbeArgs): Promise<CouplingProbe> {
     return m;
   };
 
+  const skipped: string[] = [];
+  const attempt = async <T>(what: string, fn: () => Promise<T>): Promise<T | null> => {
+    try {
+      return await fn();
+    } catch (e) {
+      skipped.push(`${what}: ${String((e as Error).message ?? e).split('\n')[0]!.slice(0, 160)}`);
+      return null;
+    }
+  };
+
   const suppressed = new Float32Array(n).fill(1);
   suppressed[column] = 0;
-  const s = await logits(a.session, feeds({ ids: a.ids, batch: 1, factors: suppressed }));
+  const s = await attempt('suppressed column', () => logits(a.session, feeds({ ids: a.ids, batch: 1, factors: suppressed })));
 
   // Item 1 differs from item 0 in its input and its factors, as the engine's batch items differ.
-  const batchFactors = new Float32Array(2 * n).fill(1);
-  batchFactors[n + Math.min(1, n - 1)] = 0;
-  const batched = feeds({ ids: a.ids, batch: 2, factors: batchFactors });
-  otherSecondItem(batched, a.Tensor);
-  const b = await logits(a.session, batched);
+  const b = await attempt('batch of two', () => {
+    const batchFactors = new Float32Array(2 * n).fill(1);
+    batchFactors[n + Math.min(1, n - 1)] = 0;
+    const batched = feeds({ ids: a.ids, batch: 2, factors: batchFactors });
+    otherSecondItem(batched, a.Tensor);
+    return logits(a.session, batched);
+  });
 
-  let prefix: CouplingProbe['prefix'] = null;
-  if (a.cache && column > 0) {
-    const full = await a.session.run(feeds({ ids: a.ids, batch: 1, factors: null }), ['logits', ...a.cache.values()]);
-    const past = new Map<string, PastTensor>();
-    for (const [pastName, presentName] of a.cache) {
-      const t = full[presentName]!;
-      past.set(pastName, { type: t.type === 'float16' ? 'float16' : 'float32', data: (await t.getData()) as Float32Array | Uint16Array, dims: t.dims });
-    }
-    for (const t of Object.values(full)) t.dispose?.();
-    const p = await logits(a.session, feeds({ ids: a.ids.slice(column), batch: 1, factors: null, pastLength: column, past }));
-    prefix = { start: column, maxAbsDiff: diff(p, 0, column, n - column) };
-  }
+  const prefix =
+    a.cache && column > 0
+      ? await attempt('cached prefix', async () => {
+          const full = await a.session.run(feeds({ ids: a.ids, batch: 1, factors: null }), ['logits', ...a.cache!.values()]);
+          const past = new Map<string, PastTensor>();
+          for (const [pastName, presentName] of a.cache!) {
+            const t = full[presentName]!;
+            past.set(pastName, { type: t.type === 'float16' ? 'float16' : 'float32', data: (await t.getData()) as Float32Array | Uint16Array, dims: t.dims });
+          }
+          for (const t of Object.values(full)) t.dispose?.();
+          const p = await logits(a.session, feeds({ ids: a.ids.slice(column), batch: 1, factors: null, pastLength: column, past }));
+          return { start: column, maxAbsDiff: diff(p, 0, column, n - column) };
+        })
+      : null;
   return {
     column,
-    rowsBeforeMaxDiff: diff(s, 0, 0, column),
-    rowsAfterMaxDiff: diff(s, column, column, n - column),
-    batchMaxDiff: diff(b, 0, 0, n),
+    rowsBeforeMaxDiff: s ? diff(s, 0, 0, column) : null,
+    rowsAfterMaxDiff: s ? diff(s, column, column, n - column) : null,
+    batchMaxDiff: b ? diff(b, 0, 0, n) : null,
     prefix,
     tolerance: a.tolerance,
+    skipped,
   };
 }
 
 /** Sums up the static findings and the probe, with the reason in words. */
 export function summarizeCoupling(ops: CouplingOp[], probe: CouplingProbe | null): Coupling {
   const tol = probe?.tolerance ?? 0;
-  const rows = !!probe && probe.rowsBeforeMaxDiff > tol;
-  const batch = !!probe && probe.batchMaxDiff > tol;
+  const rows = probe?.rowsBeforeMaxDiff != null && probe.rowsBeforeMaxDiff > tol;
+  const batch = probe?.batchMaxDiff != null && probe.batchMaxDiff > tol;
   const prefix = !!probe?.prefix && probe.prefix.maxAbsDiff > tol;
   const why: string[] = [];
   if (ops.length) {
@@ -107,8 +124,8 @@ export function summarizeCoupling(ops: CouplingOp[], probe: CouplingProbe | null
     why.push(`the graph holds ${ops.length} ${kinds} node${ops.length > 1 ? 's' : ''} (${ops[0]!.opType} ${ops[0]!.why})`);
   }
   const e = (x: number) => x.toExponential(1);
-  if (rows) why.push(`suppressing column ${probe!.column} changed the logits of the rows before it (by up to ${e(probe!.rowsBeforeMaxDiff)})`);
-  if (batch) why.push(`a pass gave different logits inside a batch of other inputs than alone (by up to ${e(probe!.batchMaxDiff)})`);
+  if (rows) why.push(`suppressing column ${probe!.column} changed the logits of the rows before it (by up to ${e(probe!.rowsBeforeMaxDiff!)})`);
+  if (batch) why.push(`a pass gave different logits inside a batch of other inputs than alone (by up to ${e(probe!.batchMaxDiff!)})`);
   if (prefix) why.push(`a pass over a cached prefix differed from full recomputation (by up to ${e(probe!.prefix!.maxAbsDiff)})`);
   const coupled = why.length > 0;
   return { ops, probe, rows, batch, prefix, coupled, reason: coupled ? `A row's numbers depend on the other rows and batch items in this model: ${why.join('; ')}.` : null };
