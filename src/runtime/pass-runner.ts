@@ -93,7 +93,8 @@ export async function runPasses(model: AtmanModel, job: PassJob, opts: RunOption
       out.report.notes.push(dequantizedNote(deviation));
       return out;
     }
-    fallback = `the dequantized variant still couples rows (${variant.coupling.reason}), so the exact computation ran instead`;
+    const left = [...new Set(variant.coupling.ops.map((o) => o.opType))].join(', ');
+    fallback = `the dequantized variant still holds ops that couple rows (${left || 'found by the load-time check'}), so the exact computation ran instead`;
   }
   const out = await runExact(model, job, opts);
   out.report.rowCoupling = { reason, handling: 'exact' };
