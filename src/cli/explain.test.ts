@@ -84,4 +84,23 @@ describe('npm run explain', () => {
     expect(String(err.mock.calls[0]![0])).toMatch(/usage: npm run explain/);
     err.mockRestore();
   });
+  it('q8: runs exact by default, --coupled-numerics dequantized reports its deviation, and says both in words', async () => {
+    const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    const file = join(dir, 'q8.json');
+    const args = ['--model', 'fixtures/models/tiny-gpt2-kv', '--dtype', 'q8', '--prompt', 'The cat sat on the mat.', '--target', ' The cat', '--json', file];
+    expect(await main(args)).toBe(0);
+    const exact = JSON.parse(readFileSync(file, 'utf8'));
+    expect(await main([...args, '--coupled-numerics', 'dequantized'])).toBe(0);
+    const fast = JSON.parse(readFileSync(file, 'utf8'));
+    const printed = out.mock.calls.map((c) => String(c[0])).join('');
+    out.mockRestore();
+    expect(exact.model.file).toBe('onnx/model_quantized.onnx');
+    expect(exact.run.rowCoupling).toMatchObject({ handling: 'exact', reason: expect.stringMatching(/DynamicQuantizeLinear/) });
+    expect(exact.batchSize).toBe(1);
+    expect(fast.run.rowCoupling.handling).toBe('dequantized');
+    expect(fast.run.rowCoupling.deviation.relative).toBeGreaterThan(0);
+    expect(printed).toMatch(/note: rows and batch items are coupled/);
+    expect(printed).toMatch(/note: ran the dequantized variant .*% of the largest score/);
+    await expect(main([...args, '--coupled-numerics', 'fast'])).rejects.toMatchObject({ code: 'BAD_SETTING' });
+  });
 });

@@ -7,6 +7,7 @@ import type { Rect } from '../core/image-regions';
 import { parseGranularity } from '../core/settings';
 import type { ExplainSettings } from '../core/types';
 import { BASELINE_METHODS, explainBaseline } from '../runtime/baselines';
+import { COUPLED_NUMERICS, type CoupledNumerics } from '../runtime/coupled-numerics';
 import { type Explanation, type ExplanationMethod, explain, generateGreedy } from '../runtime/explain';
 import { type FaithfulnessReport, measureFaithfulness } from '../runtime/faithfulness';
 import type { ImageRequest } from '../runtime/image-explain';
@@ -19,7 +20,7 @@ const USAGE = `usage: npm run explain -- --model <folder or hub id> --prompt "..
   [--mode multiplicative|log-additive] [--factor F] [--kappa K|off]
   [--granularity token|word|sentence|paragraph|delimiter:X] [--target-granularity complete|token]
   [--postprocess none|absolute|square] [--layers 0,1,...] [--dtype fp32|q8|q4|fp16|q4f16]
-  [--batch-size N] [--no-prefix-reuse] [--no-score-head] [--no-self-check]
+  [--batch-size N] [--no-prefix-reuse] [--no-score-head] [--no-self-check] [--coupled-numerics exact|dequantized]
   [--method atman|attention|rollout|occlusion-delete|occlusion-mask] [--faithfulness] [--json FILE]`;
 
 export async function main(argv: string[]): Promise<number> {
@@ -42,6 +43,7 @@ export async function main(argv: string[]): Promise<number> {
       'no-self-check': { type: 'boolean' },
       'no-prefix-reuse': { type: 'boolean' },
       'no-score-head': { type: 'boolean' },
+      'coupled-numerics': { type: 'string' },
       json: { type: 'string' },
       image: { type: 'string' },
       region: { type: 'string', multiple: true },
@@ -65,6 +67,7 @@ export async function main(argv: string[]): Promise<number> {
   // Read and checked before the model loads, so a wrong file fails fast.
   const image = values.image === undefined ? undefined : await readImage(values.image, regions);
   const method = parseMethod(values.method);
+  const coupledNumerics = parseCoupledNumerics(values['coupled-numerics']);
   const settings: Partial<ExplainSettings> = {};
   if (values.mode) settings.mode = values.mode as ExplainSettings['mode'];
   if (values.factor !== undefined) settings.factor = Number(values.factor);
@@ -98,13 +101,13 @@ export async function main(argv: string[]): Promise<number> {
     };
     const result: Explanation =
       method === 'atman'
-        ? await explain(model, { ...request, prefixReuse: !values['no-prefix-reuse'], scoreHead: !values['no-score-head'] })
+        ? await explain(model, { ...request, prefixReuse: !values['no-prefix-reuse'], scoreHead: !values['no-score-head'], coupledNumerics })
         : await explainBaseline(model, { ...request, method });
     if (progressTty) process.stderr.write('\n');
     process.stdout.write(`${renderExplanation(result, { color: Boolean(process.stdout.isTTY) })}\n`);
     let faithfulness: FaithfulnessReport | undefined;
     if (values.faithfulness) {
-      faithfulness = await measureFaithfulness(model, { ...result, ...(image ? { imageInput: image } : {}) }, { prefixReuse: !values['no-prefix-reuse'] });
+      faithfulness = await measureFaithfulness(model, { ...result, ...(image ? { imageInput: image } : {}) }, { prefixReuse: !values['no-prefix-reuse'], coupledNumerics });
       if (progressTty) process.stderr.write('\n');
       process.stdout.write(`${renderFaithfulness(faithfulness)}\n`);
     }
@@ -155,3 +158,11 @@ async function readImage(file: string, regions: Rect[]): Promise<ImageRequest> {
 }
 
 runWhenMain(import.meta.url, 'src/cli/explain.ts', main);
+
+function parseCoupledNumerics(s: string | undefined): CoupledNumerics {
+  if (s === undefined) return 'exact';
+  if (!(COUPLED_NUMERICS as readonly string[]).includes(s)) {
+    throw new AtmanError('BAD_SETTING', `--coupled-numerics takes ${COUPLED_NUMERICS.join(' or ')}, not "${s}".`);
+  }
+  return s as CoupledNumerics;
+}

@@ -47,7 +47,12 @@ function findLmHead(g: Graph, logits: string): Node | undefined {
  * `atman_target_logprobs` float32 [batch, T] = log softmax(logits[:, pos_t])[id_t].
  * The `logits` output then holds only the chosen rows: [batch, T, vocab].
  */
-export function appendTargetScoring(model: Model, logitsName = 'logits'): TargetScoringReport {
+export function appendTargetScoring(
+  model: Model,
+  logitsName = 'logits',
+  /** 'logits': pick the rows after the LM head, for graphs whose LM head couples rows (per-tensor activation quantization) */
+  opts: { rowsAt?: 'auto' | 'logits' } = {},
+): TargetScoringReport {
   const g = model.graph;
   const logits = g.outputs.find((o) => o.name === logitsName);
   if (!logits) throw new Error(`the graph has no "${logitsName}" output to score`);
@@ -62,7 +67,7 @@ export function appendTargetScoring(model: Model, logitsName = 'logits'): Target
     makeValueInfo(TARGET_POSITIONS_INPUT, DataType.INT64, ['target_length']),
     makeValueInfo(TARGET_IDS_INPUT, DataType.INT64, ['target_length']),
   );
-  const head = findLmHead(g, logitsName);
+  const head = opts.rowsAt === 'logits' ? undefined : findLmHead(g, logitsName);
   let rowsPickedAt: TargetScoringReport['rowsPickedAt'] = 'logits';
   if (head) {
     const hidden = head.inputs[0]!;

@@ -2,6 +2,7 @@
 // ORT objects. Progress callbacks cross as Comlink proxies; errors keep name and code.
 import type { ControlMode, ExplainSettings } from '../core/types';
 import type { LoadProgress, SelfCheck } from '../runtime/atman-model';
+import type { CoupledNumerics } from '../runtime/coupled-numerics';
 import type { ModelDtype } from '../runtime/dtypes';
 import type { ImageShape } from '../core/image-units';
 import type { AttentionOptions } from '../runtime/baselines';
@@ -104,6 +105,8 @@ export interface ExplainRequestData {
   /** the picture for a vision-language model, and shapes drawn on it (each one more unit) */
   image?: ImageData;
   imageRegions?: ImageShape[];
+  /** models whose rows or batch items are coupled (q8): 'exact' (default) or the faster, measured 'dequantized' variant */
+  coupledNumerics?: CoupledNumerics;
   /** AtMan (default) or a forward-only method to compare with */
   method?: ExplanationMethod;
   attention?: AttentionOptions;

@@ -8,6 +8,9 @@ import { type AttentionControlReport, insertAttentionControl } from '../graph/in
 import { DataType, type Model, type ValueInfo, decodeModel, encodeModel, tensorPayload } from '../graph/onnx-ir';
 import { type SplitStackedCacheReport, splitStackedCache } from '../graph/split-stacked-cache';
 import { type AttentionPath, type AttentionPreference, chooseAttentionPath } from './attention-path';
+import { dequantizeDynamicMatMuls } from '../graph/dequantize-dynamic-matmuls';
+import { findRowCoupling } from '../graph/row-coupling';
+import { type Coupling, type CouplingProbe, probeCoupling, summarizeCoupling } from './coupling-check';
 import type { ExternalFile, OrtBackend } from './backend';
 import { type ModelDtype, needsFp16, onnxCandidates } from './dtypes';
 import { type EmbeddingTable, findTokenEmbedding } from './embeddings';
@@ -42,6 +45,8 @@ export interface SelfCheck {
   maxAbsDiff: number;
   tolerance: number;
   positions: number;
+  /** suppressed column, batch and prefix checks: do rows and batch items stay independent? */
+  coupling: CouplingProbe;
 }
 
 export interface ControlState {
@@ -58,6 +63,8 @@ export interface ControlState {
   /** past input -> present output, when the graph takes and returns a key/value cache */
   cache: Map<string, string> | null;
   selfCheck: SelfCheck | null;
+  /** whether rows and batch items are computed independently (static check, and the self-check's probe when it ran) */
+  coupling: Coupling;
 }
 
 export class AtmanModel {
@@ -150,9 +157,33 @@ export class AtmanModel {
     const old = this.control.session;
     this.control = next;
     await old.release();
+    await this.releaseVariant();
+  }
+
+  /** the dequantized variant of a coupled model, built on first use for the current mode and layers */
+  private variant: Promise<ControlState> | null = null;
+
+  /**
+   * The same control over a graph whose dynamically quantized MatMuls run over the dequantized
+   * 8-bit weights: rows and batch items independent, numbers not the model's own.
+   */
+  dequantizedControl(): Promise<ControlState> {
+    this.variant ??= this.buildControl(this.control.mode, this.control.layers, false, undefined, 'dequantized');
+    const built = this.variant;
+    built.catch(() => {
+      if (this.variant === built) this.variant = null;
+    });
+    return built;
+  }
+
+  private async releaseVariant(): Promise<void> {
+    const v = this.variant;
+    this.variant = null;
+    if (v) await (await v.catch(() => null))?.session.release();
   }
 
   async release(): Promise<void> {
+    await this.releaseVariant();
     await this.control.session.release();
     await releaseVisionParts(this.vision);
   }
@@ -162,22 +193,39 @@ export class AtmanModel {
     layers: readonly number[] | null,
     selfCheck: boolean,
     onProgress?: (p: LoadProgress) => void,
+    variant?: 'dequantized',
   ): Promise<ControlState> {
     const graph = decodeModel(this.graphBytes);
     // Before anything else: the later passes and the feeds see caches as separate keys and values.
     const cacheSplit = splitStackedCache(graph);
     const attention = chooseAttentionPath(graph, mode, this.attentionPreference);
+    if (variant === 'dequantized') dequantizeDynamicMatMuls(graph);
+    const couplingOps = findRowCoupling(graph);
     const report = insertAttentionControl(graph, { mode, layers, expectedLayers: this.config.numLayers });
-    const scoring = appendTargetScoring(graph);
+    // A coupled LM head must see every row: pick the scored rows from its output.
+    const scoring = appendTargetScoring(graph, 'logits', { rowsAt: couplingOps.length ? 'logits' : 'auto' });
     checkInputs(graph.graph.inputs);
     const rewritten = encodeModel(graph);
     onProgress?.({ stage: 'session', loaded: 0, total: 1 });
     const session = await this.createSession(rewritten);
-    const state: ControlState = { mode, layers, report, scoring, cacheSplit, attention, session, inputs: graph.graph.inputs, cache: cacheMap(graph), selfCheck: null };
+    const state: ControlState = {
+      mode,
+      layers,
+      report,
+      scoring,
+      cacheSplit,
+      attention,
+      session,
+      inputs: graph.graph.inputs,
+      cache: cacheMap(graph),
+      selfCheck: null,
+      coupling: summarizeCoupling(couplingOps, null),
+    };
     if (selfCheck) {
       onProgress?.({ stage: 'self-check', loaded: 0, total: 1 });
       try {
         state.selfCheck = await this.runSelfCheck(state);
+        state.coupling = summarizeCoupling(couplingOps, state.selfCheck.coupling);
       } catch (e) {
         await session.release();
         throw e;
@@ -228,7 +276,20 @@ export class AtmanModel {
         `The rewritten graph does not reproduce the model with all factors at 1 (max logit difference ${maxAbsDiff.toExponential(2)} > ${tolerance.toExponential(2)}); its attention layout is not one the rewriter handles correctly.`,
       );
     }
-    return { maxAbsDiff, tolerance, positions: n };
+    const coupling = await probeCoupling({
+      session: state.session,
+      inputs: state.inputs,
+      config: this.config,
+      Tensor: this.backend.Tensor,
+      ids,
+      context,
+      cache: state.cache,
+      allOnes: controlled,
+      // Looser than the identity check: a batch or a shorter pass may sum in another order on a GPU
+      // (float rounding, ~1e-7 relative); coupling through an 8-bit scale moves logits by 1e-2 and more.
+      tolerance: Math.max(tolerance, 1e-5 * scale),
+    });
+    return { maxAbsDiff, tolerance, positions: n, coupling };
   }
 
   /** Embeddings and an encoder output for the self-check input, where the decoder takes them. */

@@ -270,9 +270,15 @@ async function occlusionScores(
   }
   const passes: OcclusionPass[] = [plainPass(ids, P, T), ...units.map((u) => (method === 'occlusion-mask' ? maskPass(u, ids, P, T) : deletionPass(u, ids, targetIds, P)))];
 
-  const batchSize = req.batchSize ?? batchSizeFor(model, S, T, req.memoryBudgetBytes);
+  const coupling = model.current.coupling;
+  // Coupled rows: a pass's numbers depend on its batch partners, so each runs alone (the score head already picks rows after the LM head).
+  const batchSize = coupling.coupled ? 1 : (req.batchSize ?? batchSizeFor(model, S, T, req.memoryBudgetBytes));
   const report = emptyReport(batchSize, true);
   report.attention = model.current.attention.description;
+  if (coupling.coupled) {
+    report.rowCoupling = { reason: coupling.reason!, handling: 'exact' };
+    report.notes.push('rows and batch items are coupled in this model (see rowCoupling): occlusion passes ran one at a time');
+  }
   report.rowsFullRecompute = passes.length * S;
   if (settings.kappa !== null) report.notes.push('conceptual suppression does not apply to occlusion: only the unit\'s own positions are removed');
   if (units.some((u) => u.coverage?.some((c) => c < 1))) report.notes.push('partly covered tokens are removed whole');
@@ -391,12 +397,16 @@ function checkMasking(model: AtmanModel): Promise<void> {
     const rows = Array.from({ length: n - 2 }, (_, i) => i + 2);
     const targets = rows.map((r) => a[(r + 1) % n]!);
     const pass = (ids: number[]): OcclusionPass => ({ ids, mask, rows });
-    const { rows: got } = await scorePasses(model, [pass(a), pass(b)], targets);
+    // Coupled rows: run each alone, as the occlusion passes run, so a masked token that still moves the others is caught.
+    const coupled = model.current.coupling.coupled;
+    const got = coupled
+      ? [(await scorePasses(model, [pass(a)], targets)).rows[0]!, (await scorePasses(model, [pass(b)], targets)).rows[0]!]
+      : (await scorePasses(model, [pass(a), pass(b)], targets)).rows;
     const ok = got[0]!.every((x, i) => Number.isFinite(x) && Math.abs(x - got[1]![i]!) <= 1e-4 * (1 + Math.abs(x)));
     if (!ok) {
       throw new AtmanError(
         'MODEL_UNSUPPORTED',
-        `This model's graph does not hide a token whose attention_mask is 0${model.current.report.sites.some((s) => s.kind === 'GroupQueryAttention') ? ' (its GroupQueryAttention reads only sequence lengths from the mask)' : ''}, so occlusion by masking cannot run on it. Use occlusion by deletion.`,
+        `This model's graph does not hide a token whose attention_mask is 0${model.current.report.sites.some((s) => s.kind === 'GroupQueryAttention') ? ' (its GroupQueryAttention reads only sequence lengths from the mask)' : coupled ? ' (its activations are quantized with one scale over every token, masked ones included)' : ''}, so occlusion by masking cannot run on it. Use occlusion by deletion.`,
       );
     }
   })();

@@ -22,6 +22,7 @@ import { type DecoderContext, buildFeeds } from './feeds';
 import { type ExplainedImage, type ImageRequest, contextForGeneration, describeImage, imageContext, imagePrompt, imageUnits } from './image-explain';
 import type { DecodedImage } from './image-input';
 import { embedTokens } from './vision-parts';
+import type { CoupledNumerics } from './coupled-numerics';
 import { type RunReport, runPasses } from './pass-runner';
 import { floatData } from './tensor-data';
 
@@ -54,6 +55,11 @@ export interface ExplainRequest {
   overheadRows?: number;
   /** an image for a vision-language model, and regions drawn on it */
   image?: ImageRequest;
+  /**
+   * models whose rows or batch items are coupled (8-bit dynamic quantization): 'exact' (default) runs
+   * one pass at a time with full recomputation; 'dequantized' runs a faster variant and reports how far it moved the scores
+   */
+  coupledNumerics?: CoupledNumerics;
 }
 
 export interface ExplainedUnit {
@@ -211,6 +217,7 @@ export async function explain(model: AtmanModel, req: ExplainRequest): Promise<E
     batchSize,
     scoreHead,
     prefixReuse: req.prefixReuse ?? true,
+    ...(req.coupledNumerics ? { coupledNumerics: req.coupledNumerics } : {}),
     ...(req.overheadRows !== undefined ? { overheadRows: req.overheadRows } : {}),
     ...(req.signal ? { signal: req.signal } : {}),
     onBatch: (loaded, all) => req.onProgress?.({ stage: 'passes', loaded, total: all, elapsedSeconds: (performance.now() - t0) / 1000 }),
@@ -237,7 +244,7 @@ export async function explain(model: AtmanModel, req: ExplainRequest): Promise<E
     settings,
     model: { id: model.id, dtype: model.dtype, backend: model.backend.name, device: model.backend.device, file: model.onnxFile },
     passes: total,
-    batchSize,
+    batchSize: report.rowCoupling?.handling === 'exact' ? 1 : batchSize,
     run: report,
     seconds: (performance.now() - t0) / 1000,
   };

@@ -27,6 +27,7 @@ import type { ControlMode, ExplainSettings } from '../core/types';
 import type { AtmanModel } from './atman-model';
 import { batchSizeFor, prepare } from './explain';
 import type { ImageRequest } from './image-explain';
+import type { CoupledNumerics } from './coupled-numerics';
 import { type RunReport, runPasses } from './pass-runner';
 
 export const FAITHFULNESS_SCHEMA_VERSION = 1;
@@ -72,6 +73,8 @@ export interface FaithfulnessOptions {
   memoryBudgetBytes?: number;
   prefixReuse?: boolean;
   scoreHead?: boolean;
+  /** models whose rows or batch items are coupled: see ExplainRequest.coupledNumerics */
+  coupledNumerics?: CoupledNumerics;
   signal?: AbortSignal;
   onProgress?: (p: { stage: 'passes'; loaded: number; total: number; elapsedSeconds: number }) => void;
 }
@@ -181,6 +184,7 @@ export async function measureFaithfulness(model: AtmanModel, input: Faithfulness
     batchSize,
     scoreHead,
     prefixReuse: opts.prefixReuse ?? true,
+    ...(opts.coupledNumerics ? { coupledNumerics: opts.coupledNumerics } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
     onBatch: (loaded, total) => opts.onProgress?.({ stage: 'passes', loaded, total, elapsedSeconds: (performance.now() - t0) / 1000 }),
   });
@@ -233,7 +237,7 @@ export async function measureFaithfulness(model: AtmanModel, input: Faithfulness
     randomAbpc: random ? random.abpc : null,
     model: { id: model.id, dtype: model.dtype, backend: model.backend.name, device: model.backend.device, file: model.onnxFile },
     passes: ce.length,
-    batchSize,
+    batchSize: report.rowCoupling?.handling === 'exact' ? 1 : batchSize,
     run: report,
     seconds: (performance.now() - t0) / 1000,
   };

@@ -10,7 +10,8 @@ import { AtmanError, isAtmanError } from '../core/errors';
 import { factorsForBatch, groupByStart } from '../core/plan';
 import { crossEntropyAtTargets } from '../core/scores';
 import { TARGET_LOGPROBS_OUTPUT } from '../graph/append-target-scoring';
-import type { AtmanModel } from './atman-model';
+import type { AtmanModel, ControlState } from './atman-model';
+import { type CoupledNumerics, EXACT_NOTE, type RowCouplingReport, deviationSample, dequantizedNote, measureDeviation } from './coupled-numerics';
 import { type DecoderContext, type PastTensor, buildFeeds } from './feeds';
 import { floatData } from './tensor-data';
 
@@ -40,6 +41,8 @@ export interface RunOptions {
    * their start (prefix reuse). Default: a quarter of the sequence.
    */
   overheadRows?: number;
+  /** how to run a model whose rows or batch items are coupled (default 'exact'); ignored for other models */
+  coupledNumerics?: CoupledNumerics;
 }
 
 export interface RunReport {
@@ -60,17 +63,61 @@ export interface RunReport {
   passesSkipped: number;
   /** largest bytes of inputs plus read-back outputs of one batch */
   ioPeakBytes: number;
+  /** present when the model's rows or batch items are coupled: why, and how the passes ran because of it */
+  rowCoupling?: RowCouplingReport;
 }
 
 const MEMORY_ERROR = /out of memory|\boom\b|device (was )?lost|failed to allocate|allocation failed|bad_alloc/i;
 
-export async function runPasses(model: AtmanModel, job: PassJob, opts: RunOptions): Promise<{ ce: Float64Array[]; report: RunReport }> {
+export interface PassResult {
+  ce: Float64Array[];
+  report: RunReport;
+}
+
+/**
+ * Runs the passes with the savings asked for where they are exact. On a model whose rows or batch
+ * items are coupled they are not: by default its passes run one at a time with full recomputation
+ * and full logits; with coupledNumerics 'dequantized' the dequantized variant runs batched and its
+ * distance from the exact computation is measured on a sample of passes.
+ */
+export async function runPasses(model: AtmanModel, job: PassJob, opts: RunOptions): Promise<PassResult> {
+  const coupling = model.current.coupling;
+  if (!coupling.coupled) return runPassesOn(model, model.current, job, opts);
+  const reason = coupling.reason!;
+  let fallback: string | null = null;
+  if (opts.coupledNumerics === 'dequantized') {
+    const variant = await model.dequantizedControl();
+    if (!variant.coupling.coupled) {
+      const out = await runPassesOn(model, variant, job, opts);
+      const sample = deviationSample(out.ce, job.unitCount);
+      const exact = await runExact(model, { ...job, unitCount: sample.length, factorsOf: (i) => job.factorsOf(sample[i]!) }, { ...opts, onBatch: () => {} });
+      const deviation = measureDeviation(out.ce, exact.ce, sample);
+      out.report.rowCoupling = { reason, handling: 'dequantized', deviation };
+      out.report.notes.push(dequantizedNote(deviation));
+      return out;
+    }
+    const left = [...new Set(variant.coupling.ops.map((o) => o.opType))].join(', ');
+    fallback = `the dequantized variant still holds ops that couple rows (${left || 'found by the load-time check'}), so the exact computation ran instead`;
+  }
+  const out = await runExact(model, job, opts);
+  out.report.rowCoupling = { reason, handling: 'exact' };
+  out.report.notes.push(EXACT_NOTE, ...(fallback ? [fallback] : []));
+  if (opts.prefixReuse) out.report.prefixReuse = 'not used: rows are coupled in this model (see rowCoupling)';
+  return out;
+}
+
+/** One pass at a time, every row recomputed, the whole logits read back: what the explanation means. */
+const runExact = (model: AtmanModel, job: PassJob, opts: RunOptions): Promise<PassResult> =>
+  runPassesOn(model, model.current, job, { ...opts, batchSize: 1, scoreHead: false, prefixReuse: false });
+
+/** The passes on one controlled session, with the savings as asked. */
+export async function runPassesOn(model: AtmanModel, control: ControlState, job: PassJob, opts: RunOptions): Promise<PassResult> {
   const { ids, targetIds, promptLen: P, unitCount } = job;
   const S = ids.length;
   const T = targetIds.length;
   const E = job.encoderLength ?? 0;
   const total = 1 + unitCount;
-  const { session, inputs, cache } = model.current;
+  const { session, inputs, cache } = control;
   const report: RunReport = {
     attention: model.current.attention.description,
     scoreHead: opts.scoreHead,
@@ -185,7 +232,7 @@ export async function runPasses(model: AtmanModel, job: PassJob, opts: RunOption
     }
     const overhead = opts.overheadRows ?? S / 4;
     let maxBatch = report.batchSize;
-    if (model.current.report.sites.some((site) => site.kind === 'GroupQueryAttention') && runnable.length > 1) {
+    if (control.report.sites.some((site) => site.kind === 'GroupQueryAttention') && runnable.length > 1) {
       // onnxruntime's GroupQueryAttention takes several new rows over a past only at batch 1:
       // compare one-at-a-time prefix passes with batched full recomputation and take the cheaper.
       const batched = Math.ceil(runnable.length / maxBatch) * overhead + runnable.length * S;

@@ -27,7 +27,8 @@ export interface RunSlice {
   target: string;
   settings: ExplainSettings;
   /** the engine's savings, on by default; off only to compare (not saved) */
-  speed: { prefixReuse: boolean; scoreHead: boolean };
+  /** coupledNumerics: how 8-bit models whose rows are coupled run (exact, or the faster dequantized variant) */
+  speed: { prefixReuse: boolean; scoreHead: boolean; coupledNumerics: 'exact' | 'dequantized' };
   setSpeed(patch: Partial<RunSlice['speed']>): void;
   generateCount: number;
   generation: Generation | null;
@@ -59,7 +60,7 @@ export const createRunSlice: StateCreator<AppState, [], [], RunSlice> = (set, ge
   prompt: '',
   target: '',
   settings: structuredClone(DEFAULT_SETTINGS),
-  speed: { prefixReuse: true, scoreHead: true },
+  speed: { prefixReuse: true, scoreHead: true, coupledNumerics: 'exact' },
   setSpeed: (patch) => set({ speed: { ...get().speed, ...patch } }),
   generateCount: 8,
   generation: null,

@@ -175,7 +175,17 @@ function sanitizeRun(v: unknown, batchSize: number): RunReport {
     rowsFullRecompute: n('rowsFullRecompute'),
     passesSkipped: n('passesSkipped'),
     ioPeakBytes: n('ioPeakBytes'),
+    ...sanitizeRowCoupling(r.rowCoupling),
   };
+}
+
+function sanitizeRowCoupling(v: unknown): Pick<RunReport, 'rowCoupling'> {
+  const c = (typeof v === 'object' && v !== null ? v : null) as Record<string, unknown> | null;
+  if (!c || !isStr(c.reason, 2000) || (c.handling !== 'exact' && c.handling !== 'dequantized')) return {};
+  const d = (typeof c.deviation === 'object' && c.deviation !== null ? c.deviation : null) as Record<string, unknown> | null;
+  const keys = ['passesCompared', 'baselineMaxAbsDiff', 'maxAbsScoreDiff', 'maxAbsScore', 'relative'] as const;
+  const deviation = d && keys.every((k) => isNum(d[k])) ? (Object.fromEntries(keys.map((k) => [k, d[k]])) as Record<(typeof keys)[number], number>) : null;
+  return { rowCoupling: { reason: c.reason, handling: c.handling, ...(deviation ? { deviation } : {}) } };
 }
 
 function explanationProblem(v: unknown): string | null {

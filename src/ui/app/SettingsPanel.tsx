@@ -166,6 +166,19 @@ export function SettingsPanel(): ReactNode {
             <input type="checkbox" data-testid="score-head" aria-describedby="h-speed" checked={speed.scoreHead} onChange={(e) => setSpeed({ scoreHead: e.target.checked })} /> score head
           </label>
           <Help id="h-speed">Same scores either way. Prefix reuse starts each pass at the unit's first suppressed token, reusing the unperturbed pass's keys and values; the score head sends only the target rows through the output layer. Turn them off to compare.</Help>
+          <label>
+            <input
+              type="checkbox"
+              data-testid="coupled-dequantized"
+              aria-describedby="h-coupled"
+              checked={speed.coupledNumerics === 'dequantized'}
+              onChange={(e) => setSpeed({ coupledNumerics: e.target.checked ? 'dequantized' : 'exact' })}
+            />{' '}
+            8-bit models: faster dequantized variant
+          </label>
+          <Help id="h-coupled">
+            Some 8-bit models (q8) quantize each layer's input with one scale over all tokens, so batching changes their numbers: by default they run one pass at a time for exact scores. The dequantized variant batches again but moves the scores; the result says by how much.
+          </Help>
         </div>
         <div className="setting" role="group" aria-labelledby="layers-label">
           <span id="layers-label">Layers </span>

@@ -21,6 +21,15 @@ describe('ResultsView', () => {
     expect(screen.getByTestId('results-summary').textContent).toContain(summaryLine(x));
   });
 
+  it('says in the summary line when rows were coupled and how the passes ran', () => {
+    const x = testExplanation();
+    const exact = { ...x, run: { ...x.run, rowCoupling: { reason: 'DynamicQuantizeLinear', handling: 'exact' as const } } };
+    expect(summaryLine(exact)).toMatch(/couples rows and batch items .* one at a time for exact scores$/);
+    const deviation = { passesCompared: 9, baselineMaxAbsDiff: 0.01, maxAbsScoreDiff: 0.05, maxAbsScore: 1, relative: 0.05 };
+    const fast = { ...x, run: { ...x.run, rowCoupling: { reason: 'DynamicQuantizeLinear', handling: 'dequantized' as const, deviation } } };
+    expect(summaryLine(fast)).toMatch(/dequantized variant: scores within 5\.0% of the largest score .* 9 passes\)$/);
+  });
+
   it('shows the matrix only for per-token targets', () => {
     render(<ResultsView explanation={completeExplanation()} selectedUnit={null} onSelectUnit={noop} selectedTarget={null} onSelectTarget={noop} />);
     expect(screen.queryByTestId('target-matrix')).toBeNull();

@@ -34,7 +34,16 @@ export function summaryLine(x: Explanation): string {
   const on = x.model.backend && !dev.toLowerCase().includes(x.model.backend.toLowerCase()) ? `${dev} (${x.model.backend})` : dev;
   const s = x.settings;
   const run = x.run ? `; ${x.run.rowsComputed} of ${x.run.rowsFullRecompute} rows computed (prefix reuse ${x.run.prefixReuse}${x.run.scoreHead ? ', score head' : ''})` : '';
-  return `${x.passes} passes in ${seconds(x.seconds)} s on ${on}, batch ${x.batchSize}; ${s.mode}, factor ${s.factor}, kappa ${s.kappa ?? 'off'}${run}`;
+  return `${x.passes} passes in ${seconds(x.seconds)} s on ${on}, batch ${x.batchSize}; ${s.mode}, factor ${s.factor}, kappa ${s.kappa ?? 'off'}${run}${couplingWords(x)}`;
+}
+
+/** Models whose rows are coupled (8-bit dynamic quantization): how the passes ran instead. */
+function couplingWords(x: Explanation): string {
+  const c = x.run?.rowCoupling;
+  if (!c) return '';
+  if (c.handling === 'exact') return '; this model couples rows and batch items (8-bit activations share one scale), so passes ran one at a time for exact scores';
+  const d = c.deviation;
+  return `; dequantized variant${d ? `: scores within ${(100 * d.relative).toFixed(1)}% of the largest score of the exact computation (measured on ${d.passesCompared} passes)` : ''}`;
 }
 
 /** The second line: model, units, target granularity and post-processing. */
