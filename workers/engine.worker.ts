@@ -14,7 +14,8 @@ import { type DecodedImage, decodeImage } from '../src/runtime/image-input';
 import { steer } from '../src/runtime/steer';
 import { pickedFolderSource } from '../src/runtime/picked-folder';
 import { type CacheLike, MODEL_CACHE_NAME, cacheIdFor, cachedSource, clearCachedModels, listCachedModels } from '../src/runtime/model-cache';
-import { type ModelSource, hubSource, urlSource } from '../src/runtime/model-source';
+import { hubSource } from '../src/runtime/hub-source';
+import { type ModelSource, urlSource } from '../src/runtime/model-source';
 import { type GpuProbe, createWebBackend, probeWebGpu } from '../src/runtime/web-backend';
 import { installErrorTransfer } from '../src/runtime-client/comlink-errors';
 
@@ -42,7 +43,7 @@ async function sourceOf(req: LoadRequest): Promise<ModelSource> {
   if (spec.kind === 'files') return pickedFolderSource(spec.id, spec.files, req.dtype);
   // Relative base URLs resolve against the worker's URL, so make them absolute first.
   const abs = spec.kind === 'url' ? { ...spec, baseUrl: new URL(spec.baseUrl, self.location.href).href } : spec;
-  const inner = abs.kind === 'hub' ? hubSource(abs.repo, abs.revision) : urlSource(abs.baseUrl, abs.id);
+  const inner = abs.kind === 'hub' ? hubSource(abs.repo, abs.revision ? { revision: abs.revision } : {}) : urlSource(abs.baseUrl, abs.id);
   const key = cacheIdFor(abs, self.location.origin);
   const cache = key ? await modelCache() : null;
   return cache && key ? cachedSource(inner, cache, key) : inner;
@@ -53,6 +54,9 @@ function info(m: AtmanModel): ModelInfo {
   return {
     id: m.id,
     dtype: m.dtype,
+    file: m.onnxFile,
+    dtypeReason: m.variant.reason,
+    variants: m.variant.variants.map((v) => ({ dtype: v.dtype, bytes: v.bytes })),
     backend: m.backend.name,
     device: m.backend.device,
     modelType: m.config.modelType,

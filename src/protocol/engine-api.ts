@@ -2,7 +2,7 @@
 // ORT objects. Progress callbacks cross as Comlink proxies; errors keep name and code.
 import type { ControlMode, ExplainSettings } from '../core/types';
 import type { LoadProgress, SelfCheck } from '../runtime/atman-model';
-import type { ModelDtype } from '../runtime/dtypes';
+import type { DtypeRequest, ModelDtype } from '../runtime/dtypes';
 import type { ImageShape } from '../core/image-units';
 import type { AttentionOptions } from '../runtime/baselines';
 import type { Explanation, ExplainProgress, ExplanationMethod, UnitPlan } from '../runtime/explain';
@@ -24,6 +24,7 @@ export type {
   GpuProbe,
   ImageShape,
   LoadProgress,
+  DtypeRequest,
   ModelDtype,
   ModelLayout,
   SelfCheck,
@@ -61,16 +62,29 @@ export type CrashKind = 'close' | 'throw';
 
 export interface LoadRequest {
   source: ModelSourceSpec;
-  dtype?: ModelDtype;
+  /** absent or 'auto': the engine picks by backend from the variants the repository has */
+  dtype?: DtypeRequest;
   mode?: ControlMode;
   layers?: number[] | null;
   backend: BackendChoice;
   selfCheck?: boolean;
 }
 
+/** A dtype the repository has for every graph of the model, with its download size (null: unknown). */
+export interface VariantInfo {
+  dtype: ModelDtype;
+  bytes: number | null;
+}
+
 export interface ModelInfo {
   id: string;
   dtype: ModelDtype;
+  /** the decoder graph loaded, e.g. onnx/model_q4.onnx */
+  file?: string;
+  /** why this dtype, in words: asked for, or the automatic choice by backend */
+  dtypeReason?: string;
+  /** every variant the repository has */
+  variants?: VariantInfo[];
   /** the execution provider that runs the passes: 'webgpu' or 'wasm' */
   backend: string;
   device: string;

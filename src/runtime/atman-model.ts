@@ -7,7 +7,9 @@ import { type TargetScoringReport, appendTargetScoring } from '../graph/append-t
 import { type AttentionControlReport, insertAttentionControl } from '../graph/insert-attention-control';
 import { DataType, type Model, type ValueInfo, decodeModel, encodeModel, tensorPayload } from '../graph/onnx-ir';
 import type { ExternalFile, OrtBackend } from './backend';
-import { type ModelDtype, needsFp16, onnxCandidates } from './dtypes';
+import { type DtypeRequest, type ModelDtype, needsFp16 } from './dtypes';
+import { type VariantChoice, chooseVariant } from './dtype-choice';
+import { listFiles, onnxFiles, variantCandidates, withListing } from './repo-files';
 import { type EmbeddingTable, findTokenEmbedding } from './embeddings';
 import { type DecoderContext, ENCODER_STATES, buildFeeds, checkInputs, isPastInput, presentNameFor } from './feeds';
 import { loadImageProcessor } from './image-processor';
@@ -24,8 +26,21 @@ export interface LoadProgress {
   total: number | null;
 }
 
+/** What results record about the model that produced them. */
+export interface ModelFacts {
+  id: string;
+  dtype: string;
+  backend: string;
+  device: string;
+  /** the decoder graph's path in the repository */
+  file: string;
+  /** why this dtype: asked for, or the automatic choice and its reasons */
+  dtypeReason?: string;
+}
+
 export interface LoadOptions {
-  dtype?: ModelDtype;
+  /** a variant, or 'auto' (default): chosen by backend from what the repository has */
+  dtype?: DtypeRequest;
   mode?: ControlMode;
   layers?: readonly number[] | null;
   /** compare all-ones factors with the unmodified model once at load (default true) */
@@ -54,7 +69,8 @@ export interface ControlState {
 export class AtmanModel {
   private constructor(
     readonly id: string,
-    readonly dtype: ModelDtype,
+    /** the variant loaded, why it was chosen, and the others the repository has */
+    readonly variant: VariantChoice,
     readonly onnxFile: string,
     readonly config: ModelConfig,
     readonly tokenizer: TextTokenizer,
@@ -68,6 +84,15 @@ export class AtmanModel {
     private control: ControlState,
   ) {}
 
+  get dtype(): ModelDtype {
+    return this.variant.dtype;
+  }
+
+  /** The model's facts as results record them (the JSON's `model`). */
+  get facts(): ModelFacts {
+    return { id: this.id, dtype: this.dtype, backend: this.backend.name, device: this.backend.device, file: this.onnxFile, dtypeReason: this.variant.reason };
+  }
+
   get current(): ControlState {
     return this.control;
   }
@@ -77,17 +102,22 @@ export class AtmanModel {
     return { bytes: this.graphBytes, external: this.external };
   }
 
-  static async load(source: ModelSource, backend: OrtBackend, opts: LoadOptions = {}): Promise<AtmanModel> {
-    const dtype = opts.dtype ?? 'fp32';
-    if (needsFp16(dtype) && !backend.supportsFp16) {
-      throw fp16Error(backend, dtype);
+  static async load(given: ModelSource, backend: OrtBackend, opts: LoadOptions = {}): Promise<AtmanModel> {
+    const requested = opts.dtype ?? 'auto';
+    if (requested !== 'auto' && needsFp16(requested) && !backend.supportsFp16) {
+      throw fp16Error(backend, requested);
     }
     const progress = (p: FileProgress): void => opts.onProgress?.({ stage: 'download', ...p });
     const text = new TextDecoder();
-    const missing: string[] = [];
-    for (const f of ['config.json', 'tokenizer.json']) if (!(await source.has(f))) missing.push(f);
+    // One listing (or, for a plain URL, probes) answers every "is this file there" below.
+    const first = await listFiles(given, ['config.json', 'tokenizer.json']);
+    let source = first.listed ? withListing(given, first.files) : given;
+    const missing = ['config.json', 'tokenizer.json'].filter((f) => !first.files.some((x) => x.path === f));
     // The graph files to look for depend on config.json.
-    if (missing.includes('config.json')) throw filesMissing(source, [...missing, `${onnxCandidates(dtype).join(' or ')} (or the onnx/decoder_model_merged.onnx of a vision-language model)`]);
+    if (missing.includes('config.json')) {
+      const graphs = onnxFiles(first.files);
+      throw filesMissing(source, [...missing, graphs.length ? `(its ONNX files: ${graphs.map((f) => f.path).join(', ')})` : 'any onnx/*.onnx graph']);
+    }
     let config: ModelConfig;
     try {
       config = parseModelConfig(JSON.parse(text.decode(await source.read('config.json', progress))));
@@ -97,17 +127,27 @@ export class AtmanModel {
     }
     const layout = detectLayout(config);
     const bases = layoutBases(layout);
-    const onnxFile = await findVariant(source, dtype, bases.decoder, missing);
-    const encoderFile = bases.encoder ? await findVariant(source, dtype, bases.encoder, missing) : null;
-    const embedFile = bases.embedTokens ? await findVariant(source, dtype, bases.embedTokens, missing) : null;
+    const baseList = [bases.decoder, ...(bases.encoder ? [bases.encoder] : []), ...(bases.embedTokens ? [bases.embedTokens] : [])];
+    const files = first.listed ? first.files : (await listFiles(given, variantCandidates(baseList))).files;
+    if (!first.listed) source = withListing(given, [...first.files, ...files]);
+    let choice: VariantChoice;
+    try {
+      choice = chooseVariant(source.id, files, baseList, backend, requested);
+    } catch (e) {
+      // Name everything that is missing at once.
+      if (missing.length && isAtmanError(e, 'MODEL_FILES_MISSING')) throw new AtmanError(e.code, `${source.id} is missing ${missing.join(', ')}. ${e.message}`, e.detail);
+      throw e;
+    }
     if (missing.length) throw filesMissing(source, missing);
+    const [onnxFile, encoderFile = null, embedFile = null] = [choice.files[0]!, ...choice.files.slice(1)];
+    const dtype = choice.dtype;
     const tokenizer = await loadTokenizer(source);
-    const graphBytes = await source.read(onnxFile!, progress);
+    const graphBytes = await source.read(onnxFile, progress);
 
     opts.onProgress?.({ stage: 'rewrite', loaded: 0, total: 1 });
     const probe = decodeModel(graphBytes);
     if (!backend.supportsFp16 && hasFp16(probe)) throw fp16Error(backend, dtype);
-    const external = await readExternalFiles(probe, source, onnxFile!, progress);
+    const external = await readExternalFiles(probe, source, onnxFile, progress);
     const byLocation = new Map(external.map((f) => [f.path, f.data]));
     let embeddings = findTokenEmbedding(probe.graph, (loc) => byLocation.get(loc));
 
@@ -119,7 +159,7 @@ export class AtmanModel {
       vision = { layout, encoder: encoder.session, encoderFile: encoderFile!, embedTokens: embed?.session ?? null, embedFile, processor };
       embeddings ??= embed?.table ?? null;
     }
-    const model = new AtmanModel(source.id, dtype, onnxFile!, config, tokenizer, backend, embeddings, layout, vision, graphBytes, external, undefined as unknown as ControlState);
+    const model = new AtmanModel(source.id, { ...choice, dtype }, onnxFile, config, tokenizer, backend, embeddings, layout, vision, graphBytes, external, undefined as unknown as ControlState);
     try {
       model.control = await model.buildControl(opts.mode ?? 'multiplicative', opts.layers ?? null, opts.selfCheck ?? true, opts.onProgress);
     } catch (e) {
@@ -234,13 +274,6 @@ function encoderHiddenSize(config: ModelConfig): number {
   const h = enc?.hidden_size ?? enc?.d_model;
   if (typeof h !== 'number') throw new AtmanError('MODEL_UNSUPPORTED', 'config.json does not say the encoder hidden size.');
   return h;
-}
-
-async function findVariant(source: ModelSource, dtype: ModelDtype, base: string, missing: string[]): Promise<string | null> {
-  const candidates = onnxCandidates(dtype, base);
-  for (const c of candidates) if (await source.has(c)) return c;
-  missing.push(candidates.join(' or '));
-  return null;
 }
 
 function filesMissing(source: ModelSource, missing: string[]): AtmanError {

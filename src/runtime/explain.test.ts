@@ -159,7 +159,13 @@ describe('model loading failures', () => {
     const m = copy('tiny-gpt2');
     rmSync(join(m, 'tokenizer.json'));
     rmSync(join(m, 'onnx/model.onnx'));
-    await expectCode(AtmanModel.load(folderSource(m), backend), 'MODEL_FILES_MISSING', /tokenizer\.json.*onnx\/model\.onnx/);
+    // Asked for fp32: both missing files, and the graph the folder does have.
+    await expectCode(AtmanModel.load(folderSource(m), backend, { dtype: 'fp32' }), 'MODEL_FILES_MISSING', /tokenizer\.json.*onnx\/model\.onnx.*Its ONNX files: onnx\/model_q4\.onnx/);
+    // auto settles for the q4 graph, so only the tokenizer is missing.
+    const auto = await expectCode(AtmanModel.load(folderSource(m), backend), 'MODEL_FILES_MISSING', /missing tokenizer\.json/);
+    expect(auto).not.toContain('model.onnx');
+    rmSync(join(m, 'onnx/model_q4.onnx'));
+    await expectCode(AtmanModel.load(folderSource(m), backend), 'MODEL_FILES_MISSING', /tokenizer\.json.*It has no ONNX files at all/);
     await expectCode(AtmanModel.load(folderSource(join(dir, 'nowhere')), backend), 'MODEL_FILES_MISSING');
   });
 
