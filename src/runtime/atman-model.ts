@@ -8,13 +8,13 @@ import { type AttentionControlReport, insertAttentionControl } from '../graph/in
 import { DataType, type Model, type ValueInfo, decodeModel, encodeModel, tensorPayload } from '../graph/onnx-ir';
 import type { ExternalFile, OrtBackend } from './backend';
 import { type DtypeRequest, type ModelDtype, needsFp16 } from './dtypes';
-import { type VariantChoice, chooseVariant } from './dtype-choice';
-import { listFiles, onnxFiles, variantCandidates, withListing } from './repo-files';
+import type { VariantChoice } from './dtype-choice';
+import { resolveModelFiles } from './model-files';
 import { type EmbeddingTable, findTokenEmbedding } from './embeddings';
 import { type DecoderContext, ENCODER_STATES, buildFeeds, checkInputs, isPastInput, presentNameFor } from './feeds';
 import { loadImageProcessor } from './image-processor';
-import { type ModelConfig, parseModelConfig } from './model-config';
-import { type ModelLayout, detectLayout, layoutBases } from './model-layout';
+import type { ModelConfig } from './model-config';
+import type { ModelLayout } from './model-layout';
 import { type VisionParts, embedTokens, releaseVisionParts } from './vision-parts';
 import type { FileProgress, ModelSource } from './model-source';
 import { type TextTokenizer, loadTokenizer } from './text-tokenizer';
@@ -108,38 +108,8 @@ export class AtmanModel {
       throw fp16Error(backend, requested);
     }
     const progress = (p: FileProgress): void => opts.onProgress?.({ stage: 'download', ...p });
-    const text = new TextDecoder();
-    // One listing (or, for a plain URL, probes) answers every "is this file there" below.
-    const first = await listFiles(given, ['config.json', 'tokenizer.json']);
-    let source = first.listed ? withListing(given, first.files) : given;
-    const missing = ['config.json', 'tokenizer.json'].filter((f) => !first.files.some((x) => x.path === f));
-    // The graph files to look for depend on config.json.
-    if (missing.includes('config.json')) {
-      const graphs = onnxFiles(first.files);
-      throw filesMissing(source, [...missing, graphs.length ? `(its ONNX files: ${graphs.map((f) => f.path).join(', ')})` : 'any onnx/*.onnx graph']);
-    }
-    let config: ModelConfig;
-    try {
-      config = parseModelConfig(JSON.parse(text.decode(await source.read('config.json', progress))));
-    } catch (e) {
-      if (isAtmanError(e)) throw e;
-      throw new AtmanError('MODEL_UNSUPPORTED', `config.json of ${source.id} is not valid JSON.`);
-    }
-    const layout = detectLayout(config);
-    const bases = layoutBases(layout);
-    const baseList = [bases.decoder, ...(bases.encoder ? [bases.encoder] : []), ...(bases.embedTokens ? [bases.embedTokens] : [])];
-    const files = first.listed ? first.files : (await listFiles(given, variantCandidates(baseList))).files;
-    if (!first.listed) source = withListing(given, [...first.files, ...files]);
-    let choice: VariantChoice;
-    try {
-      choice = chooseVariant(source.id, files, baseList, backend, requested);
-    } catch (e) {
-      // Name everything that is missing at once.
-      if (missing.length && isAtmanError(e, 'MODEL_FILES_MISSING')) throw new AtmanError(e.code, `${source.id} is missing ${missing.join(', ')}. ${e.message}`, e.detail);
-      throw e;
-    }
-    if (missing.length) throw filesMissing(source, missing);
-    const [onnxFile, encoderFile = null, embedFile = null] = [choice.files[0]!, ...choice.files.slice(1)];
+    const { source, config, layout, choice, graphs } = await resolveModelFiles(given, backend, requested, progress);
+    const { decoder: onnxFile, encoder: encoderFile, embedTokens: embedFile } = graphs;
     const dtype = choice.dtype;
     const tokenizer = await loadTokenizer(source);
     const graphBytes = await source.read(onnxFile, progress);
@@ -159,7 +129,7 @@ export class AtmanModel {
       vision = { layout, encoder: encoder.session, encoderFile: encoderFile!, embedTokens: embed?.session ?? null, embedFile, processor };
       embeddings ??= embed?.table ?? null;
     }
-    const model = new AtmanModel(source.id, { ...choice, dtype }, onnxFile, config, tokenizer, backend, embeddings, layout, vision, graphBytes, external, undefined as unknown as ControlState);
+    const model = new AtmanModel(source.id, choice, onnxFile, config, tokenizer, backend, embeddings, layout, vision, graphBytes, external, undefined as unknown as ControlState);
     try {
       model.control = await model.buildControl(opts.mode ?? 'multiplicative', opts.layers ?? null, opts.selfCheck ?? true, opts.onProgress);
     } catch (e) {
@@ -276,9 +246,6 @@ function encoderHiddenSize(config: ModelConfig): number {
   return h;
 }
 
-function filesMissing(source: ModelSource, missing: string[]): AtmanError {
-  return new AtmanError('MODEL_FILES_MISSING', `${source.id} is missing ${missing.join(', ')} (expected the Hugging Face layout with ONNX files in onnx/).`);
-}
 
 /** An image encoder or embedding graph, run as exported (the control lives in the decoder). */
 async function loadAuxiliary(

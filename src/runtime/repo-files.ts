@@ -42,4 +42,4 @@ export function externalDataFiles(files: readonly RepoFile[], onnxPath: string):
 }
 
 /** The .onnx files of a listing, for messages that say what a repository does have. */
-export const onnxFiles = (files: readonly RepoFile[]): RepoFile[] => files.filter((f) => f.path.endsWith('.onnx')).sort((a, b) => a.path.localeCompare(b.path));
+export const onnxFiles = (files: readonly RepoFile[]): RepoFile[] => files.filter((f) => f.path.endsWith('.onnx')).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
