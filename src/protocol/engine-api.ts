@@ -8,6 +8,7 @@ import type { AttentionOptions } from '../runtime/baselines';
 import type { Explanation, ExplainProgress, ExplanationMethod, UnitPlan } from '../runtime/explain';
 import type { FaithfulnessInput, FaithfulnessOptions, FaithfulnessReport } from '../runtime/faithfulness';
 import type { ModelLayout } from '../runtime/model-layout';
+import type { VariantInfo, VariantListing } from '../runtime/model-files';
 import type { SteerResult, SteerStepEvent, SteerUnit } from '../runtime/steer';
 import type { CachedModel } from '../runtime/model-cache';
 import type { GpuProbe } from '../runtime/web-backend';
@@ -32,6 +33,8 @@ export type {
   SteerStepEvent,
   SteerUnit,
   UnitPlan,
+  VariantInfo,
+  VariantListing,
 };
 
 /** An image as the page holds it: the file's bytes; the worker decodes and checks it. */
@@ -70,12 +73,6 @@ export interface LoadRequest {
   selfCheck?: boolean;
 }
 
-/** A dtype the repository has for every graph of the model, with its download size (null: unknown). */
-export interface VariantInfo {
-  dtype: ModelDtype;
-  bytes: number | null;
-}
-
 export interface ModelInfo {
   id: string;
   dtype: ModelDtype;
@@ -103,6 +100,13 @@ export interface ModelInfo {
   /** attention sites the rewriter changed */
   attentionSites: number;
   selfCheck: SelfCheck | null;
+}
+
+/** What a model source holds, asked before any download: its variants and what auto would take. */
+export interface VariantsRequest {
+  source: ModelSourceSpec;
+  backend: BackendChoice;
+  dtype?: DtypeRequest;
 }
 
 export interface ExplainRequestData {
@@ -141,6 +145,8 @@ export interface SteerRequestData {
 export interface EngineApi {
   probe(): Promise<GpuProbe>;
   load(req: LoadRequest, onProgress?: (p: LoadProgress) => void): Promise<ModelInfo>;
+  /** the variants a model source has (its file listing and config.json only; nothing is cached) */
+  variants(req: VariantsRequest): Promise<VariantListing>;
   explain(req: ExplainRequestData, onProgress?: (p: ExplainProgress) => void): Promise<Explanation>;
   generate(prompt: string, maxNewTokens: number, image?: ImageData): Promise<string>;
   /** deletion and insertion curves of an explanation's ranking, with a random floor */

@@ -3,12 +3,12 @@
 // is read once and answers every later "is this file there" (external weights included); a plain
 // base URL, which cannot list, is probed for the candidate files instead.
 import { AtmanError, isAtmanError } from '../core/errors';
-import { type BackendCaps, type VariantChoice, chooseVariant } from './dtype-choice';
-import type { DtypeRequest } from './dtypes';
+import { type BackendCaps, type VariantChoice, chooseVariant, modelVariants } from './dtype-choice';
+import type { DtypeRequest, ModelDtype } from './dtypes';
 import { type ModelConfig, parseModelConfig } from './model-config';
 import { type ModelLayout, detectLayout, layoutBases } from './model-layout';
 import type { FileProgress, ModelSource } from './model-source';
-import { listFiles, onnxFiles, variantCandidates, withListing } from './repo-files';
+import { type RepoFile, listFiles, onnxFiles, variantCandidates, withListing } from './repo-files';
 
 export interface ModelFiles {
   /** the source, answering has() from its listing where it has one */
@@ -19,12 +19,20 @@ export interface ModelFiles {
   graphs: { decoder: string; encoder: string | null; embedTokens: string | null };
 }
 
-export async function resolveModelFiles(
-  given: ModelSource,
-  backend: BackendCaps,
-  requested: DtypeRequest = 'auto',
-  progress?: (p: FileProgress) => void,
-): Promise<ModelFiles> {
+/** A source's files, its config and layout, and the graph bases that layout loads; nothing chosen yet. */
+export interface ModelListing {
+  source: ModelSource;
+  config: ModelConfig;
+  layout: ModelLayout;
+  /** decoder first, then the image encoder and the embedding graph where the layout has them */
+  bases: string[];
+  /** the ONNX candidates found (all files, where the source lists) */
+  files: RepoFile[];
+  /** config.json / tokenizer.json, when absent */
+  missing: string[];
+}
+
+export async function listModel(given: ModelSource, progress?: (p: FileProgress) => void): Promise<ModelListing> {
   const first = await listFiles(given, ['config.json', 'tokenizer.json']);
   const source = first.listed ? withListing(given, first.files) : given;
   const missing = ['config.json', 'tokenizer.json'].filter((f) => !first.files.some((x) => x.path === f));
@@ -41,30 +49,69 @@ export async function resolveModelFiles(
     throw new AtmanError('MODEL_UNSUPPORTED', `config.json of ${source.id} is not valid JSON.`);
   }
   const layout = detectLayout(config);
-  const bases = layoutBases(layout);
-  const baseList = [bases.decoder, ...(bases.encoder ? [bases.encoder] : []), ...(bases.embedTokens ? [bases.embedTokens] : [])];
-  const files = first.listed ? first.files : (await listFiles(given, variantCandidates(baseList))).files;
+  const b = layoutBases(layout);
+  const bases = [b.decoder, ...(b.encoder ? [b.encoder] : []), ...(b.embedTokens ? [b.embedTokens] : [])];
+  const files = first.listed ? first.files : (await listFiles(given, variantCandidates(bases))).files;
+  return { source, config, layout, bases, files, missing };
+}
+
+export async function resolveModelFiles(
+  given: ModelSource,
+  backend: BackendCaps,
+  requested: DtypeRequest = 'auto',
+  progress?: (p: FileProgress) => void,
+): Promise<ModelFiles> {
+  const { source, config, layout, bases, files, missing } = await listModel(given, progress);
   let choice: VariantChoice;
   try {
-    choice = chooseVariant(source.id, files, baseList, backend, requested);
+    choice = chooseVariant(source.id, files, bases, backend, requested);
   } catch (e) {
     // Name everything that is missing at once.
     if (missing.length && isAtmanError(e, 'MODEL_FILES_MISSING')) throw new AtmanError(e.code, `${source.id} is missing ${missing.join(', ')}. ${e.message}`, e.detail);
     throw e;
   }
   if (missing.length) throw filesMissing(source, missing);
-  const byBase = new Map(baseList.map((b, i) => [b, choice.files[i]!]));
+  const b = layoutBases(layout);
+  const byBase = new Map(bases.map((base, i) => [base, choice.files[i]!]));
   return {
     source,
     config,
     layout,
     choice,
     graphs: {
-      decoder: byBase.get(bases.decoder)!,
-      encoder: bases.encoder ? byBase.get(bases.encoder)! : null,
-      embedTokens: bases.embedTokens ? byBase.get(bases.embedTokens)! : null,
+      decoder: byBase.get(b.decoder)!,
+      encoder: b.encoder ? byBase.get(b.encoder)! : null,
+      embedTokens: b.embedTokens ? byBase.get(b.embedTokens)! : null,
     },
   };
+}
+
+/** A dtype a repository has, with its download size (null: unknown). */
+export interface VariantInfo {
+  dtype: ModelDtype;
+  bytes: number | null;
+}
+
+/** What a source holds, read before any weights are downloaded, and what a load would take. */
+export interface VariantListing {
+  variants: VariantInfo[];
+  /** the variant a load with this dtype would take on this backend, and why; null when none can be loaded there */
+  chosen: (VariantInfo & { file: string; reason: string }) | null;
+  /** why none can, in words */
+  problem?: string;
+}
+
+export async function describeVariants(given: ModelSource, backend: BackendCaps, requested: DtypeRequest = 'auto'): Promise<VariantListing> {
+  const { source, bases, files } = await listModel(given);
+  const variants = modelVariants(files, bases).map((v) => ({ dtype: v.dtype, bytes: v.bytes }));
+  try {
+    const c = chooseVariant(source.id, files, bases, backend, requested);
+    return { variants, chosen: { dtype: c.dtype, bytes: c.bytes, file: c.files[0]!, reason: c.reason } };
+  } catch (e) {
+    // The variants are still worth showing when the one asked for (or none) cannot be loaded there.
+    if (!isAtmanError(e)) throw e;
+    return { variants, chosen: null, problem: e.message };
+  }
 }
 
 function filesMissing(source: ModelSource, missing: string[]): AtmanError {
