@@ -147,7 +147,19 @@ describe('choosing the variant from what a hub repository has', () => {
     try {
       expect([auto.dtype, auto.onnxFile]).toEqual(['q4', 'onnx/model_q4.onnx']);
       expect(auto.variant.reason).toMatch(/^auto for WASM, .*chose q4 \(onnx\/model_q4\.onnx, \d+ KB\)/);
-      expect((await explain(auto, { prompt: 'The cat sat.', target: ' The' })).model.file).toBe('onnx/model_q4.onnx');
+      const req = { prompt: 'The cat sat on the mat. The dog ran to the cat.', target: ' The cat' };
+      const onWasm = await explain(auto, req);
+      expect(onWasm.model.file).toBe('onnx/model_q4.onnx');
+      // The browsers' default variant agrees with the same variant on onnxruntime-node (what the browser tests compare with).
+      const onCpu = await AtmanModel.load(hubSource('test/gpt2', { endpoint: hub.endpoint }), cpu, { dtype: 'q4' });
+      try {
+        const ref = await explain(onCpu, req);
+        expect(ref.units.map((u) => u.label)).toEqual(onWasm.units.map((u) => u.label));
+        const diff = Math.max(...ref.units.map((u, i) => Math.abs(u.score - onWasm.units[i]!.score)));
+        expect(diff).toBeLessThan(1e-4);
+      } finally {
+        await onCpu.release();
+      }
     } finally {
       await auto.release();
     }
