@@ -4,7 +4,26 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type HubFile, type HubServer, startHubServer } from '../testing/hub-server';
 import { expectCode } from '../testing/expect-code';
 import { hubSource, nextLink } from './hub-source';
+import { type CacheLike, cachedSource } from './model-cache';
 import { urlSource } from './model-source';
+
+/** Cache Storage in memory (bodies and headers kept as the real one keeps them). */
+class MemoryCache implements CacheLike {
+  readonly store = new Map<string, { body: Uint8Array; headers: [string, string][] }>();
+  async match(url: string): Promise<Response | undefined> {
+    const e = this.store.get(url);
+    return e ? new Response(new Blob([e.body as Uint8Array<ArrayBuffer>]), { headers: e.headers }) : undefined;
+  }
+  async put(url: string, res: Response): Promise<void> {
+    this.store.set(url, { body: new Uint8Array(await res.arrayBuffer()), headers: [...res.headers] });
+  }
+  async delete(url: string): Promise<boolean> {
+    return this.store.delete(url);
+  }
+  async keys(): Promise<Array<{ url: string }>> {
+    return [...this.store.keys()].map((url) => ({ url }));
+  }
+}
 
 const bytes = (s: string): { data: Uint8Array } => ({ data: new TextEncoder().encode(s) });
 
@@ -63,6 +82,20 @@ describe('hubSource', () => {
     await expectCode(hubSource('acme/tiny', { endpoint: hub.endpoint, revision: 'v2' }).read('tokenizer.json'), 'MODEL_FILES_MISSING', /at revision v2 has no file tokenizer\.json/);
     await expectCode(hubSource('acme/tiny', { endpoint: 'http://127.0.0.1:1' }).list!(), 'MODEL_FILES_MISSING', /Could not reach the hub/);
     expect(() => hubSource('not a repo')).toThrow(/not a Hugging Face model id/);
+  });
+
+  it('offline, a cached hub model lists what was downloaded before; a refusal with nothing cached stays a refusal', async () => {
+    const cache = new MemoryCache();
+    const online = cachedSource(hubSource('acme/tiny', { endpoint: hub.endpoint }), cache, 'acme/tiny');
+    expect((await online.list!())!.length).toBe(5);
+    await online.read('config.json');
+    await online.read('onnx/model_q4f16.onnx');
+    const offline = cachedSource(hubSource('acme/tiny', { endpoint: 'http://127.0.0.1:1' }), cache, 'acme/tiny');
+    expect(await offline.list!()).toEqual([
+      { path: 'config.json', size: 21 },
+      { path: 'onnx/model_q4f16.onnx', size: 11 },
+    ]);
+    await expectCode(cachedSource(hubSource('acme/nothing', { endpoint: hub.endpoint }), cache, 'acme/nothing').list!(), 'MODEL_FILES_MISSING', /no model repository/);
   });
 
   it('follows rel="next" among other Link relations', () => {
