@@ -69,7 +69,7 @@ export function formatSize(n: number | null): string {
   return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${u}`;
 }
 
-const describe = (v: ModelVariant): string => `${v.dtype} (${v.files.join(' + ')}, ${formatSize(v.bytes)})`;
+const variantWords = (v: ModelVariant): string => `${v.dtype} (${v.files.join(' + ')}, ${formatSize(v.bytes)})`;
 
 /**
  * The variant to load: the requested dtype when one is given (its files must exist, and a 16-bit
@@ -82,13 +82,13 @@ export function chooseVariant(id: string, files: readonly RepoFile[], bases: rea
   const haveWords = have.length
     ? `Its ONNX files: ${have.map((f) => `${f.path} (${formatSize(f.size)})`).join(', ')}.`
     : 'It has no ONNX files at all (transformers.js layout: onnx/model.onnx, onnx/model_q4.onnx, …).';
-  const variantWords = variants.length ? ` The variants it has: ${variants.map((v) => v.dtype).join(', ')}; choose one of them or auto.` : '';
+  const variantList = variants.length ? ` The variants it has: ${variants.map((v) => v.dtype).join(', ')}; choose one of them or auto.` : '';
 
   if (requested !== 'auto') {
     const v = variants.find((x) => x.dtype === requested);
     if (!v) {
       const wanted = bases.map((b) => onnxCandidates(requested, b).join(' or ')).join(', ');
-      throw new AtmanError('MODEL_FILES_MISSING', `${id} has no ${requested} variant (looked for ${wanted}). ${haveWords}${variantWords}`, {
+      throw new AtmanError('MODEL_FILES_MISSING', `${id} has no ${requested} variant (looked for ${wanted}). ${haveWords}${variantList}`, {
         requested,
         onnxFiles: have.map((f) => f.path),
       });
@@ -112,7 +112,7 @@ export function chooseVariant(id: string, files: readonly RepoFile[], bases: rea
       before.length ? `the repository has no ${before.join(' or ')}` : '',
       ...skipped,
     ].filter(Boolean);
-    return { ...v, requested, reason: `${why.join('; ')}: chose ${describe(v)}.`, variants };
+    return { ...v, requested, reason: `${why.join('; ')}: chose ${variantWords(v)}.`, variants };
   }
   if (!variants.length) {
     throw new AtmanError('MODEL_FILES_MISSING', `${id} has no ONNX variant of ${bases.map((b) => `onnx/${b}*.onnx`).join(', ')} that this engine reads. ${haveWords}`, {
@@ -126,7 +126,7 @@ export function chooseVariant(id: string, files: readonly RepoFile[], bases: rea
 
 function fp16Refusal(backend: BackendCaps, asked: ModelVariant[], all: ModelVariant[], only: boolean): AtmanError {
   const others = all.filter((v) => !needsFp16(v.dtype)).map((v) => v.dtype);
-  const what = asked.map(describe).join(', ');
+  const what = asked.map(variantWords).join(', ');
   const alternative = others.length ? `choose ${others.join(' or ')}, or use the WASM backend` : 'use the WASM backend (it runs them on the CPU)';
   return new AtmanError(
     'FP16_UNSUPPORTED',
