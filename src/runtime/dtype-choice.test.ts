@@ -51,6 +51,10 @@ describe('choosing the variant from what a hub repository has', () => {
     add('test/huge', sizedRepo({ 'onnx/model_q4.onnx': 1 * MB, 'onnx/model_q4.onnx_data': 5 * GB, 'onnx/model_quantized.onnx': 3 * GB, 'onnx/model_fp16.onnx': 14 * GB }));
     add('test/fp32-external', repoFromFolder(`${MODELS}/tiny-gpt2-external`));
     add('test/gpt2', repoFromFolder(`${MODELS}/tiny-gpt2`));
+    // A vision-language repository whose q4 lacks the embedding graph: q4 is not a variant of it.
+    const vlm = repoFromFolder(`${MODELS}/tiny-idefics3`);
+    for (const [p, size] of Object.entries({ 'onnx/decoder_model_merged_q4.onnx': 5 * MB, 'onnx/vision_encoder_q4.onnx': 2 * MB })) vlm.set(p, { size });
+    add('test/idefics3', vlm);
     hub = await startHubServer(repos, { pageSize: 4 });
   });
   afterAll(() => hub.close());
@@ -93,6 +97,14 @@ describe('choosing the variant from what a hub repository has', () => {
     // The listing answered every question: no file was probed or downloaded but config.json.
     expect(hub.log.filter((l) => l.startsWith('HEAD'))).toEqual([]);
     expect(hub.log.filter((l) => l.includes('/resolve/')).every((l) => l.endsWith('/config.json'))).toBe(true);
+  });
+
+  it('a vision-language model takes a dtype only when every one of its graphs has it', async () => {
+    const { choice, graphs } = await resolveModelFiles(hubSource('test/idefics3', { endpoint: hub.endpoint }), gpuNoF16);
+    expect(choice.variants.map((v) => v.dtype)).toEqual(['fp32']);
+    expect(graphs).toEqual({ decoder: 'onnx/decoder_model_merged.onnx', encoder: 'onnx/vision_encoder.onnx', embedTokens: 'onnx/embed_tokens.onnx' });
+    expect(choice.reason).toMatch(/the repository has no q4: chose fp32 \(onnx\/decoder_model_merged\.onnx \+ onnx\/vision_encoder\.onnx \+ onnx\/embed_tokens\.onnx, \d+ KB\)/);
+    await expectCode(choose('test/idefics3', cpu, 'q4'), 'MODEL_FILES_MISSING', /no q4 variant \(looked for onnx\/decoder_model_merged_q4\.onnx, onnx\/vision_encoder_q4\.onnx, onnx\/embed_tokens_q4\.onnx\)/);
   });
 
   it('never falls back to a 16-bit variant the backend cannot run', async () => {
