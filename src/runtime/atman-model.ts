@@ -246,7 +246,6 @@ function encoderHiddenSize(config: ModelConfig): number {
   return h;
 }
 
-
 /** An image encoder or embedding graph, run as exported (the control lives in the decoder). */
 async function loadAuxiliary(
   source: ModelSource,
