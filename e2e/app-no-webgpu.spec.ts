@@ -16,9 +16,10 @@ test('without WebGPU the badge says WASM and why, and explain runs on WASM', asy
   await choose(page, { fixture: 'tiny-gpt2', backend: 'auto' });
   await page.getByTestId('prompt').fill(PROMPT);
   await page.getByTestId('target').fill(TARGET);
-  const ref = await nodeExplanation('tiny-gpt2');
   const x = await explainOnPage(page);
   expect(x.model.backend).toBe('wasm');
+  expect(x.model.dtype).toBe('q4');
+  const ref = await nodeExplanation('tiny-gpt2', 'multiplicative', PROMPT, TARGET, x.model.dtype);
   expect(scoreDiff(x, ref)).toBeLessThan(1e-3);
   console.log(`explain tiny-gpt2 on wasm (no WebGPU): ${x.seconds.toFixed(3)} s`);
   await screenshot(page, testInfo, 'no-webgpu.png');

@@ -86,10 +86,14 @@ test('tiny-gpt2 on WebGPU and WASM matches the Node engine; badge; nothing leave
   expect(probe.shaderF16).toBe(false);
   await expect(page.getByTestId('backend-badge')).toHaveText(/^WebGPU: .*swiftshader/i);
   expect(await page.evaluate(() => self.crossOriginIsolated)).toBe(true);
-  const ref = await nodeExplanation('tiny-gpt2');
   for (const backend of ['webgpu', 'wasm'] as const) {
     const x = await explainOnPage(page, { backend });
     expect(x.model.backend).toBe(backend);
+    // The fixture has fp32 and q4; with no precision chosen both backends take q4 (no shader-f16 here) and say why.
+    expect([x.model.dtype, x.model.file]).toEqual(['q4', 'onnx/model_q4.onnx']);
+    expect(x.model.dtypeReason).toMatch(backend === 'webgpu' ? /^auto for WebGPU without shader-f16/ : /^auto for WASM/);
+    await expect(page.getByTestId('dtype-reason')).toContainText('onnx/model_q4.onnx: auto for');
+    const ref = await nodeExplanation('tiny-gpt2', 'multiplicative', PROMPT, TARGET, x.model.dtype);
     expect(x.units.map((u) => u.label)).toEqual(ref.units.map((u) => u.label));
     expect(scoreDiff(x, ref), `${backend} vs node`).toBeLessThan(TOL);
     await expect(page.getByTestId('progress')).toHaveAttribute('data-done', String(x.passes));
@@ -253,8 +257,8 @@ test('a model folder opened through the file picker loads and explains', async (
   await waitIdle(page);
   await expect(page.getByTestId('model-info')).toContainText('tiny-gpt2');
   await expect(page.getByTestId('model-select')).toHaveValue('folder');
-  const ref = await nodeExplanation('tiny-gpt2');
   const x = await explainOnPage(page);
+  const ref = await nodeExplanation('tiny-gpt2', 'multiplicative', PROMPT, TARGET, x.model.dtype);
   expect(scoreDiff(x, ref)).toBeLessThan(TOL);
 });
 

@@ -1,6 +1,7 @@
 // The same explanation computed in the test process by the Node engine (onnxruntime-node).
 import { AtmanModel } from '../src/runtime/atman-model';
 import { type Explanation, explain } from '../src/runtime/explain';
+import { parseDtype } from '../src/runtime/dtypes';
 import { folderSource } from '../src/runtime/node/folder-source';
 import { createNodeBackend } from '../src/runtime/node/node-backend';
 import type { ControlMode } from '../src/core/types';
@@ -8,8 +9,12 @@ import type { ControlMode } from '../src/core/types';
 export const PROMPT = 'The cat sat on the mat. The dog ran to the cat.';
 export const TARGET = ' The cat';
 
-export async function nodeExplanation(model: string, mode: ControlMode = 'multiplicative', prompt = PROMPT, target = TARGET): Promise<Explanation> {
-  const m = await AtmanModel.load(folderSource(`fixtures/models/${model}`), createNodeBackend(), { mode });
+/**
+ * `dtype`: the variant the page loaded (its explanation's model.dtype); the browser picks by backend
+ * (q4 where the fixture has it), Node's CPU by default fp32.
+ */
+export async function nodeExplanation(model: string, mode: ControlMode = 'multiplicative', prompt = PROMPT, target = TARGET, dtype?: string): Promise<Explanation> {
+  const m = await AtmanModel.load(folderSource(`fixtures/models/${model}`), createNodeBackend(), { mode, ...(dtype ? { dtype: parseDtype(dtype) } : {}) });
   try {
     return await explain(m, { prompt, target, settings: { mode } });
   } finally {

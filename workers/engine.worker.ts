@@ -5,7 +5,9 @@ import { ort } from './ort-runtime';
 import { expose } from 'comlink';
 import { AtmanError } from '../src/core/errors';
 import { DEFAULT_MEMORY_BUDGET } from '../src/core/plan';
-import type { EngineApi, ImageData, LoadRequest, ModelInfo } from '../src/protocol/engine-api';
+import type { BackendChoice, EngineApi, ImageData, LoadRequest, ModelInfo } from '../src/protocol/engine-api';
+import type { OrtBackend } from '../src/runtime/backend';
+import { describeVariants } from '../src/runtime/model-files';
 import { AtmanModel } from '../src/runtime/atman-model';
 import { explainBaseline, releaseBaselineSessions } from '../src/runtime/baselines';
 import { explain, generateGreedy, planUnits } from '../src/runtime/explain';
@@ -14,7 +16,8 @@ import { type DecodedImage, decodeImage } from '../src/runtime/image-input';
 import { steer } from '../src/runtime/steer';
 import { pickedFolderSource } from '../src/runtime/picked-folder';
 import { type CacheLike, MODEL_CACHE_NAME, cacheIdFor, cachedSource, clearCachedModels, listCachedModels } from '../src/runtime/model-cache';
-import { type ModelSource, hubSource, urlSource } from '../src/runtime/model-source';
+import { hubSource } from '../src/runtime/hub-source';
+import { type ModelSource, urlSource } from '../src/runtime/model-source';
 import { type GpuProbe, createWebBackend, probeWebGpu } from '../src/runtime/web-backend';
 import { installErrorTransfer } from '../src/runtime-client/comlink-errors';
 
@@ -37,15 +40,17 @@ let opened: Promise<CacheLike | null> | null = null;
 const modelCache = (): Promise<CacheLike | null> =>
   (opened ??= typeof caches === 'undefined' ? Promise.resolve(null) : caches.open(MODEL_CACHE_NAME).catch(() => null));
 
-async function sourceOf(req: LoadRequest): Promise<ModelSource> {
+/** The request's model source; downloads through Cache Storage unless `cache` is false. */
+async function sourceOf(req: Pick<LoadRequest, 'source' | 'dtype'>, cache = true): Promise<ModelSource> {
   const spec = req.source;
   if (spec.kind === 'files') return pickedFolderSource(spec.id, spec.files, req.dtype);
   // Relative base URLs resolve against the worker's URL, so make them absolute first.
   const abs = spec.kind === 'url' ? { ...spec, baseUrl: new URL(spec.baseUrl, self.location.href).href } : spec;
-  const inner = abs.kind === 'hub' ? hubSource(abs.repo, abs.revision) : urlSource(abs.baseUrl, abs.id);
+  const inner = abs.kind === 'hub' ? hubSource(abs.repo, abs.revision ? { revision: abs.revision } : {}) : urlSource(abs.baseUrl, abs.id);
+  if (!cache) return inner;
   const key = cacheIdFor(abs, self.location.origin);
-  const cache = key ? await modelCache() : null;
-  return cache && key ? cachedSource(inner, cache, key) : inner;
+  const store = key ? await modelCache() : null;
+  return store && key ? cachedSource(inner, store, key) : inner;
 }
 
 function info(m: AtmanModel): ModelInfo {
@@ -53,6 +58,9 @@ function info(m: AtmanModel): ModelInfo {
   return {
     id: m.id,
     dtype: m.dtype,
+    file: m.onnxFile,
+    dtypeReason: m.variant.reason,
+    variants: m.variant.variants.map((v) => ({ dtype: v.dtype, bytes: v.bytes })),
     backend: m.backend.name,
     device: m.backend.device,
     modelType: m.config.modelType,
@@ -112,15 +120,23 @@ async function withSignal<T>(run: (signal: AbortSignal, m: AtmanModel) => Promis
   }
 }
 
+/** The backend a request names (its capabilities decide the automatic dtype). */
+async function backendFor(choice: BackendChoice): Promise<OrtBackend> {
+  const gpu = await probe();
+  if (choice === 'webgpu' && !gpu.webgpu) throw new AtmanError('BACKEND_FAILED', `WebGPU is not available: ${gpu.reason}`);
+  const ep = choice === 'wasm' || !gpu.webgpu ? 'wasm' : 'webgpu';
+  // Warnings (e.g. shape ops placed on CPU) are expected for int64 graphs and go to console.error.
+  return createWebBackend(ort, gpu, ep, { logSeverityLevel: 3 });
+}
+
 const api: EngineApi = {
   probe,
+  async variants(req) {
+    return describeVariants(await sourceOf(req, false), await backendFor(req.backend), req.dtype ?? 'auto');
+  },
   async load(req, onProgress) {
-    const gpu = await probe();
-    if (req.backend === 'webgpu' && !gpu.webgpu) throw new AtmanError('BACKEND_FAILED', `WebGPU is not available: ${gpu.reason}`);
-    const ep = req.backend === 'wasm' || !gpu.webgpu ? 'wasm' : 'webgpu';
+    const backend = await backendFor(req.backend);
     ort.env.wasm.numThreads = wasmThreads;
-    // Warnings (e.g. shape ops placed on CPU) are expected for int64 graphs and go to console.error.
-    const backend = createWebBackend(ort, gpu, ep, { logSeverityLevel: 3 });
     running?.abort();
     return exclusive(async () => {
       const old = model;

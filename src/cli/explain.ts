@@ -19,7 +19,7 @@ const USAGE = `usage: npm run explain -- --model <folder or hub id> --prompt "..
   [--image FILE [--region LEFT,TOP,WIDTH,HEIGHT ...]]
   [--mode multiplicative|log-additive] [--factor F] [--kappa K|off]
   [--granularity token|word|sentence|paragraph|delimiter:X] [--target-granularity complete|token]
-  [--postprocess none|absolute|square] [--layers 0,1,...] [--dtype fp32|q8|q4|fp16|q4f16]
+  [--postprocess none|absolute|square] [--layers 0,1,...] [--dtype auto|fp32|q8|q4|fp16|q4f16] [--revision REV]
   [--batch-size N] [--no-prefix-reuse] [--no-score-head] [--no-self-check] [--coupled-numerics exact|dequantized]
   [--method atman|attention|rollout|occlusion-delete|occlusion-mask] [--faithfulness] [--json FILE]`;
 
@@ -39,6 +39,7 @@ export async function main(argv: string[]): Promise<number> {
       postprocess: { type: 'string' },
       layers: { type: 'string' },
       dtype: { type: 'string' },
+      revision: { type: 'string' },
       'batch-size': { type: 'string' },
       'no-self-check': { type: 'boolean' },
       'no-prefix-reuse': { type: 'boolean' },
@@ -79,6 +80,7 @@ export async function main(argv: string[]): Promise<number> {
 
   const model = await loadCliModel(values.model, {
     ...(values.dtype ? { dtype: values.dtype } : {}),
+    ...(values.revision ? { revision: values.revision } : {}),
     mode: settings.mode ?? 'multiplicative',
     layers: settings.layers ?? null,
     selfCheck: !values['no-self-check'],

@@ -4,23 +4,32 @@ import { existsSync } from 'node:fs';
 import { isAtmanError } from '../core/errors';
 import type { ControlMode } from '../core/types';
 import { AtmanModel } from '../runtime/atman-model';
-import { parseDtype } from '../runtime/dtypes';
-import { hubSource, isHubId } from '../runtime/model-source';
+import { parseDtypeRequest } from '../runtime/dtypes';
+import { hubSource } from '../runtime/hub-source';
+import { isHubId } from '../runtime/model-source';
 import { createNodeBackend } from '../runtime/node/node-backend';
 import { folderSource } from '../runtime/node/folder-source';
 
 export interface CliModelOptions {
-  /** as typed on the command line: fp32 (default), fp16, q8, q4, q4f16 */
+  /** as typed on the command line: auto (default: chosen by what the repository has), fp32, fp16, q8, q4, q4f16 */
   dtype?: string;
+  /** the hub's origin; default $HF_ENDPOINT, else https://huggingface.co */
+  hubEndpoint?: string;
+  /** branch, tag or commit of a hub repository (default main) */
+  revision?: string;
   mode?: ControlMode;
   layers?: number[] | null;
   selfCheck?: boolean;
 }
 
 export async function loadCliModel(spec: string, opts: CliModelOptions = {}): Promise<AtmanModel> {
-  const source = existsSync(spec) || !isHubId(spec) ? folderSource(spec) : hubSource(spec);
+  const endpoint = opts.hubEndpoint ?? process.env.HF_ENDPOINT;
+  const source =
+    existsSync(spec) || !isHubId(spec)
+      ? folderSource(spec)
+      : hubSource(spec, { ...(endpoint ? { endpoint } : {}), ...(opts.revision ? { revision: opts.revision } : {}) });
   return AtmanModel.load(source, createNodeBackend(), {
-    dtype: opts.dtype ? parseDtype(opts.dtype) : 'fp32',
+    dtype: opts.dtype ? parseDtypeRequest(opts.dtype) : 'auto',
     mode: opts.mode ?? 'multiplicative',
     layers: opts.layers ?? null,
     selfCheck: opts.selfCheck ?? true,

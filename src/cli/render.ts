@@ -48,6 +48,7 @@ export function renderExplanation(x: Explanation, opts: { color: boolean; top?: 
   lines.push(
     '',
     `${x.passes} passes in ${x.seconds.toFixed(2)} s (batch ${x.batchSize}) on ${x.model.backend} [${x.model.device}], ${x.settings.mode}, factor ${x.settings.factor}, kappa ${x.settings.kappa ?? 'off'}`,
+    `model: ${x.model.file} (${x.model.dtype})${x.model.dtypeReason ? `; ${x.model.dtypeReason}` : ''}`,
     `prefix reuse: ${x.run.prefixReuse}; score head: ${x.run.scoreHead ? 'on' : 'off'}; rows computed ${x.run.rowsComputed} of ${x.run.rowsFullRecompute}`,
     ...x.run.notes.map((n) => `note: ${n}`),
   );

@@ -10,7 +10,7 @@ import { loadCliModel, runWhenMain } from './load-model';
 const USAGE = `usage: npm run steer -- --model <folder or hub id> --prompt "..." --steer "TEXT=FACTOR" [--steer ...]
   [--steer-span START-END=FACTOR] [--steer-tokens P1,P2=FACTOR] [--max-new-tokens N (20)]
   [--mode multiplicative|log-additive] [--layers 0,1,...] [--token-overlap complete|partial]
-  [--dtype fp32|q8|q4|fp16|q4f16] [--no-self-check] [--json FILE]
+  [--dtype auto|fp32|q8|q4|fp16|q4f16] [--revision REV] [--no-self-check] [--json FILE]
 FACTOR: 0 ignores that part of the prompt, between 0 and 1 weakens it, above 1 amplifies it.
 --steer steers every occurrence of TEXT in the prompt (the last "=" separates the factor).`;
 
@@ -66,6 +66,7 @@ export async function main(argv: string[]): Promise<number> {
       layers: { type: 'string' },
       'token-overlap': { type: 'string' },
       dtype: { type: 'string' },
+      revision: { type: 'string' },
       'no-self-check': { type: 'boolean' },
       json: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -87,6 +88,7 @@ export async function main(argv: string[]): Promise<number> {
 
   const model = await loadCliModel(values.model, {
     ...(values.dtype ? { dtype: values.dtype } : {}),
+    ...(values.revision ? { revision: values.revision } : {}),
     mode,
     layers,
     selfCheck: !values['no-self-check'],

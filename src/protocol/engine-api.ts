@@ -3,12 +3,13 @@
 import type { ControlMode, ExplainSettings } from '../core/types';
 import type { LoadProgress, SelfCheck } from '../runtime/atman-model';
 import type { CoupledNumerics } from '../runtime/coupled-numerics';
-import type { ModelDtype } from '../runtime/dtypes';
+import type { DtypeRequest, ModelDtype } from '../runtime/dtypes';
 import type { ImageShape } from '../core/image-units';
 import type { AttentionOptions } from '../runtime/baselines';
 import type { Explanation, ExplainProgress, ExplanationMethod, UnitPlan } from '../runtime/explain';
 import type { FaithfulnessInput, FaithfulnessOptions, FaithfulnessReport } from '../runtime/faithfulness';
 import type { ModelLayout } from '../runtime/model-layout';
+import type { VariantInfo, VariantListing } from '../runtime/model-files';
 import type { SteerResult, SteerStepEvent, SteerUnit } from '../runtime/steer';
 import type { CachedModel } from '../runtime/model-cache';
 import type { GpuProbe } from '../runtime/web-backend';
@@ -25,6 +26,7 @@ export type {
   GpuProbe,
   ImageShape,
   LoadProgress,
+  DtypeRequest,
   ModelDtype,
   ModelLayout,
   SelfCheck,
@@ -32,6 +34,8 @@ export type {
   SteerStepEvent,
   SteerUnit,
   UnitPlan,
+  VariantInfo,
+  VariantListing,
 };
 
 /** An image as the page holds it: the file's bytes; the worker decodes and checks it. */
@@ -62,7 +66,8 @@ export type CrashKind = 'close' | 'throw';
 
 export interface LoadRequest {
   source: ModelSourceSpec;
-  dtype?: ModelDtype;
+  /** absent or 'auto': the engine picks by backend from the variants the repository has */
+  dtype?: DtypeRequest;
   mode?: ControlMode;
   layers?: number[] | null;
   backend: BackendChoice;
@@ -72,6 +77,12 @@ export interface LoadRequest {
 export interface ModelInfo {
   id: string;
   dtype: ModelDtype;
+  /** the decoder graph loaded, e.g. onnx/model_q4.onnx */
+  file?: string;
+  /** why this dtype, in words: asked for, or the automatic choice by backend */
+  dtypeReason?: string;
+  /** every variant the repository has */
+  variants?: VariantInfo[];
   /** the execution provider that runs the passes: 'webgpu' or 'wasm' */
   backend: string;
   device: string;
@@ -90,6 +101,13 @@ export interface ModelInfo {
   /** attention sites the rewriter changed */
   attentionSites: number;
   selfCheck: SelfCheck | null;
+}
+
+/** What a model source holds, asked before any download: its variants and what auto would take. */
+export interface VariantsRequest {
+  source: ModelSourceSpec;
+  backend: BackendChoice;
+  dtype?: DtypeRequest;
 }
 
 export interface ExplainRequestData {
@@ -130,6 +148,8 @@ export interface SteerRequestData {
 export interface EngineApi {
   probe(): Promise<GpuProbe>;
   load(req: LoadRequest, onProgress?: (p: LoadProgress) => void): Promise<ModelInfo>;
+  /** the variants a model source has (its file listing and config.json only; nothing is cached) */
+  variants(req: VariantsRequest): Promise<VariantListing>;
   explain(req: ExplainRequestData, onProgress?: (p: ExplainProgress) => void): Promise<Explanation>;
   generate(prompt: string, maxNewTokens: number, image?: ImageData): Promise<string>;
   /** deletion and insertion curves of an explanation's ranking, with a random floor */

@@ -140,6 +140,7 @@ export function createEngineClient(opts: EngineClientOptions = {}): EngineClient
   return {
     probe: () => call((api) => api.probe()),
     load: (req, onProgress) => call((api) => api.load(req, cb(onProgress))),
+    variants: (req) => call((api) => api.variants(req)),
     explain: (req, onProgress) => call((api) => api.explain(req, cb(onProgress))),
     generate: (prompt, maxNewTokens, image) => call((api) => api.generate(prompt, maxNewTokens, image)),
     faithfulness: (req, onProgress) => call((api) => api.faithfulness(req, cb(onProgress))),

@@ -12,12 +12,14 @@ import { dequantizeDynamicMatMuls } from '../graph/dequantize-dynamic-matmuls';
 import { findRowCoupling } from '../graph/row-coupling';
 import { type Coupling, type CouplingProbe, probeCoupling, summarizeCoupling } from './coupling-check';
 import type { ExternalFile, OrtBackend } from './backend';
-import { type ModelDtype, needsFp16, onnxCandidates } from './dtypes';
+import { type DtypeRequest, type ModelDtype, needsFp16 } from './dtypes';
+import type { VariantChoice } from './dtype-choice';
+import { resolveModelFiles } from './model-files';
 import { type EmbeddingTable, findTokenEmbedding } from './embeddings';
 import { type DecoderContext, ENCODER_STATES, buildFeeds, checkInputs, isPastInput, presentNameFor } from './feeds';
 import { loadImageProcessor } from './image-processor';
-import { type ModelConfig, parseModelConfig } from './model-config';
-import { type ModelLayout, detectLayout, layoutBases } from './model-layout';
+import type { ModelConfig } from './model-config';
+import type { ModelLayout } from './model-layout';
 import { type VisionParts, embedTokens, releaseVisionParts } from './vision-parts';
 import type { FileProgress, ModelSource } from './model-source';
 import { floatData } from './tensor-data';
@@ -30,8 +32,21 @@ export interface LoadProgress {
   total: number | null;
 }
 
+/** What results record about the model that produced them. */
+export interface ModelFacts {
+  id: string;
+  dtype: string;
+  backend: string;
+  device: string;
+  /** the decoder graph's path in the repository */
+  file: string;
+  /** why this dtype: asked for, or the automatic choice and its reasons */
+  dtypeReason?: string;
+}
+
 export interface LoadOptions {
-  dtype?: ModelDtype;
+  /** a variant, or 'auto' (default): chosen by backend from what the repository has */
+  dtype?: DtypeRequest;
   mode?: ControlMode;
   layers?: readonly number[] | null;
   /** fused attention kept or rewritten as standard ops (default 'auto': see attention-path.ts) */
@@ -70,7 +85,8 @@ export interface ControlState {
 export class AtmanModel {
   private constructor(
     readonly id: string,
-    readonly dtype: ModelDtype,
+    /** the variant loaded, why it was chosen, and the others the repository has */
+    readonly variant: VariantChoice,
     readonly onnxFile: string,
     readonly config: ModelConfig,
     readonly tokenizer: TextTokenizer,
@@ -85,6 +101,15 @@ export class AtmanModel {
     private readonly attentionPreference: AttentionPreference = 'auto',
   ) {}
 
+  get dtype(): ModelDtype {
+    return this.variant.dtype;
+  }
+
+  /** The model's facts as results record them (the JSON's `model`). */
+  get facts(): ModelFacts {
+    return { id: this.id, dtype: this.dtype, backend: this.backend.name, device: this.backend.device, file: this.onnxFile, dtypeReason: this.variant.reason };
+  }
+
   get current(): ControlState {
     return this.control;
   }
@@ -94,37 +119,22 @@ export class AtmanModel {
     return { bytes: this.graphBytes, external: this.external };
   }
 
-  static async load(source: ModelSource, backend: OrtBackend, opts: LoadOptions = {}): Promise<AtmanModel> {
-    const dtype = opts.dtype ?? 'fp32';
-    if (needsFp16(dtype) && !backend.supportsFp16) {
-      throw fp16Error(backend, dtype);
+  static async load(given: ModelSource, backend: OrtBackend, opts: LoadOptions = {}): Promise<AtmanModel> {
+    const requested = opts.dtype ?? 'auto';
+    if (requested !== 'auto' && needsFp16(requested) && !backend.supportsFp16) {
+      throw fp16Error(backend, requested);
     }
     const progress = (p: FileProgress): void => opts.onProgress?.({ stage: 'download', ...p });
-    const text = new TextDecoder();
-    const missing: string[] = [];
-    for (const f of ['config.json', 'tokenizer.json']) if (!(await source.has(f))) missing.push(f);
-    // The graph files to look for depend on config.json.
-    if (missing.includes('config.json')) throw filesMissing(source, [...missing, `${onnxCandidates(dtype).join(' or ')} (or the onnx/decoder_model_merged.onnx of a vision-language model)`]);
-    let config: ModelConfig;
-    try {
-      config = parseModelConfig(JSON.parse(text.decode(await source.read('config.json', progress))));
-    } catch (e) {
-      if (isAtmanError(e)) throw e;
-      throw new AtmanError('MODEL_UNSUPPORTED', `config.json of ${source.id} is not valid JSON.`);
-    }
-    const layout = detectLayout(config);
-    const bases = layoutBases(layout);
-    const onnxFile = await findVariant(source, dtype, bases.decoder, missing);
-    const encoderFile = bases.encoder ? await findVariant(source, dtype, bases.encoder, missing) : null;
-    const embedFile = bases.embedTokens ? await findVariant(source, dtype, bases.embedTokens, missing) : null;
-    if (missing.length) throw filesMissing(source, missing);
+    const { source, config, layout, choice, graphs } = await resolveModelFiles(given, backend, requested, progress);
+    const { decoder: onnxFile, encoder: encoderFile, embedTokens: embedFile } = graphs;
+    const dtype = choice.dtype;
     const tokenizer = withinVocabulary(await loadTokenizer(source), config.vocabSize);
-    const graphBytes = await source.read(onnxFile!, progress);
+    const graphBytes = await source.read(onnxFile, progress);
 
     opts.onProgress?.({ stage: 'rewrite', loaded: 0, total: 1 });
     const probe = decodeModel(graphBytes);
     if (!backend.supportsFp16 && hasFp16(probe)) throw fp16Error(backend, dtype);
-    const external = await readExternalFiles(probe, source, onnxFile!, progress);
+    const external = await readExternalFiles(probe, source, onnxFile, progress);
     const byLocation = new Map(external.map((f) => [f.path, f.data]));
     let embeddings = findTokenEmbedding(probe.graph, (loc) => byLocation.get(loc));
 
@@ -136,7 +146,7 @@ export class AtmanModel {
       vision = { layout, encoder: encoder.session, encoderFile: encoderFile!, embedTokens: embed?.session ?? null, embedFile, processor };
       embeddings ??= embed?.table ?? null;
     }
-    const model = new AtmanModel(source.id, dtype, onnxFile!, config, tokenizer, backend, embeddings, layout, vision, graphBytes, external, undefined as unknown as ControlState, opts.attention ?? 'auto');
+    const model = new AtmanModel(source.id, choice, onnxFile, config, tokenizer, backend, embeddings, layout, vision, graphBytes, external, undefined as unknown as ControlState, opts.attention ?? 'auto');
     try {
       model.control = await model.buildControl(opts.mode ?? 'multiplicative', opts.layers ?? null, opts.selfCheck ?? true, opts.onProgress);
     } catch (e) {
@@ -161,24 +171,24 @@ export class AtmanModel {
   }
 
   /** the dequantized variant of a coupled model, built on first use for the current mode and layers */
-  private variant: Promise<ControlState> | null = null;
+  private dequantized: Promise<ControlState> | null = null;
 
   /**
    * The same control over a graph whose dynamically quantized MatMuls run over the dequantized
    * 8-bit weights: rows and batch items independent, numbers not the model's own.
    */
   dequantizedControl(): Promise<ControlState> {
-    this.variant ??= this.buildControl(this.control.mode, this.control.layers, false, undefined, 'dequantized');
-    const built = this.variant;
+    this.dequantized ??= this.buildControl(this.control.mode, this.control.layers, false, undefined, 'dequantized');
+    const built = this.dequantized;
     built.catch(() => {
-      if (this.variant === built) this.variant = null;
+      if (this.dequantized === built) this.dequantized = null;
     });
     return built;
   }
 
   private async releaseVariant(): Promise<void> {
-    const v = this.variant;
-    this.variant = null;
+    const v = this.dequantized;
+    this.dequantized = null;
     if (v) await (await v.catch(() => null))?.session.release();
   }
 
@@ -312,17 +322,6 @@ function encoderHiddenSize(config: ModelConfig): number {
   const h = enc?.hidden_size ?? enc?.d_model;
   if (typeof h !== 'number') throw new AtmanError('MODEL_UNSUPPORTED', 'config.json does not say the encoder hidden size.');
   return h;
-}
-
-async function findVariant(source: ModelSource, dtype: ModelDtype, base: string, missing: string[]): Promise<string | null> {
-  const candidates = onnxCandidates(dtype, base);
-  for (const c of candidates) if (await source.has(c)) return c;
-  missing.push(candidates.join(' or '));
-  return null;
-}
-
-function filesMissing(source: ModelSource, missing: string[]): AtmanError {
-  return new AtmanError('MODEL_FILES_MISSING', `${source.id} is missing ${missing.join(', ')} (expected the Hugging Face layout with ONNX files in onnx/).`);
 }
 
 /** An image encoder or embedding graph, run as exported (the control lives in the decoder). */

@@ -103,7 +103,7 @@ export async function explainBaseline(model: AtmanModel, req: BaselineRequest): 
     })),
     baseline: { crossEntropy: Array.from(result.ce0) },
     settings: p.settings,
-    model: { id: model.id, dtype: model.dtype, backend: model.backend.name, device: model.backend.device, file: model.onnxFile },
+    model: model.facts,
     passes: req.method.startsWith('occlusion') ? 1 + p.units.length : 1,
     batchSize: result.report.batchSize,
     run: result.report,

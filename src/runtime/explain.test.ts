@@ -133,8 +133,9 @@ describe('the onnxruntime-web code path (WASM in Node) agrees with onnxruntime-n
   it('same scores on tiny-llama', async () => {
     ortWeb.env.wasm.numThreads = 1;
     const web = createWebBackend(ortWeb, { webgpu: false, adapter: null, shaderF16: false, reason: 'Node' }, 'wasm');
-    const a = await AtmanModel.load(folderSource(`${MODELS}/tiny-llama`), web);
-    const b = await AtmanModel.load(folderSource(`${MODELS}/tiny-llama`), backend);
+    // the same file on both: left to choose, WASM would take the 8-bit variant
+    const a = await AtmanModel.load(folderSource(`${MODELS}/tiny-llama`), web, { dtype: 'fp32' });
+    const b = await AtmanModel.load(folderSource(`${MODELS}/tiny-llama`), backend, { dtype: 'fp32' });
     const xa = await explain(a, { prompt: PROMPT, target: TARGET });
     const xb = await explain(b, { prompt: PROMPT, target: TARGET });
     expect(xa.model.backend).toBe('wasm');
@@ -161,7 +162,13 @@ describe('model loading failures', () => {
     const m = copy('tiny-gpt2');
     rmSync(join(m, 'tokenizer.json'));
     rmSync(join(m, 'onnx/model.onnx'));
-    await expectCode(AtmanModel.load(folderSource(m), backend), 'MODEL_FILES_MISSING', /tokenizer\.json.*onnx\/model\.onnx/);
+    // Asked for fp32: both missing files, and the graph the folder does have.
+    await expectCode(AtmanModel.load(folderSource(m), backend, { dtype: 'fp32' }), 'MODEL_FILES_MISSING', /tokenizer\.json.*onnx\/model\.onnx.*Its ONNX files: onnx\/model_q4\.onnx/);
+    // auto settles for the q4 graph, so only the tokenizer is missing.
+    const auto = await expectCode(AtmanModel.load(folderSource(m), backend), 'MODEL_FILES_MISSING', /missing tokenizer\.json/);
+    expect(auto).not.toContain('model.onnx');
+    rmSync(join(m, 'onnx/model_q4.onnx'));
+    await expectCode(AtmanModel.load(folderSource(m), backend), 'MODEL_FILES_MISSING', /tokenizer\.json.*It has no ONNX files at all/);
     await expectCode(AtmanModel.load(folderSource(join(dir, 'nowhere')), backend), 'MODEL_FILES_MISSING');
   });
 

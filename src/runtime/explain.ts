@@ -17,7 +17,7 @@ import {
 import type { Rect } from '../core/image-regions';
 import type { ImageUnit } from '../core/image-units';
 import type { ExplainSettings, TokenInfo, Unit } from '../core/types';
-import type { AtmanModel } from './atman-model';
+import type { AtmanModel, ModelFacts } from './atman-model';
 import { type DecoderContext, buildFeeds } from './feeds';
 import { type ExplainedImage, type ImageRequest, contextForGeneration, describeImage, imageContext, imagePrompt, imageUnits } from './image-explain';
 import type { DecodedImage } from './image-input';
@@ -97,7 +97,7 @@ export interface Explanation {
   /** cross-entropy of each target token in the unperturbed pass */
   baseline: { crossEntropy: number[] };
   settings: ExplainSettings;
-  model: { id: string; dtype: string; backend: string; device: string; file: string };
+  model: ModelFacts;
   passes: number;
   batchSize: number;
   /** how the passes ran: prefix reuse, score head, fallbacks */
@@ -242,7 +242,7 @@ export async function explain(model: AtmanModel, req: ExplainRequest): Promise<E
     ...(prepared.image ? { image: prepared.image } : {}),
     baseline: { crossEntropy: Array.from(ce[0]!) },
     settings,
-    model: { id: model.id, dtype: model.dtype, backend: model.backend.name, device: model.backend.device, file: model.onnxFile },
+    model: model.facts,
     passes: total,
     batchSize: report.rowCoupling?.handling === 'exact' ? 1 : batchSize,
     run: report,

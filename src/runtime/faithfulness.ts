@@ -24,7 +24,7 @@ import {
   targetProbability,
 } from '../core';
 import type { ControlMode, ExplainSettings } from '../core/types';
-import type { AtmanModel } from './atman-model';
+import type { AtmanModel, ModelFacts } from './atman-model';
 import { batchSizeFor, prepare } from './explain';
 import type { ImageRequest } from './image-explain';
 import type { CoupledNumerics } from './coupled-numerics';
@@ -108,7 +108,7 @@ export interface FaithfulnessReport extends Curves, CurveAreas {
   random: (Curves & CurveAreas & { seeds: number[] }) | null;
   /** random.abpc, the floor ABPC should clear */
   randomAbpc: number | null;
-  model: { id: string; dtype: string; backend: string; device: string; file: string };
+  model: ModelFacts;
   passes: number;
   batchSize: number;
   run: RunReport;
@@ -235,7 +235,7 @@ export async function measureFaithfulness(model: AtmanModel, input: Faithfulness
     ...curveAreas(base.joint, main.deletion, main.insertion),
     random,
     randomAbpc: random ? random.abpc : null,
-    model: { id: model.id, dtype: model.dtype, backend: model.backend.name, device: model.backend.device, file: model.onnxFile },
+    model: model.facts,
     passes: ce.length,
     batchSize: report.rowCoupling?.handling === 'exact' ? 1 : batchSize,
     run: report,

@@ -7,6 +7,7 @@
 // keys): one model fetched from two mirrors is two ids, and a hub revision is part of the id.
 // Nothing is ever revalidated: a cached file is served until clearCache() drops it.
 import type { FileProgress, ModelSource } from './model-source';
+import type { RepoFile } from './repo-files';
 
 export const MODEL_CACHE_NAME = 'atman-models-v1';
 
@@ -55,6 +56,16 @@ export function cachedSource(inner: ModelSource, cache: CacheLike, key: string):
   const keyOf = (path: string): string => cacheKey(key, path);
   return {
     id: inner.id,
+    async list() {
+      try {
+        return (await inner.list?.()) ?? null;
+      } catch (e) {
+        // Offline (or the hub refusing now): what was downloaded before is what there is.
+        const kept = await cachedFiles(cache, key).catch(() => []);
+        if (kept.length) return kept;
+        throw e;
+      }
+    },
     async has(path) {
       if (await cache.match(keyOf(path)).catch(() => undefined)) return true;
       return inner.has(path);
@@ -77,6 +88,19 @@ export function cachedSource(inner: ModelSource, cache: CacheLike, key: string):
       return bytes;
     },
   };
+}
+
+/** One model's files in the cache with their sizes. */
+async function cachedFiles(cache: CacheLike, id: string): Promise<RepoFile[]> {
+  const out: RepoFile[] = [];
+  for (const req of await cache.keys()) {
+    const k = parseCacheKey(req.url);
+    if (!k || k.id !== id) continue;
+    const res = await cache.match(req.url);
+    const bytes = Number(res?.headers.get(BYTES_HEADER) ?? NaN);
+    out.push({ path: k.path, size: Number.isFinite(bytes) ? bytes : null });
+  }
+  return out;
 }
 
 /** The models in the cache with their file count and bytes, in first-stored order. */

@@ -2,6 +2,7 @@
 // one, or (in Node) a folder. Everything above this reads files by their path
 // inside the repository ("config.json", "onnx/model_q4.onnx").
 import { AtmanError } from '../core/errors';
+import type { RepoFile } from './repo-files';
 
 export interface FileProgress {
   file: string;
@@ -15,18 +16,16 @@ export interface ModelSource {
   id: string;
   read(path: string, onProgress?: (p: FileProgress) => void): Promise<Uint8Array>;
   has(path: string): Promise<boolean>;
+  /**
+   * Every file the source holds with its size, where the source can say (a hub repository, a
+   * folder, picked files); absent or null for a plain base URL, whose files are then probed.
+   */
+  list?(): Promise<RepoFile[] | null>;
   /** the file's path on disk, for sources that are folders (Node) */
   localPath?(path: string): string;
 }
 
-export const HUB_ENDPOINT = 'https://huggingface.co';
-
 export const isHubId = (s: string): boolean => /^[\w.-]+\/[\w.-]+$/.test(s) && !s.startsWith('.') && !s.includes('..');
-
-export function hubSource(repoId: string, revision = 'main', fetchImpl: typeof fetch = fetch): ModelSource {
-  if (!isHubId(repoId)) throw new AtmanError('MODEL_FILES_MISSING', `"${repoId}" is not a Hugging Face model id (expected owner/name).`);
-  return urlSource(`${HUB_ENDPOINT}/${repoId}/resolve/${encodeURIComponent(revision)}/`, repoId, fetchImpl);
-}
 
 export function urlSource(baseUrl: string, id = baseUrl, fetchImpl: typeof fetch = fetch): ModelSource {
   const base = baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`;
@@ -54,7 +53,7 @@ export function urlSource(baseUrl: string, id = baseUrl, fetchImpl: typeof fetch
   };
 }
 
-async function readBody(r: Response, file: string, onProgress?: (p: FileProgress) => void): Promise<Uint8Array> {
+export async function readBody(r: Response, file: string, onProgress?: (p: FileProgress) => void): Promise<Uint8Array> {
   const len = r.headers.get('content-length');
   const total = len ? Number(len) : null;
   if (!r.body || !onProgress) return new Uint8Array(await r.arrayBuffer());
@@ -82,6 +81,7 @@ export function fileMapSource(id: string, files: ReadonlyMap<string, Blob>): Mod
   return {
     id,
     has: async (path) => files.has(path),
+    list: async () => [...files].map(([path, f]) => ({ path, size: f.size })),
     async read(path) {
       const f = files.get(path);
       if (!f) throw new AtmanError('MODEL_FILES_MISSING', `The folder ${id} has no ${path}.`);

@@ -23,7 +23,11 @@ describe('checkModelFolder', () => {
 
   it('hints at the usual mistakes', () => {
     expect(words(() => checkModelFolder('onnx', ['model.onnx', 'model_q4.onnx']))).toMatch(/pick the model's own folder/);
-    expect(words(() => checkModelFolder('m', ['config.json', 'tokenizer.json', 'onnx/model_q4.onnx']))).toMatch(/has the q4 variant; choose that instead of fp32/);
+    expect(words(() => checkModelFolder('m', ['config.json', 'tokenizer.json', 'onnx/model_q4.onnx'], 'fp32'))).toMatch(/has the q4 variant; choose that \(or auto\) instead of fp32/);
+    // auto takes whatever graph is there; a vision-language folder has no model.onnx at all
+    expect(() => checkModelFolder('m', ['config.json', 'tokenizer.json', 'onnx/model_q4.onnx'])).not.toThrow();
+    expect(() => checkModelFolder('m', ['config.json', 'tokenizer.json', 'onnx/decoder_model_merged_q4f16.onnx'], 'q4f16')).not.toThrow();
+    expect(words(() => checkModelFolder('m', ['config.json', 'tokenizer.json', 'onnx/model_q4f16.onnx'], 'q4'))).toMatch(/has the q4f16 variant/);
     expect(words(() => checkModelFolder('m', ['a/config.json', 'b/config.json']))).toMatch(/several models \(a, b\)/);
     expect(words(() => checkModelFolder('m', []))).toMatch(/It is empty/);
   });

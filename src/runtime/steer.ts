@@ -8,7 +8,7 @@ import { AtmanError } from '../core/errors';
 import { validateSettings } from '../core/settings';
 import type { ControlMode, TokenInfo, TokenOverlap } from '../core/types';
 import { buildUnits } from '../core/units';
-import type { AtmanModel } from './atman-model';
+import type { AtmanModel, ModelFacts } from './atman-model';
 import { buildFeeds } from './feeds';
 import { floatData } from './tensor-data';
 
@@ -82,7 +82,7 @@ export interface SteerResult {
   units: ResolvedSteerUnit[];
   steered: SteerRun;
   unsteered: SteerRun;
-  model: { id: string; dtype: string; backend: string; device: string; file: string };
+  model: ModelFacts;
   seconds: number;
 }
 
@@ -227,7 +227,7 @@ export async function steer(model: AtmanModel, req: SteerRequest): Promise<Steer
     units: columns.units,
     steered: finish(runs[1]),
     unsteered: finish(runs[0]),
-    model: { id: model.id, dtype: model.dtype, backend: model.backend.name, device: model.backend.device, file: model.onnxFile },
+    model: model.facts,
     seconds: (performance.now() - t0) / 1000,
   };
 }

@@ -93,7 +93,7 @@ describe('onnxruntime-genai GroupQueryAttention decoder (fp16), log-additive on 
   });
 
   it('names the fp16 file it lacks when asked for fp32', async () => {
-    await expectCode(AtmanModel.load(folderSource(QWEN), backend), 'MODEL_FILES_MISSING', /onnx\/model\.onnx/);
+    await expectCode(AtmanModel.load(folderSource(QWEN), backend, { dtype: 'fp32' }), 'MODEL_FILES_MISSING', /onnx\/model\.onnx/);
   });
 });
 

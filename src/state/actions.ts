@@ -5,6 +5,7 @@ import type { CachedModel, EngineApi, ExplainProgress, LoadProgress, ModelInfo }
 import { modelKey, modelLabel, sourceFor } from './model-catalog';
 import type { RunError } from './run-slice';
 import type { AppStore } from './store';
+import { variantsKey } from './model-slice';
 import { createCompareActions } from './compare-slice';
 import { imageForGenerate, imageRequest } from './image-slice';
 import { selectStaleReason } from './selectors';
@@ -12,7 +13,7 @@ import { createSteerActions } from './steer-slice';
 
 /** The engine as the actions use it: plain callbacks (the client wraps them for the worker). */
 export type EnginePort = Pick<EngineApi, 'probe' | 'load' | 'explain' | 'generate' | 'plan' | 'cachedModels' | 'clearCache'> &
-  Partial<Pick<EngineApi, 'faithfulness' | 'steer'>> & {
+  Partial<Pick<EngineApi, 'faithfulness' | 'steer' | 'variants'>> & {
   cancel(): unknown;
   /** hard stop (terminate and respawn the worker) for a run that ignores cancel */
   terminate?(): void;
@@ -178,6 +179,25 @@ export function createActions(store: AppStore, engine: () => EnginePort, env: Ac
     }
   }
 
+  /**
+   * Lists the variants of the chosen hub model (its file list and config.json, no weights) and
+   * what a load would take on the chosen backend, for the picker's precision select.
+   */
+  async function listVariants(): Promise<void> {
+    const { modelChoice: c, backend } = get();
+    const port = engine();
+    if (c.kind !== 'hub' || !port.variants) return;
+    const key = variantsKey(c, backend);
+    if (get().variants?.key === key) return;
+    set({ variants: { key, listing: null, error: null } });
+    try {
+      const listing = await port.variants({ source: sourceFor(c, env.origin), backend, ...(c.dtype ? { dtype: c.dtype } : {}) });
+      if (get().variants?.key === key) set({ variants: { key, listing, error: null } });
+    } catch (e) {
+      if (get().variants?.key === key) set({ variants: { key, listing: null, error: errorFrom(e).message } });
+    }
+  }
+
   async function refreshCache(): Promise<CachedModel[]> {
     try {
       const cached = await engine().cachedModels();
@@ -213,7 +233,7 @@ export function createActions(store: AppStore, engine: () => EnginePort, env: Ac
 
   // Compare, faithfulness and steering run through the same run wrapper (status, errors, cancel).
   const analysis = { store, engine, run, explain, staleReason: selectStaleReason, ...(env.batchSize ? { batchSize: env.batchSize } : {}) };
-  return { ensureModel, loadModel, explain, generate, cancel, refreshPlan, refreshCache, clearCache, probe, engineRestarted, ...createCompareActions(analysis), ...createSteerActions(analysis) };
+  return { ensureModel, loadModel, listVariants, explain, generate, cancel, refreshPlan, refreshCache, clearCache, probe, engineRestarted, ...createCompareActions(analysis), ...createSteerActions(analysis) };
 }
 
 /**

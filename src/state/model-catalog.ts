@@ -2,6 +2,8 @@
 // picker, the share codec (to validate ids) and the load action.
 import type { ModelDtype, ModelSourceSpec } from '../protocol/engine-api';
 
+export { DTYPES } from '../runtime/dtypes';
+
 export type ModelChoice =
   /** shipped with the app under public/models/<id>/ */
   | { kind: 'bundled'; id: string }

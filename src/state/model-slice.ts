@@ -1,7 +1,7 @@
 // What model the user chose, what the worker has loaded, and the browser's model cache.
 import type { StateCreator } from 'zustand';
-import type { BackendChoice, CachedModel, GpuProbe, LoadProgress, ModelInfo } from '../protocol/engine-api';
-import { DEFAULT_MODEL, type ModelChoice } from './model-catalog';
+import type { BackendChoice, CachedModel, GpuProbe, LoadProgress, ModelInfo, VariantListing } from '../protocol/engine-api';
+import { DEFAULT_MODEL, type ModelChoice, modelKey } from './model-catalog';
 import type { AppState } from './store';
 
 export interface Example {
@@ -26,10 +26,15 @@ export interface ModelSlice {
   fixturesAvailable: boolean;
   /** examples shipped with the chosen bundled model */
   examples: Example[];
+  /** the chosen hub model's variants, listed before any download (key: variantsKey) */
+  variants: { key: string; listing: VariantListing | null; error: string | null } | null;
 
   chooseModel(c: ModelChoice, files?: Array<{ path: string; file: Blob }>): void;
   setBackend(b: BackendChoice): void;
 }
+
+/** What a variant listing answers for: the choice (its dtype included) on a backend. */
+export const variantsKey = (c: ModelChoice, backend: BackendChoice): string => `${modelKey(c)}|${backend}`;
 
 export const createModelSlice: StateCreator<AppState, [], [], ModelSlice> = (set) => ({
   modelChoice: { ...DEFAULT_MODEL },
@@ -42,6 +47,7 @@ export const createModelSlice: StateCreator<AppState, [], [], ModelSlice> = (set
   pendingModel: null,
   fixturesAvailable: false,
   examples: [],
+  variants: null,
 
   chooseModel: (c, files) => set({ modelChoice: c, folderFiles: c.kind === 'folder' ? (files ?? null) : null, pendingModel: null }),
   setBackend: (backend) => set({ backend }),

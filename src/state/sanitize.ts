@@ -92,8 +92,10 @@ export function sanitizeModelChoice(v: unknown, problems: Problems, opts: { allo
       return fallback(`There is no test model named ${quote(c.id)} here.`);
     case 'hub': {
       if (!text(c.repo) || !HUB_ID.test(c.repo)) return fallback(`${quote(c.repo)} is not a Hugging Face model id (owner/name).`);
+      // 'auto' (or no dtype): the engine picks the variant for the backend.
+      if (c.dtype === 'auto') return { kind: 'hub', repo: c.repo };
       if (c.dtype !== undefined && !(DTYPES as readonly unknown[]).includes(c.dtype)) {
-        problems.push(`Unknown model precision ${quote(c.dtype)}; using the model's default.`);
+        problems.push(`Unknown model precision ${quote(c.dtype)}; choosing one automatically.`);
         return { kind: 'hub', repo: c.repo };
       }
       return c.dtype === undefined ? { kind: 'hub', repo: c.repo } : { kind: 'hub', repo: c.repo, dtype: c.dtype as ModelDtype };
@@ -151,7 +153,14 @@ export function sanitizeExplanation(v: unknown, problems: Problems): Explanation
     ...(x.image ? { image: copyImage(x.image) } : {}),
     baseline: { crossEntropy: [...x.baseline.crossEntropy] },
     settings,
-    model: { id: x.model.id, dtype: x.model.dtype, backend: x.model.backend, device: x.model.device, file: x.model.file },
+    model: {
+      id: x.model.id,
+      dtype: x.model.dtype,
+      backend: x.model.backend,
+      device: x.model.device,
+      file: x.model.file,
+      ...(typeof x.model.dtypeReason === 'string' && x.model.dtypeReason.length <= 600 ? { dtypeReason: x.model.dtypeReason } : {}),
+    },
     passes: x.passes,
     batchSize: x.batchSize,
     run: sanitizeRun((x as { run?: unknown }).run, x.batchSize),

@@ -43,3 +43,4 @@ export function selectStaleReason(s: AppState): string | null {
   if (!sameSettings(x.settings, s.settings)) return 'stale — settings changed';
   return null;
 }
+export const selectVariants = (s: AppState) => s.variants;

@@ -41,6 +41,9 @@ describe('share codec', () => {
     expect(d.problems).toEqual([]);
     expect(d.state).toEqual({ ...base, explanation: x });
     expect(d.state.explanation!.units.map((u) => u.score)).toEqual(x.units.map((u) => u.score));
+    // The reason for the model's dtype travels with its other facts.
+    const reasoned = { ...x, model: { ...x.model, dtypeReason: 'auto for WASM, which prefers q4 > q8: chose q4 (onnx/model_q4.onnx, 120 MB).' } };
+    expect((await decodeShare(await encodeShare({ ...base, explanation: reasoned }))).state.explanation!.model).toEqual(reasoned.model);
   });
 
   it('round-trips chunks, kappa values and the default model', async () => {
@@ -147,6 +150,18 @@ describe('share codec', () => {
     expect((await decodeShare(withField(h, 'model', 'hub:someone/some-model'))).state.model).toEqual({ kind: 'hub', repo: 'someone/some-model', dtype: 'q8' });
     expect((await decodeShare(withField(withField(h, 'dtype', 'q3'), 'model', 'hub:a/b'))).state.model).toEqual({ kind: 'hub', repo: 'a/b' });
     expect((await decodeShare(withField(h, 'model', 'url:/fixtures/models/tiny-gpt2/'))).state.model).toEqual({ kind: 'url', url: '/fixtures/models/tiny-gpt2/' });
+  });
+
+  it('carries the model precision: auto (no dtype, or dtype=auto) and each variant', async () => {
+    const auto = await encodeShare({ ...base, model: { kind: 'hub', repo: 'onnx-community/x' } });
+    expect(new URLSearchParams(auto.slice(1)).has('dtype')).toBe(false);
+    expect((await decodeShare(auto)).state.model).toEqual({ kind: 'hub', repo: 'onnx-community/x' });
+    const spelled = await decodeShare(withField(auto, 'dtype', 'auto'));
+    expect([spelled.state.model, spelled.problems]).toEqual([{ kind: 'hub', repo: 'onnx-community/x' }, []]);
+    for (const dtype of ['fp32', 'fp16', 'q8', 'q4', 'q4f16'] as const) {
+      const h = await encodeShare({ ...base, model: { kind: 'hub', repo: 'onnx-community/x', dtype } });
+      expect((await decodeShare(h)).state.model).toEqual({ kind: 'hub', repo: 'onnx-community/x', dtype });
+    }
   });
 
   it('never throws, whatever the input', async () => {

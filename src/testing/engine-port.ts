@@ -32,6 +32,9 @@ export async function nodeEnginePort(dir: string, mode: 'multiplicative' | 'log-
   const info: ModelInfo = {
     id: model.id,
     dtype: model.dtype,
+    file: model.onnxFile,
+    dtypeReason: model.variant.reason,
+    variants: model.variant.variants.map((v) => ({ dtype: v.dtype, bytes: v.bytes })),
     backend: model.backend.name,
     device: model.backend.device,
     modelType: model.config.modelType,

@@ -1,8 +1,9 @@
 // A model folder on disk (Node only).
-import { access, readFile } from 'node:fs/promises';
+import { access, readFile, readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { AtmanError } from '../../core/errors';
 import type { ModelSource } from '../model-source';
+import type { RepoFile } from '../repo-files';
 
 export function folderSource(dir: string): ModelSource & { dir: string } {
   const root = resolve(dir);
@@ -18,6 +19,13 @@ export function folderSource(dir: string): ModelSource & { dir: string } {
         return false;
       }
     },
+    async list() {
+      try {
+        return await walk(root, '');
+      } catch {
+        throw new AtmanError('MODEL_FILES_MISSING', `The model folder ${dir} cannot be read (it does not exist, or is not a folder).`);
+      }
+    },
     async read(path) {
       try {
         return new Uint8Array(await readFile(join(root, path)));
@@ -26,4 +34,19 @@ export function folderSource(dir: string): ModelSource & { dir: string } {
       }
     },
   };
+}
+
+// Hidden entries (.git, .cache) are never model files and can be huge.
+async function walk(root: string, prefix: string): Promise<RepoFile[]> {
+  const out: RepoFile[] = [];
+  for (const e of await readdir(join(root, prefix), { withFileTypes: true })) {
+    if (e.name.startsWith('.')) continue;
+    const path = prefix ? `${prefix}/${e.name}` : e.name;
+    if (e.isDirectory()) out.push(...(await walk(root, path)));
+    else if (e.isFile() || e.isSymbolicLink()) {
+      const s = await stat(join(root, path)).catch(() => null);
+      if (s?.isFile()) out.push({ path, size: s.size });
+    }
+  }
+  return out;
 }

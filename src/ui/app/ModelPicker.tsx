@@ -15,12 +15,14 @@ import {
   modelKey,
   modelLabel,
 } from '../../state/model-catalog';
-import { selectBackend, selectFixturesAvailable, selectLoadProgress, selectLoaded, selectModelChoice, selectPendingModel, selectStatus } from '../../state/selectors';
+import { selectBackend, selectFixturesAvailable, selectLoadProgress, selectLoaded, selectModelChoice, selectPendingModel, selectStatus, selectVariants } from '../../state/selectors';
+import { variantsKey } from '../../state/model-slice';
 import type { AppStore } from '../../state/store';
 import type { Actions } from '../../state/actions';
 import type { BackendChoice } from '../../protocol/engine-api';
 import { useActions, useApp, useServices } from './app-context';
 import { ShapesDemoButton } from '../image/ShapesDemoButton';
+import { PrecisionSelect } from './PrecisionSelect';
 
 const CUSTOM = 'custom';
 
@@ -82,6 +84,15 @@ function ModelInfoLine(): ReactNode {
     <p className="muted" data-testid="model-info" data-info={JSON.stringify(i)}>
       Loaded {i.id} ({i.modelType}, {i.dtype}, {i.numLayers} layers, {i.attentionSites} attention sites controlled) on {i.device}
       {i.acceptsImages ? (i.layout === 'vision2seq' ? '; describes pictures (add one below)' : '; reads a picture (add one below)') : ''}
+      {i.file ? (
+        <>
+          <br />
+          <span data-testid="dtype-reason">
+            {i.file}
+            {i.dtypeReason ? `: ${i.dtypeReason}` : ''}
+          </span>
+        </>
+      ) : null}
     </p>
   );
 }
@@ -122,9 +133,15 @@ export function ModelPicker(): ReactNode {
   const value = selectValue(choice);
   const [custom, setCustom] = useState(choice.kind === 'hub' ? choice.repo : choice.kind === 'url' ? choice.url : '');
   const [showCustom, setShowCustom] = useState(value === CUSTOM);
-  useEffect(() => setShowCustom(value === CUSTOM), [value]);
+  useEffect(() => {
+    setShowCustom(value === CUSTOM);
+    // A precision picked for a hub model can turn a curated entry into a custom one: keep its id in the box.
+    if (choice.kind === 'hub') setCustom(choice.repo);
+  }, [value, modelKey(choice)]);
   const isLoaded = loaded?.key === `${modelKey(choice)}|${backend}`;
-  const size = downloadSizeLabel(choice);
+  const listed = useApp(selectVariants);
+  const chosenBytes = listed?.key === variantsKey(choice, backend) ? listed.listing?.chosen?.bytes : undefined;
+  const size = typeof chosenBytes === 'number' ? formatBytes(chosenBytes) : downloadSizeLabel(choice);
 
   const useCustom = () => {
     if (custom.trim()) void applyChoice(store, actions, choiceFromText(custom));
@@ -185,6 +202,7 @@ export function ModelPicker(): ReactNode {
           </select>
         </label>
       </div>
+      <PrecisionSelect onChoose={(c) => void applyChoice(store, actions, c)} />
       {showCustom ? (
         <form
           className="row"
