@@ -152,8 +152,8 @@ const api: EngineApi = {
       return explain(m, common);
     });
   },
-  generate(prompt, maxNewTokens, imageData) {
-    return withSignal(async (signal, m) => generateGreedy(m, prompt, maxNewTokens, signal, (await imageOf(imageData)) ?? undefined));
+  generate(prompt, maxNewTokens, imageData, options) {
+    return withSignal(async (signal, m) => generateGreedy(m, prompt, maxNewTokens, signal, (await imageOf(imageData)) ?? undefined, options ?? {}));
   },
   faithfulness(req, onProgress) {
     return withSignal(async (signal, m) => {

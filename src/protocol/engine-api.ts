@@ -122,13 +122,20 @@ export interface SteerRequestData {
   maxNewTokens: number;
   mode?: ControlMode;
   layers?: number[] | null;
+  /** the prompt as the user's turn of the model's chat template, when it has one (default true) */
+  chat?: boolean;
+}
+
+export interface GenerateOptions {
+  /** the prompt as the user's turn of the model's chat template, when it has one (default true); the reply ends before the end-of-turn token */
+  chat?: boolean;
 }
 
 export interface EngineApi {
   probe(): Promise<GpuProbe>;
   load(req: LoadRequest, onProgress?: (p: LoadProgress) => void): Promise<ModelInfo>;
   explain(req: ExplainRequestData, onProgress?: (p: ExplainProgress) => void): Promise<Explanation>;
-  generate(prompt: string, maxNewTokens: number, image?: ImageData): Promise<string>;
+  generate(prompt: string, maxNewTokens: number, image?: ImageData, options?: GenerateOptions): Promise<string>;
   /** deletion and insertion curves of an explanation's ranking, with a random floor */
   faithfulness(req: FaithfulnessRequestData, onProgress?: (p: ExplainProgress) => void): Promise<FaithfulnessReport>;
   /** greedy generation with the control held on chosen prompt units, next to the plain generation */

@@ -59,7 +59,7 @@ export async function nodeEnginePort(dir: string, mode: 'multiplicative' | 'log-
         return method && method !== 'atman' ? explainBaseline(model, { ...common, method, ...(attention ? { attention } : {}) }) : explain(model, common);
       });
     },
-    generate: (prompt, n) => withSignal((signal) => generateGreedy(model, prompt, n, signal)),
+    generate: (prompt, n, _image, options) => withSignal((signal) => generateGreedy(model, prompt, n, signal, undefined, options ?? {})),
     faithfulness: (req, onProgress) => {
       calls.push('faithfulness');
       return withSignal((signal) => measureFaithfulness(model, req.explanation, { ...req.options, signal, ...(onProgress ? { onProgress } : {}) }));
