@@ -12,6 +12,7 @@ import { explain, generateGreedy, planUnits } from '../src/runtime/explain';
 import { measureFaithfulness } from '../src/runtime/faithfulness';
 import { type DecodedImage, decodeImage } from '../src/runtime/image-input';
 import { steer } from '../src/runtime/steer';
+import { chatFor } from '../src/runtime/chat-template';
 import { pickedFolderSource } from '../src/runtime/picked-folder';
 import { type CacheLike, MODEL_CACHE_NAME, cacheIdFor, cachedSource, clearCachedModels, listCachedModels } from '../src/runtime/model-cache';
 import { type ModelSource, hubSource, urlSource } from '../src/runtime/model-source';
@@ -63,6 +64,7 @@ function info(m: AtmanModel): ModelInfo {
     controlledLayers: [...report.controlledLayers],
     layout: m.layout,
     acceptsImages: m.vision !== null,
+    chatTemplate: chatFor(m, true) !== null,
     mode,
     attentionSites: report.sites.length,
     selfCheck,

@@ -85,6 +85,8 @@ export interface ModelInfo {
   layout: ModelLayout;
   /** the model reads an image (a captioner needs one) */
   acceptsImages: boolean;
+  /** text prompts go inside the model's chat template (the `chat` setting); absent = unknown */
+  chatTemplate?: boolean;
   mode: ControlMode;
   /** attention sites the rewriter changed */
   attentionSites: number;

@@ -10,6 +10,7 @@ import { measureFaithfulness } from '../runtime/faithfulness';
 import { folderSource } from '../runtime/node/folder-source';
 import { createNodeBackend } from '../runtime/node/node-backend';
 import { steer } from '../runtime/steer';
+import { chatFor } from '../runtime/chat-template';
 
 export interface NodeEnginePort extends EnginePort {
   model: AtmanModel;
@@ -42,6 +43,7 @@ export async function nodeEnginePort(dir: string, mode: 'multiplicative' | 'log-
     controlledLayers: [...model.current.report.controlledLayers],
     layout: model.layout,
     acceptsImages: false,
+    chatTemplate: chatFor(model, true) !== null,
     mode: model.current.mode,
     attentionSites: model.current.report.sites.length,
     selfCheck: null,
