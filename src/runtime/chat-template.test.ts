@@ -4,7 +4,7 @@
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AutoTokenizer, env } from '@huggingface/transformers';
+import { AutoTokenizer, LlamaTokenizer, env } from '@huggingface/transformers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeModel, encodeModel, makeTensor, tensorPayload, DataType } from '../graph/onnx-ir';
 import { AtmanModel } from './atman-model';
@@ -12,6 +12,7 @@ import { explain, generateGreedy } from './explain';
 import { folderSource } from './node/folder-source';
 import { createNodeBackend } from './node/node-backend';
 import { nextTokenProbabilities, steer } from './steer';
+import { wrapTokenizer } from './text-tokenizer';
 
 const MODELS = 'fixtures/models';
 const INSTRUCT = `${MODELS}/tiny-llama-instruct`;
@@ -71,6 +72,42 @@ describe('the templated sequence', () => {
     } finally {
       await base.release();
     }
+  });
+});
+
+describe('other template shapes', () => {
+  // A SentencePiece-style tokenizer (the tiny-llama fixture's) under a template that writes BOS
+  // itself and trims the message, as Llama 2 / Mistral / Llama 3 templates do.
+  const TRIMMING =
+    "{{ bos_token }}{% for message in messages %}{% if message['role'] == 'user' %}{{ '[INST] ' + message['content'] | trim + ' [/INST]' }}{% endif %}{% endfor %}";
+  const llama = () => {
+    const dir = `${MODELS}/tiny-llama`;
+    const config = { ...JSON.parse(readFileSync(`${dir}/tokenizer_config.json`, 'utf8')), chat_template: TRIMMING };
+    const tok = new LlamaTokenizer(JSON.parse(readFileSync(`${dir}/tokenizer.json`, 'utf8')), config);
+    return { tok, ours: wrapTokenizer(tok) };
+  };
+
+  it.each(['The cat sat', '  the cat sat on the mat  ', 'Hello world'])('follows a trimming template on a SentencePiece tokenizer: %j', (message) => {
+    const { tok, ours } = llama();
+    const tokens = ours.chat!.encodeUserTurn(message);
+    const expected = tok.apply_chat_template([{ role: 'user', content: message }], { tokenize: true, add_generation_prompt: true, return_tensor: false, return_dict: false }) as number[];
+    expect(tokens.map((t) => t.id)).toEqual(expected);
+    expect(tokens[0]).toMatchObject({ id: 1, role: 'template', special: true });
+    const own = tokens.filter((t) => t.role === 'prompt');
+    expect(own.map((t) => message.slice(t.start, t.end)).join('')).toBe(message.trim());
+    expect(own[0]!.start).toBe(message.length - message.trimStart().length);
+    for (const t of own) expect(t.text).toBe(message.slice(t.start, t.end));
+    // the template's tail sits after the whole typed message, trimmed spaces included
+    expect(tokens.at(-1)).toMatchObject({ role: 'template', start: message.length, end: message.length });
+    // a tokenizer config without a template has none
+    expect(wrapTokenizer(new LlamaTokenizer(JSON.parse(readFileSync(`${MODELS}/tiny-llama/tokenizer.json`, 'utf8')), {})).chat).toBeNull();
+  });
+
+  it('refuses a template that rewrites the message, in words', () => {
+    const dir = `${MODELS}/tiny-llama`;
+    const config = { ...JSON.parse(readFileSync(`${dir}/tokenizer_config.json`, 'utf8')), chat_template: "{% for message in messages %}{{ message['content'] | upper }}{% endfor %}" };
+    const ours = wrapTokenizer(new LlamaTokenizer(JSON.parse(readFileSync(`${dir}/tokenizer.json`, 'utf8')), config));
+    expect(() => ours.chat!.encodeUserTurn('the cat')).toThrow(expect.objectContaining({ code: 'TOKENIZER_FAILED', message: expect.stringMatching(/rewrites the prompt.*turn the chat template off/) }));
   });
 });
 
