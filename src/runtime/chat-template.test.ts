@@ -3,8 +3,8 @@
 // changes nothing but the sequence and the units.
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { AutoTokenizer, LlamaTokenizer, env } from '@huggingface/transformers';
+import { basename, dirname, join } from 'node:path';
+import { AutoModelForCausalLM, AutoTokenizer, LlamaTokenizer, env, type Tensor } from '@huggingface/transformers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeModel, encodeModel, makeTensor, tensorPayload, DataType } from '../graph/onnx-ir';
 import { AtmanModel } from './atman-model';
@@ -213,6 +213,19 @@ describe('generation ends with the assistant turn', () => {
     expect(r.steered.ids).toEqual(greedy.slice(0, end));
     expect(r.steered.tokens.at(-1)).toMatchObject({ id: imEnd, eos: true, text: '' });
     expect(r.promptTokens.filter((t) => t.template).length).toBeGreaterThan(10);
+    // transformers.js' own generate() on the same copy (its eos from generation_config) ends the same reply
+    env.localModelPath = `${dirname(dir)}/`;
+    const tjs = await AutoModelForCausalLM.from_pretrained(basename(dir), { device: 'cpu', dtype: 'fp32' });
+    try {
+      const input = hf.apply_chat_template([{ role: 'user', content: PROMPT }], { add_generation_prompt: true, return_dict: true }) as unknown as Record<string, Tensor>;
+      const out = (await tjs.generate({ ...input, max_new_tokens: 6, do_sample: false })) as Tensor;
+      const all = Array.from(out.data as BigInt64Array, Number);
+      expect(all.slice(0, ids.length)).toEqual(ids);
+      expect(all.slice(ids.length)).toEqual(greedy.slice(0, end + 1));
+    } finally {
+      await tjs.dispose();
+      env.localModelPath = `${process.cwd()}/${MODELS}/`;
+    }
     // without the template the prompt is raw text and nothing names the turn's end
     const raw = await steer(stopping, { prompt: PROMPT, units: [{ text: 'France', factor: 1 }], maxNewTokens: 2, chat: false });
     expect(raw.promptTokens.some((t) => t.template)).toBe(false);
