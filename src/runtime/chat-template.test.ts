@@ -11,6 +11,7 @@ import { AtmanModel } from './atman-model';
 import { explain, generateGreedy } from './explain';
 import { folderSource } from './node/folder-source';
 import { createNodeBackend } from './node/node-backend';
+import { measureFaithfulness } from './faithfulness';
 import { nextTokenProbabilities, steer } from './steer';
 import { wrapTokenizer } from './text-tokenizer';
 
@@ -147,6 +148,15 @@ describe('explaining the assistant reply', () => {
       }
     });
   }
+
+  it('faithfulness curves run on the templated sequence the explanation used', async () => {
+    const x = await explain(model, { prompt: PROMPT, target: TARGET, settings: { kappa: null } });
+    const f = await measureFaithfulness(model, x, { randomRuns: 1 });
+    expect(f.deletion).toHaveLength(x.units.length + 1);
+    expect(f.deletion[0]).toBeCloseTo(f.insertion.at(-1)!, 6);
+    // the same explanation read as raw text names other tokens: refused in words
+    await expect(measureFaithfulness(model, { ...x, settings: { ...x.settings, chat: false } })).rejects.toMatchObject({ message: expect.stringMatching(/tokens differ/) });
+  });
 
   it('word units come from the user message alone', async () => {
     const x = await explain(model, { prompt: PROMPT, target: TARGET, settings: { granularity: { kind: 'word' }, kappa: null } });
