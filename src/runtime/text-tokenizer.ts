@@ -30,7 +30,7 @@ export async function loadTokenizer(source: ModelSource): Promise<TextTokenizer>
   const dec = new TextDecoder();
   let json: unknown;
   let config: Record<string, unknown>;
-  let generation: Record<string, unknown> = {};
+  let generation: unknown = null;
   try {
     json = JSON.parse(dec.decode(await source.read('tokenizer.json')));
     config = (await source.has('tokenizer_config.json'))
@@ -45,7 +45,7 @@ export async function loadTokenizer(source: ModelSource): Promise<TextTokenizer>
   try {
     if (config.chat_template && (await source.has('generation_config.json'))) generation = JSON.parse(dec.decode(await source.read('generation_config.json')));
   } catch {
-    generation = {};
+    generation = null;
   }
   let tok: HfTokenizer;
   try {
@@ -56,7 +56,7 @@ export async function loadTokenizer(source: ModelSource): Promise<TextTokenizer>
   } catch (e) {
     throw new AtmanError('TOKENIZER_FAILED', `The tokenizer of ${source.id} could not be built: ${(e as Error).message}`);
   }
-  const eos = generation.eos_token_id;
+  const eos = generation && typeof generation === 'object' ? (generation as { eos_token_id?: unknown }).eos_token_id : undefined;
   return wrapTokenizer(tok, Array.isArray(eos) ? eos.filter((x): x is number => typeof x === 'number') : typeof eos === 'number' ? [eos] : []);
 }
 
