@@ -49,17 +49,14 @@ export function chatTemplateOf(
       throw new AtmanError('TOKENIZER_FAILED', `The model's chat template could not be applied (${(e as Error).message}); turn the chat template off to read the prompt as raw text.`);
     }
   };
-  let frame: { before: string; after: string } | null = null;
+  // Rendered afresh each time: templates may stamp today's date (Llama 3 does).
   const frameOf = () => {
-    if (!frame) {
-      const r = render(PLACEHOLDER);
-      const at = r.indexOf(PLACEHOLDER);
-      if (at < 0 || r.indexOf(PLACEHOLDER, at + 1) >= 0) {
-        throw new AtmanError('TOKENIZER_FAILED', "The model's chat template does not write the user's message once as given; turn the chat template off.");
-      }
-      frame = { before: r.slice(0, at), after: r.slice(at + PLACEHOLDER.length) };
+    const r = render(PLACEHOLDER);
+    const at = r.indexOf(PLACEHOLDER);
+    if (at < 0 || r.indexOf(PLACEHOLDER, at + 1) >= 0) {
+      throw new AtmanError('TOKENIZER_FAILED', "The model's chat template does not write the user's message once as given; turn the chat template off.");
     }
-    return frame;
+    return { before: r.slice(0, at), after: r.slice(at + PLACEHOLDER.length) };
   };
 
   const encodeUserTurn = (message: string): TokenInfo[] => {
