@@ -14,6 +14,7 @@ import { explain, generateGreedy, planUnits } from '../src/runtime/explain';
 import { measureFaithfulness } from '../src/runtime/faithfulness';
 import { type DecodedImage, decodeImage } from '../src/runtime/image-input';
 import { steer } from '../src/runtime/steer';
+import { chatFor } from '../src/runtime/chat-template';
 import { pickedFolderSource } from '../src/runtime/picked-folder';
 import { type CacheLike, MODEL_CACHE_NAME, cacheIdFor, cachedSource, clearCachedModels, listCachedModels } from '../src/runtime/model-cache';
 import { hubSource } from '../src/runtime/hub-source';
@@ -71,6 +72,7 @@ function info(m: AtmanModel): ModelInfo {
     controlledLayers: [...report.controlledLayers],
     layout: m.layout,
     acceptsImages: m.vision !== null,
+    chatTemplate: chatFor(m, true) !== null,
     mode,
     attentionSites: report.sites.length,
     selfCheck,
@@ -168,8 +170,8 @@ const api: EngineApi = {
       return explain(m, common);
     });
   },
-  generate(prompt, maxNewTokens, imageData) {
-    return withSignal(async (signal, m) => generateGreedy(m, prompt, maxNewTokens, signal, (await imageOf(imageData)) ?? undefined));
+  generate(prompt, maxNewTokens, imageData, options) {
+    return withSignal(async (signal, m) => generateGreedy(m, prompt, maxNewTokens, signal, (await imageOf(imageData)) ?? undefined, options ?? {}));
   },
   faithfulness(req, onProgress) {
     return withSignal(async (signal, m) => {

@@ -78,6 +78,32 @@ describe('npm run explain', () => {
     await expect(main(['--model', 'fixtures/models/tiny-gpt2', '--prompt', 'x', '--target', ' y', '--method', 'saliency'])).rejects.toMatchObject({ code: 'BAD_SETTING' });
   });
 
+  it('puts the prompt in the chat template by default; --no-chat reads it as raw text, as without a template', async () => {
+    const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    const run = async (name: string, ...flags: string[]) => {
+      const file = join(dir, `${name}${flags.join('')}.json`);
+      expect(await main(['--model', `fixtures/models/${name}`, '--prompt', 'The capital of France is', '--target', ' Paris', '--json', file, ...flags])).toBe(0);
+      return JSON.parse(readFileSync(file, 'utf8')) as { tokens: Array<{ role: string; text: string }>; units: Array<{ positions: number[]; score: number }>; settings: { chat: boolean } };
+    };
+    const chat = await run('tiny-llama-instruct');
+    const printed = out.mock.calls.map((c) => String(c[0])).join('');
+    const raw = await run('tiny-llama-instruct', '--no-chat');
+    const base = await run('tiny-gpt2');
+    const baseRaw = await run('tiny-gpt2', '--no-chat');
+    out.mockRestore();
+    expect(chat.settings.chat).toBe(true);
+    expect(chat.tokens.filter((t) => t.role === 'template').map((t) => t.text).slice(-3).join('')).toBe('<|im_start|>assistant\n');
+    expect(printed).toMatch(/chat template: the prompt is the user's turn; \d+ template tokens/);
+    expect(printed).toMatch(/\[The\|[+-]\d/);
+    expect(raw.settings.chat).toBe(false);
+    expect(raw.tokens.some((t) => t.role === 'template')).toBe(false);
+    expect(raw.units).toHaveLength(raw.tokens.filter((t) => t.role === 'prompt').length);
+    // a model without a template: the flag changes nothing
+    expect(baseRaw.tokens).toEqual(base.tokens);
+    expect(baseRaw.units.map((u) => u.score)).toEqual(base.units.map((u) => u.score));
+    await expect(main(['--model', 'fixtures/models/tiny-gpt2', '--prompt', 'x', '--target', ' y', '--chat', '--no-chat'])).rejects.toMatchObject({ code: 'BAD_SETTING' });
+  });
+
   it('prints usage and exits 2 without a model', async () => {
     const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
     expect(await main(['--prompt', 'x'])).toBe(2);

@@ -12,7 +12,7 @@ import { type Explanation, type ExplanationMethod, explain, generateGreedy } fro
 import { type FaithfulnessReport, measureFaithfulness } from '../runtime/faithfulness';
 import type { ImageRequest } from '../runtime/image-explain';
 import { decodeImage } from '../runtime/image-input';
-import { loadCliModel, runWhenMain } from './load-model';
+import { chatFlag, loadCliModel, runWhenMain } from './load-model';
 import { renderExplanation } from './render';
 
 const USAGE = `usage: npm run explain -- --model <folder or hub id> --prompt "..." [--target "..." | --generate N]
@@ -20,7 +20,7 @@ const USAGE = `usage: npm run explain -- --model <folder or hub id> --prompt "..
   [--mode multiplicative|log-additive] [--factor F] [--kappa K|off]
   [--granularity token|word|sentence|paragraph|delimiter:X] [--target-granularity complete|token]
   [--postprocess none|absolute|square] [--layers 0,1,...] [--dtype auto|fp32|q8|q4|fp16|q4f16] [--revision REV]
-  [--batch-size N] [--no-prefix-reuse] [--no-score-head] [--no-self-check] [--coupled-numerics exact|dequantized]
+  [--chat | --no-chat] [--batch-size N] [--no-prefix-reuse] [--no-score-head] [--no-self-check] [--coupled-numerics exact|dequantized]
   [--method atman|attention|rollout|occlusion-delete|occlusion-mask] [--faithfulness] [--json FILE]`;
 
 export async function main(argv: string[]): Promise<number> {
@@ -50,6 +50,8 @@ export async function main(argv: string[]): Promise<number> {
       region: { type: 'string', multiple: true },
       method: { type: 'string' },
       faithfulness: { type: 'boolean' },
+      chat: { type: 'boolean' },
+      'no-chat': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -77,6 +79,8 @@ export async function main(argv: string[]): Promise<number> {
   if (values['target-granularity']) settings.targetGranularity = values['target-granularity'] as ExplainSettings['targetGranularity'];
   if (values.postprocess) settings.postprocess = values.postprocess as ExplainSettings['postprocess'];
   if (values.layers) settings.layers = values.layers.split(',').map((s) => Number(s.trim()));
+  const chat = chatFlag(values);
+  if (chat !== undefined) settings.chat = chat;
 
   const model = await loadCliModel(values.model, {
     ...(values.dtype ? { dtype: values.dtype } : {}),
@@ -90,7 +94,7 @@ export async function main(argv: string[]): Promise<number> {
     if (target === undefined) {
       const n = Number(values.generate);
       if (!Number.isInteger(n) || n < 1) throw new Error('--generate takes a whole number of tokens');
-      target = await generateGreedy(model, prompt, n);
+      target = await generateGreedy(model, prompt, n, undefined, undefined, { chat: settings.chat ?? true });
     }
     const progressTty = process.stderr.isTTY;
     const request = {

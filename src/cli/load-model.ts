@@ -1,7 +1,7 @@
 // How the command-line tools open a model: a local folder in the Hugging Face layout, or a hub id
 // (owner/name) when no such folder exists, on onnxruntime-node.
 import { existsSync } from 'node:fs';
-import { isAtmanError } from '../core/errors';
+import { AtmanError, isAtmanError } from '../core/errors';
 import type { ControlMode } from '../core/types';
 import { AtmanModel } from '../runtime/atman-model';
 import { parseDtypeRequest } from '../runtime/dtypes';
@@ -47,4 +47,13 @@ export function runWhenMain(moduleUrl: string, file: string, main: (argv: string
       process.exit(1);
     },
   );
+}
+
+/**
+ * --chat / --no-chat: the prompt as the user's turn of the model's chat template (the default when
+ * the model has one) or as raw text.
+ */
+export function chatFlag(values: { chat?: boolean; 'no-chat'?: boolean }): boolean | undefined {
+  if (values.chat && values['no-chat']) throw new AtmanError('BAD_SETTING', 'Give --chat or --no-chat, not both.');
+  return values.chat ? true : values['no-chat'] ? false : undefined;
 }

@@ -22,9 +22,11 @@ export function renderExplanation(x: Explanation, opts: { color: boolean; top?: 
   const lines: string[] = [];
   let text = '';
   let i = 0;
-  const promptTokens = x.tokens.filter((t) => t.role === 'prompt');
+  // Sequence positions of the user's own tokens (a chat template's tokens are listed apart).
+  const at = x.tokens.flatMap((t, p) => (t.role === 'prompt' ? [p] : []));
+  const promptTokens = at.map((p) => x.tokens[p]!);
   while (i < promptTokens.length) {
-    const u = unitOf.get(i);
+    const u = unitOf.get(at[i]!);
     // The processor's image tokens all stand for the one '<image>' of the prompt: print it once.
     const prev = promptTokens[i - 1];
     const t = promptTokens[i]!;
@@ -33,13 +35,15 @@ export function renderExplanation(x: Explanation, opts: { color: boolean; top?: 
       continue;
     }
     let j = i + 1;
-    while (j < promptTokens.length && unitOf.get(j) === u && u !== undefined) j++;
+    while (j < promptTokens.length && unitOf.get(at[j]!) === u && u !== undefined) j++;
     const piece = x.prompt.slice(promptTokens[i]!.start, promptTokens[j - 1]!.end) || promptTokens[i]!.text;
     const score = u === undefined ? 0 : x.units[u]!.score;
     if (opts.color) text += `${background(score, maxAbs)}${piece}\x1b[0m`;
     else text += u === undefined ? piece : `[${piece}|${fmt(score)}]`;
     i = j;
   }
+  const template = x.tokens.filter((t) => t.role === 'template');
+  if (template.length) lines.push(`chat template: the prompt is the user's turn; ${template.length} template tokens around it are not units`);
   lines.push(text, `target: ${JSON.stringify(x.target)}`, '');
   const ranked = x.units.map((u, k) => ({ u, k })).sort((a, b) => b.u.score - a.u.score);
   lines.push(`top units (${x.sign.split(';')[0]}):`);

@@ -43,6 +43,25 @@ describe('steering flags', () => {
 });
 
 describe('npm run steer (in process)', () => {
+  it('--no-chat steers the raw prompt of a chat model; by default the prompt is the user turn', async () => {
+    const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    const read = async (...flags: string[]) => {
+      const file = join(dir, `instruct${flags.join('')}.json`);
+      expect(await main(['--model', 'fixtures/models/tiny-llama-instruct', '--prompt', PROMPT, '--steer', 'cat=0', '--max-new-tokens', '2', '--json', file, ...flags])).toBe(0);
+      return JSON.parse(readFileSync(file, 'utf8')) as { promptTokens: Array<{ template?: boolean }>; units: Array<{ positions: number[] }> };
+    };
+    const chat = await read();
+    const raw = await read('--no-chat');
+    out.mockRestore();
+    const templated = chat.promptTokens.filter((t) => t.template).length;
+    expect(templated).toBeGreaterThan(10);
+    expect(raw.promptTokens.some((t) => t.template)).toBe(false);
+    expect(chat.promptTokens.length).toBe(raw.promptTokens.length + templated);
+    // "cat" is found in the user's text either way; with the template its tokens sit after the template's prefix
+    expect(chat.units[0]!.positions.every((p) => !chat.promptTokens[p]!.template)).toBe(true);
+    expect(chat.units[0]!.positions.length).toBe(raw.units[0]!.positions.length);
+  });
+
   for (const model of ['tiny-gpt2', 'tiny-llama']) {
     it(`${model}: prints both generations and writes the documented JSON`, async () => {
       const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);

@@ -5,14 +5,15 @@ import { AtmanError } from '../core/errors';
 import { validateSettings } from '../core/settings';
 import type { ControlMode, TokenOverlap } from '../core/types';
 import { type SteerResult, type SteerRun, type SteerUnit, steer } from '../runtime/steer';
-import { loadCliModel, runWhenMain } from './load-model';
+import { chatFlag, loadCliModel, runWhenMain } from './load-model';
 
 const USAGE = `usage: npm run steer -- --model <folder or hub id> --prompt "..." --steer "TEXT=FACTOR" [--steer ...]
   [--steer-span START-END=FACTOR] [--steer-tokens P1,P2=FACTOR] [--max-new-tokens N (20)]
   [--mode multiplicative|log-additive] [--layers 0,1,...] [--token-overlap complete|partial]
-  [--dtype auto|fp32|q8|q4|fp16|q4f16] [--revision REV] [--no-self-check] [--json FILE]
+  [--chat | --no-chat] [--dtype auto|fp32|q8|q4|fp16|q4f16] [--revision REV] [--no-self-check] [--json FILE]
 FACTOR: 0 ignores that part of the prompt, between 0 and 1 weakens it, above 1 amplifies it.
---steer steers every occurrence of TEXT in the prompt (the last "=" separates the factor).`;
+--steer steers every occurrence of TEXT in the prompt (the last "=" separates the factor).
+--no-chat reads the prompt as raw text even when the model has a chat template (--steer-tokens positions count the template's tokens).`;
 
 const bad = (message: string): never => {
   throw new AtmanError('BAD_SETTING', message);
@@ -65,6 +66,8 @@ export async function main(argv: string[]): Promise<number> {
       mode: { type: 'string' },
       layers: { type: 'string' },
       'token-overlap': { type: 'string' },
+      chat: { type: 'boolean' },
+      'no-chat': { type: 'boolean' },
       dtype: { type: 'string' },
       revision: { type: 'string' },
       'no-self-check': { type: 'boolean' },
@@ -78,6 +81,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`${USAGE}\n`);
     return values.help ? 0 : 2;
   }
+  const chat = chatFlag(values);
   const maxNewTokens = values['max-new-tokens'] === undefined ? 20 : Number(values['max-new-tokens']);
   if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) bad(`--max-new-tokens takes a whole number >= 1; got ${values['max-new-tokens']}.`);
   // Checked before the model loads, so a typo costs no download.
@@ -101,6 +105,7 @@ export async function main(argv: string[]): Promise<number> {
       mode,
       layers,
       ...(values['token-overlap'] ? { tokenOverlap: values['token-overlap'] as TokenOverlap } : {}),
+      ...(chat !== undefined ? { chat } : {}),
     });
     process.stdout.write(`${renderSteering(result)}\n`);
     if (values.json) await writeFile(values.json, `${JSON.stringify(result, null, 2)}\n`);

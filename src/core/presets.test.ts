@@ -16,6 +16,7 @@ describe('document QA preset', () => {
       postprocess: 'none',
       layers: null,
       tokenOverlap: 'complete',
+      chat: true,
     });
     expect(SETTINGS_PRESETS.find((p) => p.id === 'document-qa')?.settings).toBe(DOCUMENT_QA_SETTINGS);
     expect(Object.isFrozen(DOCUMENT_QA_SETTINGS)).toBe(true);

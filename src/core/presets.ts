@@ -21,6 +21,7 @@ export const DOCUMENT_QA_SETTINGS: Readonly<ExplainSettings> = Object.freeze({
   postprocess: 'none',
   layers: null,
   tokenOverlap: 'complete',
+  chat: true,
 } as const);
 
 export interface SettingsPreset {

@@ -87,3 +87,11 @@ describe('parseGranularity', () => {
       expect(() => parseGranularity(s)).toThrow(expect.objectContaining({ code: 'BAD_SETTING' }));
   });
 });
+
+describe('chat setting', () => {
+  it('is on by default and takes booleans only', () => {
+    expect(validateSettings({}).chat).toBe(true);
+    expect(validateSettings({ chat: false }).chat).toBe(false);
+    for (const chat of ['on', 1, null, 'false']) badSetting({ chat }, /chat/);
+  });
+});

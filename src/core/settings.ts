@@ -48,6 +48,9 @@ export function validateSettings(partial: Partial<ExplainSettings> = {}): Explai
     if (new Set(layers).size !== layers.length) bad(`layers lists a layer twice: ${layers.join(', ')}.`);
   }
 
+  const chat = pick('chat');
+  if (typeof chat !== 'boolean') bad(`chat must be true (use the model's chat template when it has one) or false (raw text); got ${JSON.stringify(chat)}.`);
+
   return {
     mode: oneOf('mode', pick('mode'), MODES),
     factor,
@@ -57,6 +60,7 @@ export function validateSettings(partial: Partial<ExplainSettings> = {}): Explai
     postprocess: oneOf('post-processing', pick('postprocess'), POSTPROCESS),
     layers: layers === null ? null : [...layers],
     tokenOverlap: oneOf('token overlap', pick('tokenOverlap'), OVERLAPS),
+    chat,
   };
 }
 

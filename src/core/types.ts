@@ -15,14 +15,21 @@ export type Granularity =
   /** character spans [start, end) of the prompt text, each one unit */
   | { kind: 'chunks'; chunks: Array<[number, number]> };
 
+export type TokenRole = 'prompt' | 'target' | 'template';
+
 export interface TokenInfo {
   id: number;
   /** the token's text as it appears in its own text (prompt or target) */
   text: string;
-  /** character span in its own text; empty (start === end) for added special tokens */
+  /**
+   * character span in its own text; empty (start === end) for added special tokens. A chat
+   * template's own tokens have no characters in the prompt: their empty span sits where they
+   * stand relative to the user's text (0 before it, its length after it).
+   */
   start: number;
   end: number;
-  role: 'prompt' | 'target';
+  /** 'template': written by the model's chat template around the user's prompt (never a unit) */
+  role: TokenRole;
   special: boolean;
 }
 
@@ -50,6 +57,11 @@ export interface ExplainSettings {
   /** decoder layers that carry the control; null = all */
   layers: number[] | null;
   tokenOverlap: TokenOverlap;
+  /**
+   * Put the prompt inside the model's chat template as the user's message (the target is then the
+   * assistant's reply) when the model has one; false reads the prompt as raw text.
+   */
+  chat: boolean;
 }
 
 export const DEFAULT_SETTINGS: ExplainSettings = {
@@ -61,4 +73,5 @@ export const DEFAULT_SETTINGS: ExplainSettings = {
   postprocess: 'none',
   layers: null,
   tokenOverlap: 'complete',
+  chat: true,
 };

@@ -256,3 +256,41 @@ describe('floating whitespace and special tokens', () => {
     expect(of('this')).toEqual([3]);
   });
 });
+
+describe('chat template tokens', () => {
+  // <|im_start|> user \n | The cat sat. | <|im_end|> \n <|im_start|> assistant \n | target
+  const message = 'The cat sat.';
+  const tpl = (id: number, text: string, at: number): TokenInfo => ({ id, text, start: at, end: at, role: 'template', special: text.startsWith('<|') });
+  const own = tokenize(['The', ' cat', ' sat', '.']).tokens;
+  const tokens: TokenInfo[] = [
+    tpl(1, '<|im_start|>', 0), tpl(2, 'user', 0), tpl(3, '\n', 0),
+    ...own,
+    tpl(4, '<|im_end|>', message.length), tpl(3, '\n', message.length), tpl(1, '<|im_start|>', message.length), tpl(5, 'assistant', message.length), tpl(3, '\n', message.length),
+    { id: 600, text: ' Yes', start: 0, end: 4, role: 'target', special: false },
+    { id: 601, text: '.', start: 4, end: 5, role: 'target', special: false },
+  ];
+  const templatePositions = [0, 1, 2, 7, 8, 9, 10, 11];
+
+  it.each<Granularity>([{ kind: 'token' }, { kind: 'word' }, { kind: 'sentence' }, { kind: 'paragraph' }, { kind: 'delimiter', delimiter: ' ' }, { kind: 'chunks', chunks: [[0, 7], [8, 12]] }])(
+    'are never units (%o), and units point at the user tokens in the whole sequence',
+    (g) => {
+      const units = buildUnits(tokens, message, g, { ...opts, targetTokenUnits: true });
+      const all = units.flatMap((u) => u.positions);
+      expect(all.some((p) => templatePositions.includes(p))).toBe(false);
+      const promptPositions = units.filter((u) => u.source !== 'target').flatMap((u) => u.positions).sort((a, b) => a - b);
+      expect(promptPositions).toEqual([3, 4, 5, 6]);
+      // the one target unit is the first target token
+      expect(units.filter((u) => u.source === 'target').map((u) => u.positions)).toEqual([[12]]);
+    },
+  );
+
+  it('keep labels and spans in the message', () => {
+    const units = buildUnits(tokens, message, { kind: 'word' }, opts);
+    expect(units.map((u) => [u.label, u.positions, u.span])).toEqual([
+      ['The', [3], [0, 3]],
+      ['cat', [4], [4, 7]],
+      ['sat', [5], [8, 11]],
+      ['.', [6], [11, 12]],
+    ]);
+  });
+});

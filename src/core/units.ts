@@ -11,6 +11,8 @@
 //   sentence); then it "floats": it joins the next unit, or the previous one at the end of the prompt.
 // - For token/word/sentence/paragraph/delimiter every prompt position is in exactly one unit.
 // - Units are ordered by their first position; target-token units (if asked for) come last.
+// - A chat template's tokens (role 'template') are never units: units come from the user's own
+//   tokens, whose positions are mapped back into the whole sequence.
 
 import { AtmanError } from './errors';
 import type { Granularity, TokenInfo, TokenOverlap, Unit } from './types';
@@ -31,7 +33,9 @@ export function buildUnits(
   opts: BuildUnitsOptions,
 ): Unit[] {
   const promptLen = checkTokens(tokens, promptText);
-  const prompt = tokens.slice(0, promptLen);
+  const own: number[] = [];
+  for (let p = 0; p < promptLen; p++) if (tokens[p]!.role === 'prompt') own.push(p);
+  const prompt = own.map((p) => tokens[p]!);
   let units: Unit[];
   switch (granularity.kind) {
     case 'token':
@@ -49,6 +53,7 @@ export function buildUnits(
     default:
       throw new AtmanError('BAD_SETTING', `Unknown granularity "${(granularity as { kind: string }).kind}".`);
   }
+  if (own.length !== promptLen) units = units.map((u) => ({ ...u, positions: u.positions.map((p) => own[p]!) }));
   if (opts.targetTokenUnits) {
     // The last target token is never an input position (S = P + T - 1), so it cannot be suppressed.
     for (let t = promptLen; t < tokens.length - 1; t++) units.push(tokenUnit(tokens[t]!, t, 'target'));
@@ -91,7 +96,7 @@ function splitKeepingSeparator(text: string, re: RegExp): Array<[number, number]
 
 function checkTokens(tokens: TokenInfo[], promptText: string): number {
   let promptLen = 0;
-  while (promptLen < tokens.length && tokens[promptLen]!.role === 'prompt') promptLen++;
+  while (promptLen < tokens.length && tokens[promptLen]!.role !== 'target') promptLen++;
   for (let i = promptLen; i < tokens.length; i++) {
     if (tokens[i]!.role !== 'target') {
       throw new AtmanError('TOKENIZER_FAILED', `Token ${i} is a prompt token after the first target token.`);

@@ -97,6 +97,8 @@ export interface ModelInfo {
   layout: ModelLayout;
   /** the model reads an image (a captioner needs one) */
   acceptsImages: boolean;
+  /** text prompts go inside the model's chat template (the `chat` setting); absent = unknown */
+  chatTemplate?: boolean;
   mode: ControlMode;
   /** attention sites the rewriter changed */
   attentionSites: number;
@@ -143,6 +145,13 @@ export interface SteerRequestData {
   maxNewTokens: number;
   mode?: ControlMode;
   layers?: number[] | null;
+  /** the prompt as the user's turn of the model's chat template, when it has one (default true) */
+  chat?: boolean;
+}
+
+export interface GenerateOptions {
+  /** the prompt as the user's turn of the model's chat template, when it has one (default true); the reply ends before the end-of-turn token */
+  chat?: boolean;
 }
 
 export interface EngineApi {
@@ -151,7 +160,7 @@ export interface EngineApi {
   /** the variants a model source has (its file listing and config.json only; nothing is cached) */
   variants(req: VariantsRequest): Promise<VariantListing>;
   explain(req: ExplainRequestData, onProgress?: (p: ExplainProgress) => void): Promise<Explanation>;
-  generate(prompt: string, maxNewTokens: number, image?: ImageData): Promise<string>;
+  generate(prompt: string, maxNewTokens: number, image?: ImageData, options?: GenerateOptions): Promise<string>;
   /** deletion and insertion curves of an explanation's ranking, with a random floor */
   faithfulness(req: FaithfulnessRequestData, onProgress?: (p: ExplainProgress) => void): Promise<FaithfulnessReport>;
   /** greedy generation with the control held on chosen prompt units, next to the plain generation */

@@ -142,7 +142,7 @@ export function createEngineClient(opts: EngineClientOptions = {}): EngineClient
     load: (req, onProgress) => call((api) => api.load(req, cb(onProgress))),
     variants: (req) => call((api) => api.variants(req)),
     explain: (req, onProgress) => call((api) => api.explain(req, cb(onProgress))),
-    generate: (prompt, maxNewTokens, image) => call((api) => api.generate(prompt, maxNewTokens, image)),
+    generate: (prompt, maxNewTokens, image, options) => call((api) => api.generate(prompt, maxNewTokens, image, options)),
     faithfulness: (req, onProgress) => call((api) => api.faithfulness(req, cb(onProgress))),
     steer: (req, onStep) => call((api) => api.steer(req, cb(onStep))),
     cancel: () => call((api) => api.cancel()),

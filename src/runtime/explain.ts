@@ -19,6 +19,7 @@ import type { ImageUnit } from '../core/image-units';
 import type { ExplainSettings, TokenInfo, Unit } from '../core/types';
 import type { AtmanModel, ModelFacts } from './atman-model';
 import { type DecoderContext, buildFeeds } from './feeds';
+import { stopIds, textPromptTokens } from './chat-template';
 import { type ExplainedImage, type ImageRequest, contextForGeneration, describeImage, imageContext, imagePrompt, imageUnits } from './image-explain';
 import type { DecodedImage } from './image-input';
 import { embedTokens } from './vision-parts';
@@ -148,7 +149,7 @@ export async function prepare(
 
   const withImage = imageReq ? await imagePrompt(model, req.prompt, imageReq.image) : null;
   const prompt = withImage?.prompt ?? req.prompt;
-  const promptTokens = withImage?.tokens ?? model.tokenizer.encodePrompt(req.prompt);
+  const promptTokens = withImage?.tokens ?? textPromptTokens(model, req.prompt, settings.chat);
   const targetTokens = model.tokenizer.encodeTarget(req.target);
   if (promptTokens.length === 0) throw new AtmanError('EMPTY_PROMPT', 'The prompt has no tokens.');
   if (targetTokens.length === 0) throw new AtmanError('EMPTY_TARGET', 'The target has no tokens.');
@@ -328,8 +329,20 @@ function changedFactors(phi: Float32Array): Array<[number, number]> {
   return out;
 }
 
-/** Greedy continuation of the prompt (full recomputation per step, all factors 1), reading the image when given. */
-export async function generateGreedy(model: AtmanModel, prompt: string, maxNewTokens: number, signal?: AbortSignal, image?: DecodedImage): Promise<string> {
+/**
+ * Greedy continuation of the prompt (full recomputation per step, all factors 1), reading the image
+ * when given. With the chat template (opts.chat, default on) the prompt is the user's turn and the
+ * continuation the assistant's reply, ending before its end-of-turn token.
+ */
+export async function generateGreedy(
+  model: AtmanModel,
+  prompt: string,
+  maxNewTokens: number,
+  signal?: AbortSignal,
+  image?: DecodedImage,
+  opts: { chat?: boolean } = {},
+): Promise<string> {
+  const chat = opts.chat ?? true;
   if (image && !model.vision) throw new AtmanError('BAD_SETTING', `${model.id} reads text only; remove the image or pick a vision-language model.`);
   if (!image && model.layout === 'vision2seq') throw new AtmanError('IMAGE_REQUIRED', `${model.id} describes images: add an image first.`);
   if (!prompt.trim() && model.layout !== 'vision2seq') throw new AtmanError('EMPTY_PROMPT', 'Type a prompt first.');
@@ -340,11 +353,11 @@ export async function generateGreedy(model: AtmanModel, prompt: string, maxNewTo
     ids = p.tokens.map((t) => t.id);
     contextFor = await contextForGeneration(model, p);
   } else {
-    ids = model.tokenizer.encodePrompt(prompt).map((t) => t.id);
+    ids = textPromptTokens(model, prompt, chat).map((t) => t.id);
     if (model.vision?.embedTokens) contextFor = async (xs) => ({ embeds: await embedTokens(model.vision!, model.backend, xs) });
   }
   const first = ids.length;
-  const eos = new Set([...model.config.eosTokenIds, ...model.tokenizer.eosIds]);
+  const eos = stopIds(model, chat);
   const { session, inputs } = model.current;
   for (let step = 0; step < maxNewTokens && ids.length < model.config.maxPositions; step++) {
     if (signal?.aborted) throw new AtmanError('CANCELLED', 'Generation cancelled.');

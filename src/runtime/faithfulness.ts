@@ -50,8 +50,8 @@ export interface FaithfulnessInput {
   }>;
   /** when given, checked against this model's tokenisation, so positions mean the same tokens */
   tokens?: ReadonlyArray<{ id: number }>;
-  /** mode and layers the curves run with (default: multiplicative, all layers); factor for 'explanation' removal */
-  settings?: Partial<Pick<ExplainSettings, 'mode' | 'layers' | 'factor'>>;
+  /** mode and layers the curves run with (default: multiplicative, all layers); factor for 'explanation' removal; chat: the sequence was the chat template's (default true) */
+  settings?: Partial<Pick<ExplainSettings, 'mode' | 'layers' | 'factor' | 'chat'>>;
   /** the image of a vision-language explanation (its units' columns include image columns) */
   imageInput?: ImageRequest;
 }
@@ -134,6 +134,7 @@ export async function measureFaithfulness(model: AtmanModel, input: Faithfulness
     mode: opts.mode ?? input.settings?.mode ?? 'multiplicative',
     layers: input.settings?.layers ?? null,
     ...(input.settings?.factor !== undefined ? { factor: input.settings.factor } : {}),
+    ...(input.settings?.chat !== undefined ? { chat: input.settings.chat } : {}),
     granularity: { kind: 'token' } as const,
     kappa: null,
   };

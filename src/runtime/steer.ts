@@ -11,6 +11,7 @@ import { buildUnits } from '../core/units';
 import type { AtmanModel, ModelFacts } from './atman-model';
 import { buildFeeds } from './feeds';
 import { floatData } from './tensor-data';
+import { stopIds, textPromptTokens } from './chat-template';
 
 export const STEER_SCHEMA_VERSION = 1;
 
@@ -33,6 +34,8 @@ export interface SteerRequest {
   layers?: number[] | null;
   /** a span covering part of a token: full factor ('complete', default) or scaled by the covered share */
   tokenOverlap?: TokenOverlap;
+  /** the prompt as the user's turn of the model's chat template, when it has one (default true); generation then ends at the end of the assistant's turn */
+  chat?: boolean;
   signal?: AbortSignal;
   onStep?: (e: SteerStepEvent) => void;
 }
@@ -78,7 +81,8 @@ export interface SteerResult {
   mode: ControlMode;
   layers: number[] | null;
   maxNewTokens: number;
-  promptTokens: Array<Pick<TokenInfo, 'id' | 'text' | 'start' | 'end'> & { special?: boolean }>;
+  /** `template`: written by the chat template, not by the user (token positions count these too) */
+  promptTokens: Array<Pick<TokenInfo, 'id' | 'text' | 'start' | 'end'> & { special?: boolean; template?: true }>;
   units: ResolvedSteerUnit[];
   steered: SteerRun;
   unsteered: SteerRun;
@@ -169,14 +173,15 @@ export async function steer(model: AtmanModel, req: SteerRequest): Promise<Steer
   if (typeof req.prompt !== 'string' || !req.prompt.trim()) throw new AtmanError('EMPTY_PROMPT', 'The prompt is empty; type the text the model should continue.');
   if (!Number.isInteger(req.maxNewTokens) || req.maxNewTokens < 1) bad(`The number of new tokens must be a whole number >= 1; got ${req.maxNewTokens}.`);
   const settings = validateSettings({ mode: req.mode ?? 'multiplicative', layers: req.layers ?? null, tokenOverlap: req.tokenOverlap ?? 'complete' });
-  const promptTokens = model.tokenizer.encodePrompt(req.prompt);
+  const chat = req.chat ?? true;
+  const promptTokens = textPromptTokens(model, req.prompt, chat);
   if (promptTokens.length === 0) throw new AtmanError('EMPTY_PROMPT', 'The prompt has no tokens.');
   const P = promptTokens.length;
   if (P >= model.config.maxPositions) throw new AtmanError('TOO_LONG', `The prompt is ${P} tokens; this model reads at most ${model.config.maxPositions}, leaving no room to generate.`);
   const columns = steeringColumns(promptTokens, req.prompt, req.units, settings.tokenOverlap);
   await model.reconfigure(settings.mode, settings.layers);
 
-  const eos = new Set([...model.config.eosTokenIds, ...model.tokenizer.eosIds]);
+  const eos = stopIds(model, chat);
   const promptIds = promptTokens.map((t) => t.id);
   const runs: [RunState, RunState] = [
     { ids: [...promptIds], tokens: [], stop: null },
@@ -223,7 +228,7 @@ export async function steer(model: AtmanModel, req: SteerRequest): Promise<Steer
     mode: settings.mode,
     layers: settings.layers,
     maxNewTokens: req.maxNewTokens,
-    promptTokens: promptTokens.map(({ id, text, start, end, special }) => ({ id, text, start, end, ...(special ? { special } : {}) })),
+    promptTokens: promptTokens.map(({ id, text, start, end, special, role }) => ({ id, text, start, end, ...(special ? { special } : {}), ...(role === 'template' ? { template: true as const } : {}) })),
     units: columns.units,
     steered: finish(runs[1]),
     unsteered: finish(runs[0]),

@@ -4,6 +4,7 @@ import * as transformers from '@huggingface/transformers';
 import { AtmanError } from '../core/errors';
 import type { TokenInfo } from '../core/types';
 import type { ModelSource } from './model-source';
+import { type ChatTemplate, chatTemplateOf } from './chat-template';
 
 type HfTokenizer = InstanceType<typeof transformers.PreTrainedTokenizer>;
 
@@ -21,12 +22,15 @@ export interface TextTokenizer {
   encodePromptWithInsert(text: string, at: number, length: number, insert: string): { tokens: TokenInfo[]; inserted: [number, number] };
   decode(ids: number[]): string;
   eosIds: number[];
+  /** the model's chat template (tokenizer_config.json `chat_template`), or null */
+  chat: ChatTemplate | null;
 }
 
 export async function loadTokenizer(source: ModelSource): Promise<TextTokenizer> {
   const dec = new TextDecoder();
   let json: unknown;
   let config: Record<string, unknown>;
+  let generation: unknown = null;
   try {
     json = JSON.parse(dec.decode(await source.read('tokenizer.json')));
     config = (await source.has('tokenizer_config.json'))
@@ -35,6 +39,13 @@ export async function loadTokenizer(source: ModelSource): Promise<TextTokenizer>
   } catch (e) {
     if (e instanceof AtmanError) throw e;
     throw new AtmanError('TOKENIZER_FAILED', `The tokenizer files of ${source.id} are not valid JSON: ${(e as Error).message}`);
+  }
+  // Where an instruct model names the end of its turn, next to tokenizer_config's eos_token; an
+  // unreadable file only loses that hint.
+  try {
+    if (config.chat_template && (await source.has('generation_config.json'))) generation = JSON.parse(dec.decode(await source.read('generation_config.json')));
+  } catch {
+    generation = null;
   }
   let tok: HfTokenizer;
   try {
@@ -45,10 +56,11 @@ export async function loadTokenizer(source: ModelSource): Promise<TextTokenizer>
   } catch (e) {
     throw new AtmanError('TOKENIZER_FAILED', `The tokenizer of ${source.id} could not be built: ${(e as Error).message}`);
   }
-  return wrapTokenizer(tok);
+  const eos = generation && typeof generation === 'object' ? (generation as { eos_token_id?: unknown }).eos_token_id : undefined;
+  return wrapTokenizer(tok, Array.isArray(eos) ? eos.filter((x): x is number => typeof x === 'number') : typeof eos === 'number' ? [eos] : []);
 }
 
-export function wrapTokenizer(tok: HfTokenizer): TextTokenizer {
+export function wrapTokenizer(tok: HfTokenizer, generationEos: number[] = []): TextTokenizer {
   const specialIds = new Set<number>((tok as unknown as { all_special_ids?: number[] }).all_special_ids ?? []);
   const addedSpecial = (tok as unknown as { added_tokens?: Array<{ id: number; special: boolean }> }).added_tokens ?? [];
   for (const t of addedSpecial) if (t.special) specialIds.add(t.id);
@@ -97,6 +109,7 @@ export function wrapTokenizer(tok: HfTokenizer): TextTokenizer {
     encodeTarget: (text) => build(text, 'target', false),
     decode: (ids) => tok.decode(ids, { skip_special_tokens: true }),
     eosIds: typeof eosId === 'number' ? [eosId] : [],
+    chat: chatTemplateOf(tok, decode, charSpans, generationEos),
   };
 }
 

@@ -120,17 +120,18 @@ export function createActions(store: AppStore, engine: () => EnginePort, env: Ac
   }
 
   async function generate(): Promise<void> {
-    const { prompt, generateCount } = get();
+    const { prompt, generateCount, settings } = get();
     await run('generating', async () => {
       const picture = imageForGenerate(get());
-      const text = picture ? await engine().generate(prompt, generateCount, picture) : await engine().generate(prompt, generateCount);
+      // With a chat template the reply is the assistant's turn, ending before its end-of-turn token.
+      const text = await engine().generate(prompt, generateCount, picture ?? undefined, { chat: settings.chat });
       if (text === '') {
         throw Object.assign(new Error('The model ended the text straight away (it generated its end-of-text token); there is nothing to select.'), {
           code: 'EMPTY_TARGET',
         });
       }
       // The tokenizer lives in the worker: a plan of prompt + generated text gives the token spans.
-      const plan = await engine().plan({ prompt, target: text, settings: { kappa: null, granularity: { kind: 'token' }, targetGranularity: 'complete' }, ...imageRequest(get()) });
+      const plan = await engine().plan({ prompt, target: text, settings: { kappa: null, granularity: { kind: 'token' }, targetGranularity: 'complete', chat: settings.chat }, ...imageRequest(get()) });
       const tokens = chipSpans(text, plan.tokens.filter((t) => t.role === 'target').map((t) => t.start));
       set({ generation: { base: prompt, text, tokens, selection: [0, Math.max(0, tokens.length - 1)] }, target: text });
     });

@@ -149,7 +149,7 @@ export function faithfulnessInput(x: Explanation) {
     target: x.target,
     units: x.units.map((u) => ({ label: u.label, positions: u.positions, score: u.score, factors: u.factors })),
     tokens: x.tokens.map((t) => ({ id: t.id })),
-    settings: { mode: x.settings.mode, layers: x.settings.layers, factor: x.settings.factor },
+    settings: { mode: x.settings.mode, layers: x.settings.layers, factor: x.settings.factor, chat: x.settings.chat },
   };
 }
 

@@ -19,11 +19,12 @@ export function applyDocumentQaPreset(store: AppStore): Example | null {
   const s = store.getState();
   if (s.status !== 'idle') return null;
   const ex = documentQaExample(s);
-  store.setState({ settings: documentQaSettingsCopy(), ...(ex ? { prompt: ex.prompt, target: ex.target, generation: null } : {}) });
+  // The chat template is about the model's input format, not the method's set-up: it stays as chosen.
+  store.setState({ settings: { ...documentQaSettingsCopy(), chat: s.settings.chat }, ...(ex ? { prompt: ex.prompt, target: ex.target, generation: null } : {}) });
   return ex;
 }
 
 /** Whether the current settings are the preset's. */
 export function isDocumentQa(settings: ExplainSettings): boolean {
-  return sameSettings(settings, documentQaSettingsCopy());
+  return sameSettings(settings, { ...documentQaSettingsCopy(), chat: settings.chat });
 }

@@ -207,7 +207,7 @@ function explanationProblem(v: unknown): string | null {
   const n = x.tokens.length;
   for (const t of x.tokens as unknown[]) {
     const tk = t as Record<string, unknown>;
-    if (typeof t !== 'object' || t === null || !isInt(tk.id) || !isStr(tk.text, 1000) || !isInt(tk.start) || !isInt(tk.end) || (tk.role !== 'prompt' && tk.role !== 'target')) {
+    if (typeof t !== 'object' || t === null || !isInt(tk.id) || !isStr(tk.text, 1000) || !isInt(tk.start) || !isInt(tk.end) || (tk.role !== 'prompt' && tk.role !== 'target' && tk.role !== 'template')) {
       return 'a token is malformed';
     }
     if (tk.special !== undefined && typeof tk.special !== 'boolean') return 'a token is malformed';

@@ -32,6 +32,9 @@ export const selectSelectedTarget = (s: AppState) => s.selectedTarget;
 export const selectHoveredUnit = (s: AppState) => s.hoveredUnit;
 export const selectBusy = (s: AppState) => s.status !== 'idle';
 /** layer count of the loaded model, when it is the chosen one */
+/** whether the loaded model has a chat template; null while unknown (not loaded yet) */
+export const selectChatTemplate = (s: AppState): boolean | null =>
+  s.loaded && s.loaded.key.startsWith(modelKey(s.modelChoice)) && s.loaded.info.chatTemplate !== undefined ? s.loaded.info.chatTemplate : null;
 export const selectLayerCount = (s: AppState) => (s.loaded && s.loaded.key.startsWith(modelKey(s.modelChoice)) ? s.loaded.info.numLayers : null);
 
 /** Why the shown result no longer matches the inputs, or null when it does. */

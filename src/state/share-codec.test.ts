@@ -333,4 +333,51 @@ describe('share codec: the picture', () => {
     expect(d2.state.explanation).toBeUndefined();
     expect(d2.problems.join(' ')).toMatch(/image unit is malformed/);
   });
+
+  it('round-trips the chat setting, with an explanation whose template tokens stay marked', async () => {
+    const templated = sampleExplanation({
+      tokens: [
+        { id: 7, text: '<|im_start|>', start: 0, end: 0, role: 'template', special: true },
+        { id: 8, text: 'user', start: 0, end: 0, role: 'template' },
+        { id: 1, text: 'The', start: 0, end: 3, role: 'prompt' },
+        { id: 2, text: ' cat', start: 3, end: 7, role: 'prompt' },
+        { id: 3, text: ' sat.', start: 7, end: 12, role: 'prompt' },
+        { id: 9, text: '<|im_end|>', start: 12, end: 12, role: 'template', special: true },
+        { id: 1, text: ' The', start: 0, end: 4, role: 'target' },
+        { id: 2, text: ' cat', start: 4, end: 8, role: 'target' },
+      ],
+      units: [
+        { label: 'The', positions: [2], score: 0.125, perTarget: [0.1, 0.025], factors: [[2, 0.1]] },
+        { label: ' cat', positions: [3], score: -0.5, perTarget: [-0.25, -0.25], factors: [[3, 0.1]] },
+        { label: ' sat.', positions: [4], score: 1.5, perTarget: [1, 0.5], factors: [[4, 0.1]] },
+      ],
+    });
+    for (const chat of [true, false]) {
+      const s = { ...base, settings: { ...base.settings, chat }, explanation: templated };
+      const hash = await encodeShare(s);
+      expect(new URLSearchParams(hash.slice(1)).get('chat')).toBe(chat ? 'on' : 'off');
+      const d = await decodeShare(hash);
+      expect(d.problems).toEqual([]);
+      expect(d.state).toEqual(s);
+    }
+    // a link from before the setting existed reads as the default (on)
+    const old = await decodeShare(withField(await encodeShare({ ...base, settings: { ...base.settings, chat: false } }), 'chat', null));
+    expect(old.problems).toEqual([]);
+    expect(old.state.settings!.chat).toBe(true);
+  });
+
+  it('refuses a garbled chat setting in words and keeps the rest', async () => {
+    const good = await encodeShare({ ...base, settings: { ...base.settings, chat: false } });
+    for (const v of ['maybe', '1', 'true', '', 'ON']) {
+      const d = await decodeShare(withField(good, 'chat', v));
+      expect(d.state.settings!.chat).toBe(true);
+      expect(d.problems.join(' ')).toMatch(/chat must be true .* or false/);
+      expect(d.state.settings!.mode).toBe('log-additive');
+    }
+    const badRole = sampleExplanation();
+    (badRole.tokens[0] as { role: string }).role = 'system';
+    const d = await decodeShare(await encodeShare({ ...base, explanation: badRole }));
+    expect(d.state.explanation).toBeUndefined();
+    expect(d.problems.join(' ')).toMatch(/token is malformed/);
+  });
 });

@@ -1,5 +1,5 @@
 // The one module that reads and writes the page URL. A share link is the hash
-//   #v=1&model=bundled:atman-demo-facts&prompt=…&target=…&mode=…&factor=…&kappa=…&gran=…&…&x=<scores>
+//   #v=1&model=bundled:atman-demo-facts&prompt=…&target=…&mode=…&factor=…&kappa=…&gran=…&…&chat=on&x=<scores>
 // readable fields for what a person might edit by hand, and `x`: the computed explanation as
 // JSON, deflate-raw compressed and base64url encoded. Decoding checks every field on its own,
 // falls back to the default for each bad one and lists the problems in words; it never throws
@@ -200,6 +200,11 @@ function settingsFromParams(p: URLSearchParams, problems: Problems): Record<stri
   if (p.has('tgran')) raw.targetGranularity = p.get('tgran');
   if (p.has('post')) raw.postprocess = p.get('post');
   if (p.has('overlap')) raw.tokenOverlap = p.get('overlap');
+  if (p.has('chat')) {
+    const chat = p.get('chat');
+    // anything but on/off goes to validation as it is, which refuses it in words
+    raw.chat = chat === 'on' ? true : chat === 'off' ? false : chat;
+  }
   const layers = p.get('layers');
   if (layers !== null) {
     if (layers === 'all') raw.layers = null;
@@ -242,6 +247,7 @@ function inputParams(s: Omit<SharedState, 'explanation'>): URLSearchParams {
   p.set('post', st.postprocess);
   p.set('layers', st.layers === null ? 'all' : st.layers.join(','));
   p.set('overlap', st.tokenOverlap);
+  p.set('chat', st.chat ? 'on' : 'off');
   imageParams(s, p);
   return p;
 }
@@ -416,7 +422,7 @@ async function decodeUnsafe(hash: string, opts: { allowFixtures?: boolean }): Pr
   }
   decodeImageParams(p, problems, state);
   await decodeAnalysisParams(p, problems, state);
-  const known = new Set(['v', 'model', 'dtype', 'backend', 'prompt', 'target', 'mode', 'factor', 'kappa', 'gran', 'delim', 'chunks', 'tgran', 'post', 'layers', 'overlap', 'x', ...IMAGE_KEYS, ...ANALYSIS_KEYS]);
+  const known = new Set(['v', 'model', 'dtype', 'backend', 'prompt', 'target', 'mode', 'factor', 'kappa', 'gran', 'delim', 'chunks', 'tgran', 'post', 'layers', 'overlap', 'chat', 'x', ...IMAGE_KEYS, ...ANALYSIS_KEYS]);
   const unknown = [...new Set(p.keys())].filter((k) => !known.has(k));
   if (unknown.length) problems.push(`Unknown link fields were ignored: ${unknown.slice(0, 5).map((k) => JSON.stringify(k.slice(0, 20))).join(', ')}.`);
   return { state, problems };

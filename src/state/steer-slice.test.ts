@@ -169,5 +169,11 @@ describe('document QA preset', () => {
     expect(applyDocumentQaPreset(store)).toBeNull();
     expect(store.getState().prompt).toBe('mine');
     expect(store.getState().settings.factor).toBe(0);
+    // the chat template choice is the model's input format, not part of the set-up: it stays
+    store.getState().updateSettings({ chat: false, factor: 0.5 });
+    expect(isDocumentQa(store.getState().settings)).toBe(false);
+    applyDocumentQaPreset(store);
+    expect(store.getState().settings).toMatchObject({ chat: false, factor: 0 });
+    expect(isDocumentQa(store.getState().settings)).toBe(true);
   });
 });

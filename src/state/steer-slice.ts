@@ -155,7 +155,7 @@ export function createSteerActions(d: AnalysisDeps) {
       try {
         const engine = d.engine();
         if (!engine.steer) throw Object.assign(new Error('This engine cannot steer.'), { code: 'UNSUPPORTED' });
-        const r = await engine.steer({ prompt, units: steerRequestUnits(steerUnits), maxNewTokens, mode: settings.mode, layers: settings.layers }, (e: SteerStepEvent) => {
+        const r = await engine.steer({ prompt, units: steerRequestUnits(steerUnits), maxNewTokens, mode: settings.mode, layers: settings.layers, chat: settings.chat }, (e: SteerStepEvent) => {
           const live = get().steerLive ?? { steered: [], unsteered: [] };
           set({
             steerLive: {

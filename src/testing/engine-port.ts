@@ -10,6 +10,7 @@ import { measureFaithfulness } from '../runtime/faithfulness';
 import { folderSource } from '../runtime/node/folder-source';
 import { createNodeBackend } from '../runtime/node/node-backend';
 import { steer } from '../runtime/steer';
+import { chatFor } from '../runtime/chat-template';
 
 export interface NodeEnginePort extends EnginePort {
   model: AtmanModel;
@@ -45,6 +46,7 @@ export async function nodeEnginePort(dir: string, mode: 'multiplicative' | 'log-
     controlledLayers: [...model.current.report.controlledLayers],
     layout: model.layout,
     acceptsImages: false,
+    chatTemplate: chatFor(model, true) !== null,
     mode: model.current.mode,
     attentionSites: model.current.report.sites.length,
     selfCheck: null,
@@ -62,7 +64,7 @@ export async function nodeEnginePort(dir: string, mode: 'multiplicative' | 'log-
         return method && method !== 'atman' ? explainBaseline(model, { ...common, method, ...(attention ? { attention } : {}) }) : explain(model, common);
       });
     },
-    generate: (prompt, n) => withSignal((signal) => generateGreedy(model, prompt, n, signal)),
+    generate: (prompt, n, _image, options) => withSignal((signal) => generateGreedy(model, prompt, n, signal, undefined, options ?? {})),
     faithfulness: (req, onProgress) => {
       calls.push('faithfulness');
       return withSignal((signal) => measureFaithfulness(model, req.explanation, { ...req.options, signal, ...(onProgress ? { onProgress } : {}) }));

@@ -1,7 +1,7 @@
 // Every engine setting, each with one line on what it does.
 import type { ReactNode } from 'react';
 import type { ControlMode, PostProcess, TargetGranularity, TokenOverlap } from '../../core/types';
-import { selectBusy, selectLayerCount, selectSettings, selectSpeed } from '../../state/selectors';
+import { selectBusy, selectChatTemplate, selectLayerCount, selectSettings, selectSpeed } from '../../state/selectors';
 import { useApp, useServices } from './app-context';
 import { DocumentQaPreset } from '../presets/DocumentQaPreset';
 
@@ -18,6 +18,7 @@ function Help({ id, children }: { id: string; children: ReactNode }): ReactNode 
 export function SettingsPanel(): ReactNode {
   const s = useApp(selectSettings);
   const layers = useApp(selectLayerCount);
+  const hasTemplate = useApp(selectChatTemplate);
   const busy = useApp(selectBusy);
   const { store } = useServices();
   const update = store.getState().updateSettings;
@@ -31,6 +32,15 @@ export function SettingsPanel(): ReactNode {
       <h2 id="settings-heading">Settings</h2>
       <fieldset disabled={busy}>
         <DocumentQaPreset />
+        <div className="setting">
+          <label>
+            <input type="checkbox" data-testid="chat-template" aria-describedby="h-chat" checked={s.chat} onChange={(e) => update({ chat: e.target.checked })} /> Chat template
+            {hasTemplate === false ? <span className="muted"> (this model has none)</span> : null}
+          </label>
+          <Help id="h-chat">
+            Instruction-tuned models answer inside their chat template: the prompt becomes the user&apos;s message and the target the assistant&apos;s reply; the template&apos;s own tokens show muted and are never units. Off reads the prompt as raw text.
+          </Help>
+        </div>
         <div className="setting">
           <label>
             Mode{' '}

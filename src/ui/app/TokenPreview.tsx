@@ -41,6 +41,17 @@ export function TokenPreview(): ReactNode {
                 [image · {runLength(plan.tokens, i)} tokens]
               </span>
             )
+          ) : t.role === 'template' ? (
+            // The chat template's own tokens: read by the model, never a unit.
+            <span
+              key={i}
+              data-testid="preview-template-token"
+              className={`tok template${dragged.has(i) ? ' dragged' : ''}`}
+              style={dragged.has(i) ? { backgroundColor: `rgba(33, 102, 172, ${(0.15 + 0.5 * (1 - dragged.get(i)!)).toFixed(2)})` } : undefined}
+              title={dragged.has(i) ? `chat template, dragged along: factor ${dragged.get(i)!.toFixed(2)}` : "the model's chat template (not a unit)"}
+            >
+              {visible(t.text)}
+            </span>
           ) : t.role === 'prompt' ? (
             <span
               key={i}

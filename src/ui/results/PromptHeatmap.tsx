@@ -78,11 +78,12 @@ export function PromptHeatmap(props: PromptHeatmapProps): ReactNode {
       );
     }
     const phi = drag.get(p.pos);
-    const cls = ['atman-token', p.chip ? 'atman-chip' : '', phi !== undefined ? 'atman-drag' : '', p.pos === explained ? 'atman-explained' : '']
+    const cls = ['atman-token', p.chip ? 'atman-chip' : '', p.template ? 'atman-template' : '', phi !== undefined ? 'atman-drag' : '', p.pos === explained ? 'atman-explained' : '']
       .filter(Boolean)
       .join(' ');
+    const title = phi !== undefined ? `dragged along, factor ${phi.toPrecision(3)}` : p.template ? "the model's chat template (not a unit)" : undefined;
     return (
-      <span key={key} className={cls} data-pos={p.pos} data-drag={phi} title={phi !== undefined ? `dragged along, factor ${phi.toPrecision(3)}` : undefined}>
+      <span key={key} className={cls} data-pos={p.pos} data-drag={phi} {...(p.template ? { 'data-template': true } : {})} title={title}>
         {p.text}
       </span>
     );

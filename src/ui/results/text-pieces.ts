@@ -5,20 +5,31 @@ import { tokenLabel, tokenToUnit } from './scores';
 
 export type Piece =
   | { kind: 'gap'; text: string }
-  /** chip: a special token or one with no characters of its own, drawn as a small muted chip */
-  | { kind: 'token'; pos: number; text: string; chip: boolean };
+  /**
+   * chip: a special token or one with no characters of its own, drawn as a small muted chip;
+   * template: written by the model's chat template around the prompt (never a unit)
+   */
+  | { kind: 'token'; pos: number; text: string; chip: boolean; template?: boolean };
 
 export type Run =
   | { kind: 'plain'; piece: Piece }
   /** consecutive pieces of one unit; `first` is false for a later, separate run of the same unit */
   | { kind: 'unit'; unit: number; pieces: Piece[]; first: boolean };
 
-/** Token and gap pieces of one text (prompt or target), in order. */
+/** Token and gap pieces of one text (prompt or target), in order; the prompt's include a chat template's tokens. */
 export function pieces(x: Pick<Explanation, 'tokens' | 'prompt' | 'target'>, role: 'prompt' | 'target'): Piece[] {
   const text = role === 'prompt' ? x.prompt : x.target;
   const out: Piece[] = [];
   let cursor = 0;
   x.tokens.forEach((tok, pos) => {
+    if (role === 'prompt' && tok.role === 'template') {
+      // Where the template writes it: before the message (0) or after it (its length).
+      const at = Math.min(Math.max(tok.start, cursor), text.length);
+      if (at > cursor) out.push({ kind: 'gap', text: text.slice(cursor, at) });
+      cursor = at;
+      out.push({ kind: 'token', pos, text: tokenLabel(tok), chip: true, template: true });
+      return;
+    }
     if (tok.role !== role) return;
     if (tok.special || tok.end <= tok.start) {
       out.push({ kind: 'token', pos, text: tok.special ? tok.text || tokenLabel(tok) : tokenLabel(tok), chip: true });
