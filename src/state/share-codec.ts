@@ -366,9 +366,7 @@ const EMPTY = (problems: string[]): DecodedShare => ({ state: {}, problems });
 /** Reads a hash ("#v=1&…" or without '#'). An empty hash is no link at all: no problems. */
 export async function decodeShare(hash: string, opts: { allowFixtures?: boolean } = {}): Promise<DecodedShare> {
   try {
-    const d = await decodeUnsafe(hash, opts);
-    // Notices quote the link: each is cut short, and there are never many.
-    return { state: d.state, problems: boundedProblems(d.problems) };
+    return await decodeUnsafe(hash, opts);
   } catch (e) {
     // Belt and braces: the checks above should make this unreachable.
     return EMPTY(boundedProblems([`This link could not be read (${String((e as Error)?.message ?? 'unknown error')}); showing the default page.`]));
@@ -377,6 +375,12 @@ export async function decodeShare(hash: string, opts: { allowFixtures?: boolean 
 
 /** decodeShare without its safety net; exported for the tests that prove the net is never needed. */
 export async function decodeUnsafe(hash: string, opts: { allowFixtures?: boolean }): Promise<DecodedShare> {
+  const d = await decodeFields(hash, opts);
+  // Notices quote the link: each is cut short, and there are never many.
+  return { state: d.state, problems: boundedProblems(d.problems) };
+}
+
+async function decodeFields(hash: string, opts: { allowFixtures?: boolean }): Promise<DecodedShare> {
   const text = typeof hash === 'string' ? hash.replace(/^#/, '') : '';
   if (text === '') return EMPTY([]);
   if (text.length > MAX_HASH_CHARS) return EMPTY([`This link is too long to be a share link (${text.length} characters); showing the default page.`]);
