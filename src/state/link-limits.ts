@@ -2,6 +2,7 @@
 // for everything decoded from one: its keys are never trusted (no object read from a link
 // inherits from Object.prototype, and `__proto__`, `constructor`, `prototype` keys are dropped
 // without costing the rest), and nothing it says is echoed back at length (notices are short).
+import { MAX_LINK_IMAGE_BYTES } from './image-slice';
 import { MAX_ADDRESS_CHARS } from './link-targets';
 import { LIMITS, type Problems } from './sanitize';
 
@@ -16,8 +17,11 @@ export const MAX_FIELDS = 64;
 /** Any field not listed in FIELD_BOUNDS (one added later, or an unknown one). */
 export const DEFAULT_FIELD_CHARS = 2_000;
 
-/** Picture bytes inline in a link: 48 KiB as base64url, with slack for the header. */
-const IMAGE_FIELD_CHARS = Math.ceil((48 * 1024 * 4) / 3) + 4;
+/** Picture bytes inline in a link, as base64url. */
+export const MAX_LINK_IMAGE_CHARS = Math.ceil((MAX_LINK_IMAGE_BYTES * 4) / 3) + 4;
+// The codec checks the picture's exact size itself (and says "too large" in its own words); this
+// outer bound only stops absurd values before anything reads them.
+const IMAGE_FIELD_CHARS = 64 * 1024;
 
 /**
  * Characters each field may have after percent-decoding; a longer one is dropped with a notice

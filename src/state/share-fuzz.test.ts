@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS } from '../core/types';
 import type { Explanation } from '../protocol/engine-api';
 import { pictureNeedsConsent } from './image-slice';
-import { FIELD_BOUNDS, MAX_NOTICE_CHARS, MAX_NOTICES, isUntrustedKey } from './link-limits';
+import { FIELD_BOUNDS, MAX_LINK_IMAGE_CHARS, MAX_NOTICE_CHARS, MAX_NOTICES, isUntrustedKey } from './link-limits';
 import { HUB_LINK_HOSTS, MAX_ADDRESS_CHARS, PLACEHOLDER_ORIGIN } from './link-targets';
 import { type ModelChoice, needsDownloadConsent, sourceFor } from './model-catalog';
 import { LIMITS } from './sanitize';
@@ -68,7 +68,7 @@ function checkBounds(d: DecodedShare): void {
   const m = s.model as Record<string, unknown> | undefined;
   for (const k of ['id', 'repo', 'url', 'name', 'dtype']) if (typeof m?.[k] === 'string') expect((m[k] as string).length).toBeLessThanOrEqual(LIMITS.modelText);
   if (s.image?.kind === 'url') expect(s.image.url.length).toBeLessThanOrEqual(MAX_ADDRESS_CHARS);
-  if (s.image?.kind === 'data') expect(s.image.data.length).toBeLessThanOrEqual(FIELD_BOUNDS.img!);
+  if (s.image?.kind === 'data') expect(s.image.data.length).toBeLessThanOrEqual(MAX_LINK_IMAGE_CHARS);
   const g = s.settings?.granularity;
   if (g?.kind === 'delimiter') expect(g.delimiter.length).toBeLessThanOrEqual(LIMITS.delimiter);
   if (g?.kind === 'chunks') expect(g.chunks.length).toBeLessThanOrEqual(FIELD_BOUNDS.chunks!);
