@@ -131,10 +131,3 @@ function plainCopy(o: Record<string, unknown>): Record<string, unknown> {
   for (const k of Object.keys(o)) if (!isUntrustedKey(k)) out[k] = o[k];
   return out;
 }
-
-/** Own, trusted entries of an object from a link (or saved state); [] for anything else. */
-export function trustedEntries(v: object): Array<[string, unknown]> {
-  return Object.keys(v)
-    .filter((k) => !isUntrustedKey(k))
-    .map((k) => [k, (v as Record<string, unknown>)[k]]);
-}
