@@ -103,7 +103,13 @@ function DownloadConsent(): ReactNode {
           </>
         ) : (
           <>
-            <strong data-testid="download-host">{site?.host ?? 'another site'}</strong>, a site other than this one (<span className="consent-address">{site?.href}</span>)
+            <strong data-testid="download-host">{site?.host ?? 'another site'}</strong>, a site other than this one
+            {site && site.href !== modelLabel(pending) ? (
+              <>
+                {' '}
+                (<span className="consent-address">{site.href}</span>)
+              </>
+            ) : null}
           </>
         )}
         . Download it?
