@@ -54,7 +54,7 @@ export default defineConfig({
   webServer: {
     command: dev
       ? `npx vite --port ${port} --strictPort --host 127.0.0.1`
-      : `npx vite build --logLevel warn && npx vite preview --port ${port} --strictPort --host 127.0.0.1`,
+      : `npx vite build --mode e2e --logLevel warn && npx vite preview --mode e2e --port ${port} --strictPort --host 127.0.0.1`,
     url: `http://127.0.0.1:${port}/`,
     reuseExistingServer: !process.env.CI,
     timeout: 120_000,

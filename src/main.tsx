@@ -12,12 +12,15 @@ import './ui/app/app.css';
 
 const engine = createEngineClient();
 const store = createAppStore();
-const batchSize = readBatchOverride();
+// The browser tests' hooks exist only in the dev server and the e2e build (vite.config.ts);
+// in the build users get, `?test` and `?batch=N` do nothing.
+const testHooks = __ATMAN_TEST_HOOKS__ && readTestHooksFlag();
+const batchSize = __ATMAN_TEST_HOOKS__ ? readBatchOverride() : undefined;
 const actions = createActions(store, () => engine, { origin: location.origin, ...(batchSize ? { batchSize } : {}) });
 engine.onRestart((e) => actions.engineRestarted(e));
 
 const services: AppServices = { store, actions };
-if (readTestHooksFlag()) {
+if (testHooks) {
   // Browser tests only (?test): crash the worker the way an out-of-memory kill would.
   (window as unknown as { __atmanTest: unknown }).__atmanTest = { crash: (how?: 'close' | 'throw') => void engine.__crashForTest(how).catch(() => {}), store };
 }
@@ -29,4 +32,4 @@ createRoot(document.getElementById('root')!).render(
     </AppContext.Provider>
   </StrictMode>,
 );
-void startApp(store, actions, fetch, { autoExplain: !readTestHooksFlag() });
+void startApp(store, actions, fetch, { autoExplain: !testHooks });

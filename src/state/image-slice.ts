@@ -6,6 +6,7 @@
 import type { StateCreator } from 'zustand';
 import type { Rect } from '../core/image-regions';
 import type { ImageData as EngineImage, ImageShape } from '../protocol/engine-api';
+import { isOutside, pageOrigin, resolveAddress } from './link-targets';
 import { LIMITS, type Problems, copyRect, isNum, isRect, quote, sanitizeImageUrl } from './sanitize';
 import type { SharedImage, SharedState } from './share-codec';
 import type { AppState } from './store';
@@ -268,15 +269,17 @@ export function restoredImage(saved: SavedImage, key: string): { image?: PickedI
     }
     return { notice: `The saved image ${JSON.stringify(saved.name)} was damaged; pick it again.` };
   }
-  if (saved.url) return { pending: { url: saved.url, name: saved.name, ask: !isSameSiteUrl(saved.url) } };
+  if (saved.url) return { pending: { url: saved.url, name: saved.name, ask: pictureNeedsConsent(saved.url) } };
   return { notice: `The image ${JSON.stringify(saved.name)} was too large to keep across a reload; pick it again.` };
 }
 
-/** A path on this site (or this origin), which is fetched without asking. */
-export function isSameSiteUrl(url: string, origin: string = typeof location === 'undefined' ? '' : location.origin): boolean {
-  if (/^\/(?!\/)/.test(url) || /^\.\.?\//.test(url)) return true;
-  return origin !== '' && url.startsWith(origin + '/');
+/** An address on this app's origin, judged after URL resolution (link-targets.ts). */
+export function isSameSiteUrl(url: string, origin: string = pageOrigin()): boolean {
+  return resolveAddress(url, origin)?.place === 'this-site';
 }
+
+/** Whether a picture's address waits for the user's yes: anything but this origin and the hub. */
+export const pictureNeedsConsent = (url: string, origin: string = pageOrigin()): boolean => isOutside(url, origin);
 
 // ---------------------------------------------------------------- checks for links and saved state
 
@@ -413,7 +416,7 @@ export function imagePatchFromLink(d: Partial<Pick<SharedState, 'image' | 'image
   } else if (d.image?.kind === 'url') {
     const url = d.image.url;
     patch.image = null;
-    patch.imagePending = { url, name: url.split(/[/?#]/).filter(Boolean).pop() ?? 'image', ask: !isSameSiteUrl(url) };
+    patch.imagePending = { url, name: url.split(/[/?#]/).filter(Boolean).pop() ?? 'image', ask: pictureNeedsConsent(url) };
   }
   if (d.image) {
     patch.brush = null;

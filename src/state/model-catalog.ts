@@ -1,6 +1,7 @@
 // Which models the app offers and where each one's files live. Plain data, shared by the
 // picker, the share codec (to validate ids) and the load action.
 import type { ModelDtype, ModelSourceSpec } from '../protocol/engine-api';
+import { HUB_LINK_HOSTS, type Place, pageOrigin, resolveAddress } from './link-targets';
 
 export { DTYPES } from '../runtime/dtypes';
 
@@ -101,19 +102,39 @@ export function formatBytes(n: number): string {
   return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
 }
 
+/** Where a choice's files are downloaded from, as the consent question shows it; null for local models. */
+export interface DownloadSite {
+  place: Place;
+  /** host[:port] after URL resolution: what the browser will really contact */
+  host: string;
+  /** the full resolved address */
+  href: string;
+}
+
+export function downloadSite(c: ModelChoice, origin: string = pageOrigin()): DownloadSite | null {
+  if (c.kind === 'hub') return { place: 'hub', host: HUB_LINK_HOSTS[0]!, href: `https://${HUB_LINK_HOSTS[0]}/${c.repo}` };
+  if (c.kind !== 'url') return null;
+  // An address that does not resolve (typed by hand) is treated as the farthest away.
+  return resolveAddress(c.url, origin) ?? { place: 'outside', host: c.url.slice(0, 80), href: c.url };
+}
+
 /** The download a choice needs, in words: "~786 MB", "unknown size", or null when nothing is downloaded from outside. */
-export function downloadSizeLabel(c: ModelChoice): string | null {
+export function downloadSizeLabel(c: ModelChoice, origin: string = pageOrigin()): string | null {
   if (c.kind === 'hub') {
     const known = curatedFor(c.repo, c.dtype);
     return known ? `~${formatBytes(known.approxBytes)}` : 'unknown size';
   }
-  if (c.kind === 'url' && /^https?:/i.test(c.url)) return 'unknown size';
+  if (c.kind === 'url' && downloadSite(c, origin)?.place !== 'this-site') return 'unknown size';
   return null;
 }
 
-/** Whether opening a link with this model should ask before downloading. */
-export function needsDownloadConsent(c: ModelChoice): boolean {
-  if (c.kind === 'url') return /^https?:/i.test(c.url);
+/**
+ * Whether opening a link with this model should ask before downloading: always for an address
+ * that is not on this app's origin (decided after URL resolution), and for hub models of unknown
+ * or large size.
+ */
+export function needsDownloadConsent(c: ModelChoice, origin: string = pageOrigin()): boolean {
+  if (c.kind === 'url') return downloadSite(c, origin)?.place !== 'this-site';
   if (c.kind !== 'hub') return false;
   const known = curatedFor(c.repo, c.dtype);
   return !known || known.approxBytes >= LARGE_DOWNLOAD_BYTES;

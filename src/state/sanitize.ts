@@ -6,6 +6,7 @@ import { DEFAULT_SETTINGS, type ExplainSettings } from '../core/types';
 import type { BackendChoice, Explanation } from '../protocol/engine-api';
 import type { Rect } from '../core/image-regions';
 import { DTYPES, type ModelDtype } from '../runtime/dtypes';
+import { resolveAddress } from './link-targets';
 import { DEFAULT_MODEL, HUB_ID, type ModelChoice, isBundled, isFixture } from './model-catalog';
 
 export const LIMITS = {
@@ -46,8 +47,10 @@ export function sanitizeSettings(v: unknown, problems: Problems): ExplainSetting
     return structuredClone(DEFAULT_SETTINGS);
   }
   const good: Partial<ExplainSettings> = {};
+  // Own keys only: `"__proto__" in {}` is true, and a link's `__proto__` or `constructor` key must
+  // read as an unknown setting, not as one of ours.
   for (const [key, value] of Object.entries(v)) {
-    if (!(key in DEFAULT_SETTINGS)) {
+    if (!Object.hasOwn(DEFAULT_SETTINGS, key)) {
       problems.push(`Unknown setting ${quote(key)} was ignored.`);
       continue;
     }
@@ -62,7 +65,9 @@ export function sanitizeSettings(v: unknown, problems: Problems): ExplainSetting
       validateSettings({ [key]: value } as Partial<ExplainSettings>);
       (good as Record<string, unknown>)[key] = value;
     } catch (e) {
-      problems.push(`Setting ${key}: ${(e as Error).message} Using the default.`);
+      // A value that is not even printable (an object without a prototype) fails while being described.
+      const why = (e as { code?: unknown })?.code === 'BAD_SETTING' ? (e as Error).message : 'its value is not readable.';
+      problems.push(`Setting ${key}: ${why} Using the default.`);
     }
   }
   return validateSettings(good);
@@ -101,8 +106,9 @@ export function sanitizeModelChoice(v: unknown, problems: Problems, opts: { allo
       return c.dtype === undefined ? { kind: 'hub', repo: c.repo } : { kind: 'hub', repo: c.repo, dtype: c.dtype as ModelDtype };
     }
     case 'url':
-      // Only web addresses and paths on this site: no javascript:, data: or blob: sources.
-      if (text(c.url) && /^(https?:\/\/[^\s]+|\/[^\s]*|\.\.?\/[^\s]*)$/i.test(c.url)) return { kind: 'url', url: c.url };
+      // Only web addresses and paths on this site: no javascript:, data: or blob: sources, and no
+      // spelling the URL parser would turn into another host (see link-targets.ts).
+      if (text(c.url) && resolveAddress(c.url) !== null) return { kind: 'url', url: c.url };
       return fallback(`${quote(c.url)} is not a model address (http(s):// or a path on this site).`);
     case 'folder':
       return fallback('The model was a folder on another computer (or from before a reload); open the folder again.');
@@ -326,7 +332,7 @@ function copyImage(im: ExplainedImage): ExplainedImage {
 
 /** An image address a link or saved state may name: http(s) or a path on this site; nothing else (no data:, blob:, javascript:). */
 export function sanitizeImageUrl(v: unknown, problems: Problems): string | null {
-  if (typeof v === 'string' && v.length <= 2000 && /^(https?:\/\/[^\s]+|\/(?!\/)[^\s]*|\.\.?\/[^\s]*)$/i.test(v)) return v;
+  if (typeof v === 'string' && resolveAddress(v) !== null) return v;
   problems.push(`${quote(v)} is not an image address (http(s):// or a path on this site); the image was left out.`);
   return null;
 }

@@ -11,13 +11,13 @@ import { type ImageView, LINK_IMAGE_TYPES, type LinkImageType, MAX_LINK_IMAGE_BY
 import type { ModelChoice } from './model-catalog';
 import { type FaithfulnessSummary, roundSummary, sanitizeFaithfulness } from './faithfulness-summary';
 import { MAX_STEER_TOKENS, type SteerRecord, type SteerUnitDraft, roundSteerRecord, sanitizeSteerRecord, sanitizeSteerUnits } from './steer-slice';
+import { MAX_HASH_CHARS, boundedParams, boundedProblems, parseLinkJson } from './link-limits';
 import { LIMITS, type Problems, sanitizeBackend, sanitizeExplanation, sanitizeImageUrl, sanitizeModelChoice, sanitizeSettings, sanitizeText } from './sanitize';
 
 const IMAGE_KEYS = ['img', 'imgt', 'imgw', 'imgh', 'imgurl', 'iop', 'ifr', 'irg'];
 
 export const SHARE_VERSION = 1;
-/** Links longer than this are not worth decoding (browsers and chat apps cut them anyway). */
-export const MAX_HASH_CHARS = 512 * 1024;
+export { MAX_HASH_CHARS };
 /** Decompressed explanation JSON; guards against a deflate bomb. */
 const MAX_INFLATED_BYTES = 4 * 2 ** 20;
 
@@ -328,7 +328,7 @@ async function inflateJson(b64: string, what: string, problems: Problems): Promi
   const json = await inflateText(b64);
   if (json !== null) {
     try {
-      return JSON.parse(json);
+      return parseLinkJson(json);
     } catch {
       // reported below
     }
@@ -375,21 +375,29 @@ export async function decodeShare(hash: string, opts: { allowFixtures?: boolean 
     return await decodeUnsafe(hash, opts);
   } catch (e) {
     // Belt and braces: the checks above should make this unreachable.
-    return EMPTY([`This link could not be read (${(e as Error)?.message ?? 'unknown error'}); showing the default page.`]);
+    return EMPTY(boundedProblems([`This link could not be read (${String((e as Error)?.message ?? 'unknown error')}); showing the default page.`]));
   }
 }
 
-async function decodeUnsafe(hash: string, opts: { allowFixtures?: boolean }): Promise<DecodedShare> {
+/** decodeShare without its safety net; exported for the tests that prove the net is never needed. */
+export async function decodeUnsafe(hash: string, opts: { allowFixtures?: boolean }): Promise<DecodedShare> {
+  const d = await decodeFields(hash, opts);
+  // Notices quote the link: each is cut short, and there are never many.
+  return { state: d.state, problems: boundedProblems(d.problems) };
+}
+
+async function decodeFields(hash: string, opts: { allowFixtures?: boolean }): Promise<DecodedShare> {
   const text = typeof hash === 'string' ? hash.replace(/^#/, '') : '';
   if (text === '') return EMPTY([]);
   if (text.length > MAX_HASH_CHARS) return EMPTY([`This link is too long to be a share link (${text.length} characters); showing the default page.`]);
-  const p = new URLSearchParams(text);
+  const problems: string[] = [];
+  // Every field bounded before anything reads it (link-limits.ts).
+  const p = boundedParams(new URLSearchParams(text), problems);
   const v = p.get('v');
   if (v === null) return EMPTY(['This link is not an AtMan share link (it has no version field); showing the default page.']);
   if (v !== String(SHARE_VERSION)) {
     return EMPTY([`This link was made by another version of the playground (v=${JSON.stringify(v.slice(0, 10))}, this one reads v=${SHARE_VERSION}); showing the default page.`]);
   }
-  const problems: string[] = [];
   const state: Partial<SharedState> = {};
   const model = p.get('model');
   if (model !== null) state.model = sanitizeModelChoice(decodeModel(model, p.get('dtype')), problems, opts);
@@ -410,7 +418,7 @@ async function decodeUnsafe(hash: string, opts: { allowFixtures?: boolean }): Pr
     else {
       let parsed: unknown;
       try {
-        parsed = JSON.parse(json);
+        parsed = parseLinkJson(json);
       } catch {
         problems.push('The scores in this link are damaged (not JSON); click Explain to compute them.');
       }

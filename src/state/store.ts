@@ -3,7 +3,7 @@
 // field by field on the way back in (bad fields: defaults, and a notice).
 import { createJSONStorage, persist, type PersistStorage, type StateStorage } from 'zustand/middleware';
 import { createStore, type StoreApi } from 'zustand/vanilla';
-import { modelKey } from './model-catalog';
+import { type ModelChoice, downloadSite, modelKey, needsDownloadConsent } from './model-catalog';
 import { type ModelSlice, createModelSlice } from './model-slice';
 import { type RunSlice, createRunSlice } from './run-slice';
 import { LIMITS, sanitizeBackend, sanitizeExplanation, sanitizeInt, sanitizeModelChoice, sanitizeSettings, sanitizeText } from './sanitize';
@@ -18,7 +18,7 @@ export type AppStore = StoreApi<AppState>;
 export const STORAGE_KEY = 'atman.app';
 export const STORAGE_VERSION = 1;
 
-export type Persisted = Pick<AppState, 'modelChoice' | 'backend' | 'prompt' | 'target' | 'settings' | 'generateCount' | 'explanation' | 'explanationModelKey'> &
+export type Persisted = Pick<AppState, 'modelChoice' | 'pendingModel' | 'backend' | 'prompt' | 'target' | 'settings' | 'generateCount' | 'explanation' | 'explanationModelKey'> &
   ComparePersisted &
   SteerPersisted & { imageState?: PersistedImage };
 
@@ -26,6 +26,8 @@ function partialize(s: AppState): Persisted {
   return {
     // A folder's files are gone after a reload; remember the model only when it can be reloaded.
     modelChoice: s.modelChoice.kind === 'folder' ? { kind: 'bundled', id: 'atman-demo-facts' } : s.modelChoice,
+    // A download a link asked for and the user has not confirmed stays unconfirmed across a reload.
+    pendingModel: s.modelChoice.kind === 'folder' ? null : s.pendingModel,
     backend: s.backend,
     prompt: s.prompt,
     target: s.target,
@@ -48,6 +50,7 @@ export function restore(saved: unknown, current: AppState): Partial<AppState> {
   const modelChoice = sanitizeModelChoice(s.modelChoice, problems, { allowFixtures: true });
   const out: Partial<AppState> = {
     modelChoice,
+    pendingModel: restorePending(s, modelChoice),
     backend: sanitizeBackend(s.backend, problems),
     prompt: sanitizeText(s.prompt, 'saved prompt', LIMITS.prompt, current.prompt, problems),
     target: sanitizeText(s.target, 'saved target', LIMITS.target, current.target, problems),
@@ -60,6 +63,17 @@ export function restore(saved: unknown, current: AppState): Partial<AppState> {
   Object.assign(out, restoreImage(s, problems));
   if (problems.length) out.notices = [...current.notices, ...problems.map((p) => `Saved state: ${p}`)];
   return out;
+}
+
+/**
+ * The saved unconfirmed download, only while it is the saved model. A state saved before this
+ * field existed: a model address outside this site counts as unconfirmed (the safe reading).
+ */
+function restorePending(s: Record<string, unknown>, modelChoice: ModelChoice): ModelChoice | null {
+  if (!Object.hasOwn(s, 'pendingModel')) return modelChoice.kind === 'url' && downloadSite(modelChoice)?.place === 'outside' ? modelChoice : null;
+  if (s.pendingModel === null || s.pendingModel === undefined) return null;
+  const pending = sanitizeModelChoice(s.pendingModel, [], { allowFixtures: true });
+  return modelKey(pending) === modelKey(modelChoice) && needsDownloadConsent(modelChoice) ? modelChoice : null;
 }
 
 /** localStorage that never throws (private mode, quota): the app still works, it just forgets. */

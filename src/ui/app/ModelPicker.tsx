@@ -10,6 +10,7 @@ import {
   FIXTURE_MODELS,
   type ModelChoice,
   choiceFromText,
+  downloadSite,
   downloadSizeLabel,
   formatBytes,
   modelKey,
@@ -101,10 +102,28 @@ function DownloadConsent(): ReactNode {
   const pending = useApp(selectPendingModel);
   const { store, actions } = useServices();
   if (!pending) return null;
+  // The host as the browser resolved it, not as the link spelled it.
+  const site = downloadSite(pending);
   return (
-    <div className="consent" data-testid="download-consent" role="group" aria-label="confirm download">
+    <div className="consent" data-testid="download-consent" data-host={site?.host ?? ''} role="group" aria-label="confirm download">
       <p>
-        This link uses <strong>{modelLabel(pending)}</strong>, a download of {downloadSizeLabel(pending) ?? 'unknown size'} from outside this site. Download it?
+        This link uses <strong>{modelLabel(pending)}</strong>, a download of {downloadSizeLabel(pending) ?? 'unknown size'} from{' '}
+        {site?.place === 'hub' ? (
+          <>
+            the Hugging Face hub (<strong>{site.host}</strong>)
+          </>
+        ) : (
+          <>
+            <strong data-testid="download-host">{site?.host ?? 'another site'}</strong>, a site other than this one
+            {site && site.href !== modelLabel(pending) ? (
+              <>
+                {' '}
+                (<span className="consent-address">{site.href}</span>)
+              </>
+            ) : null}
+          </>
+        )}
+        . Download it?
       </p>
       <button
         type="button"

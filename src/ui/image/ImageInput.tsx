@@ -3,6 +3,7 @@
 // pictures (or a picture is already set, e.g. by a link, while the model is still loading).
 import { useEffect, useState, type DragEvent, type ReactNode } from 'react';
 import { formatBytes } from '../../state/model-catalog';
+import { resolveAddress } from '../../state/link-targets';
 import { modelReadsImages } from '../../state/image-slice';
 import { useActions, useApp, useServices } from '../app/app-context';
 import { clearPicture, pictureFile, pictureFromUrl, setPicture } from './prepare-image';
@@ -119,8 +120,15 @@ export function ImageInput(): ReactNode {
       {pending ? (
         <div className="consent" data-testid="image-pending" role="group" aria-label="load the linked image">
           <p>
-            This link's picture is at <strong>{pending.url}</strong>
-            {pending.ask ? ', outside this site.' : '.'} Load it?
+            This link's picture is at <span className="consent-address">{pending.url}</span>
+            {pending.ask ? (
+              <>
+                , on <strong data-testid="image-pending-host">{resolveAddress(pending.url)?.host ?? 'another site'}</strong>, a site other than this one.
+              </>
+            ) : (
+              '.'
+            )}{' '}
+            Load it?
           </p>
           <button type="button" data-testid="image-pending-load" onClick={() => void pictureFromUrl(store, pending.url, 'url', pending.name)} disabled={loadingUrl !== null}>
             Load the image

@@ -17,6 +17,8 @@ import {
   withoutImageMarker,
 } from '../../state/image-slice';
 import type { AppStore } from '../../state/store';
+import { pictureNeedsConsent } from '../../state/image-slice';
+import { fetchInWorker } from '../../runtime-client/download-client';
 
 export class ImageFetchError extends Error {
   constructor(
@@ -173,7 +175,9 @@ export function clearPicture(store: AppStore): void {
 export async function pictureFromUrl(store: AppStore, url: string, origin: ImageOrigin = 'url', name?: string): Promise<boolean> {
   store.setState({ imageLoading: url });
   try {
-    const blob = await fetchImage(url);
+    // A host outside this site and the hub (confirmed by the user, or typed by them) is beyond
+    // the page's connect-src; the download worker fetches it (see workers/download.worker.ts).
+    const blob = await fetchImage(url, pictureNeedsConsent(url) ? (fetchInWorker(MAX_FETCH_BYTES) as typeof fetch) : fetch);
     setPicture(store, blob, name ?? (url.split(/[/?#]/).filter(Boolean).pop() || 'image'), origin, url);
     return true;
   } catch (e) {
