@@ -181,6 +181,7 @@ function sanitizeRun(v: unknown, batchSize: number): RunReport {
   const r = (typeof v === 'object' && v !== null ? v : {}) as Record<string, unknown>;
   const n = (k: string, d = 0): number => (isNum(r[k]) ? (r[k] as number) : d);
   return {
+    ...(isStr(r.attention, 500) ? { attention: r.attention as string } : {}),
     scoreHead: r.scoreHead === true,
     prefixReuse: isStr(r.prefixReuse, 500) ? r.prefixReuse : 'unknown',
     notes: Array.isArray(r.notes) ? r.notes.filter((s): s is string => isStr(s, 500)).slice(0, 20) : [],
