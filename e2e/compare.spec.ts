@@ -118,21 +118,15 @@ test('a faithfulness run can be cancelled midway; the result stays', async ({ pa
   expect((await shownExplanation(page)).units).toEqual(x.units);
 });
 
-test('fused attention has no probabilities to read: the comparison says so in words', async ({ page }) => {
+test('raw attention of a fused-attention model is read from its rewritten attention', async ({ page }) => {
   await tinySetup(page, 'tiny-llama-gqa');
   await explainOnPage(page, { mode: 'log-additive' });
   await page.getByTestId('compare-method').selectOption('attention');
   await expect(page.getByTestId('compare-attention')).toBeVisible();
   await clickAndWait(page, 'compare');
-  const err = page.getByTestId('compare-error');
-  await expect(err).toHaveAttribute('data-error-code', 'FUSED_ATTENTION_NO_PROBS');
-  await expect(err).toContainText(/GroupQueryAttention/);
-  await expect(err).toContainText(/occlusion \(unit deleted\) instead/);
-  await expect(page.getByTestId('result')).toHaveAttribute('data-state', 'done');
-  await page.getByTestId('compare-method').selectOption('occlusion-delete');
-  await clickAndWait(page, 'compare');
   await expect(page.getByTestId('compare-error')).toHaveCount(0);
-  await expect(page.getByTestId('compare-side-comparison')).toHaveAttribute('data-method', 'occlusion-delete');
+  await expect(page.getByTestId('compare-side-comparison')).toHaveAttribute('data-method', 'attention');
+  await expect(page.getByTestId('result')).toHaveAttribute('data-state', 'done');
 });
 
 test('the document-QA preset on the demo model ranks the evidence sentence first', async ({ page }, testInfo) => {

@@ -15,7 +15,9 @@ describe('npm run explain', () => {
     ['tiny-llama', 'multiplicative'],
     ['tiny-llama', 'log-additive'],
     ['tiny-llama-sdpa', 'multiplicative'],
+    ['tiny-llama-gqa', 'multiplicative'],
     ['tiny-llama-gqa', 'log-additive'],
+    ['tiny-qwen2-builder', 'multiplicative'],
   ];
   for (const [model, mode] of runs) {
     it(`${model} ${mode}: prints the prompt with scores and writes the documented JSON`, async () => {
@@ -44,6 +46,25 @@ describe('npm run explain', () => {
       expect(x.seconds).toBeGreaterThan(0);
     });
   }
+
+  it('--attention picks the fused or the rewritten attention, and the JSON says which ran', async () => {
+    const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    const run = async (attention: string) => {
+      const file = join(dir, `attention-${attention}.json`);
+      const args = ['--model', 'fixtures/models/tiny-llama-gqa', '--prompt', 'The cat sat on the mat.', '--target', ' The cat', '--mode', 'log-additive'];
+      const code = await main([...args, '--attention', attention, '--json', file]);
+      return { code, x: code === 0 ? JSON.parse(readFileSync(file, 'utf8')) : null };
+    };
+    const fused = await run('fused');
+    const decomposed = await run('decomposed');
+    const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    await expect(run('fast')).rejects.toThrow(/--attention takes auto, fused, decomposed, not "fast"/);
+    err.mockRestore();
+    out.mockRestore();
+    expect(fused.x.run.attention).toMatch(/^fused 2 GroupQueryAttention, log-additive through the attention_bias input/);
+    expect(decomposed.x.run.attention).toMatch(/^2 GroupQueryAttention rewritten as standard ops \(as asked\)/);
+    fused.x.units.forEach((u: { score: number }, i: number) => expect(Math.abs(u.score - decomposed.x.units[i].score)).toBeLessThan(1e-5));
+  });
 
   it('generates the target with --generate', async () => {
     const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);

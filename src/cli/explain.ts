@@ -21,6 +21,7 @@ const USAGE = `usage: npm run explain -- --model <folder or hub id> --prompt "..
   [--granularity token|word|sentence|paragraph|delimiter:X] [--target-granularity complete|token]
   [--postprocess none|absolute|square] [--layers 0,1,...] [--dtype auto|fp32|q8|q4|fp16|q4f16] [--revision REV]
   [--chat | --no-chat] [--batch-size N] [--no-prefix-reuse] [--no-score-head] [--no-self-check] [--coupled-numerics exact|dequantized]
+  [--attention auto|fused|decomposed]
   [--method atman|attention|rollout|occlusion-delete|occlusion-mask] [--faithfulness] [--json FILE]`;
 
 export async function main(argv: string[]): Promise<number> {
@@ -45,6 +46,7 @@ export async function main(argv: string[]): Promise<number> {
       'no-prefix-reuse': { type: 'boolean' },
       'no-score-head': { type: 'boolean' },
       'coupled-numerics': { type: 'string' },
+      attention: { type: 'string' },
       json: { type: 'string' },
       image: { type: 'string' },
       region: { type: 'string', multiple: true },
@@ -85,6 +87,7 @@ export async function main(argv: string[]): Promise<number> {
   const model = await loadCliModel(values.model, {
     ...(values.dtype ? { dtype: values.dtype } : {}),
     ...(values.revision ? { revision: values.revision } : {}),
+    ...(values.attention ? { attention: values.attention } : {}),
     mode: settings.mode ?? 'multiplicative',
     layers: settings.layers ?? null,
     selfCheck: !values['no-self-check'],

@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { AtmanError, isAtmanError } from '../core/errors';
 import type { ControlMode } from '../core/types';
 import { AtmanModel } from '../runtime/atman-model';
+import { ATTENTION_PREFERENCES, type AttentionPreference } from '../runtime/attention-path';
 import { parseDtypeRequest } from '../runtime/dtypes';
 import { hubSource } from '../runtime/hub-source';
 import { isHubId } from '../runtime/model-source';
@@ -20,6 +21,8 @@ export interface CliModelOptions {
   mode?: ControlMode;
   layers?: number[] | null;
   selfCheck?: boolean;
+  /** as typed: auto (default), fused or decomposed (see src/runtime/attention-path.ts) */
+  attention?: string;
 }
 
 export async function loadCliModel(spec: string, opts: CliModelOptions = {}): Promise<AtmanModel> {
@@ -33,7 +36,16 @@ export async function loadCliModel(spec: string, opts: CliModelOptions = {}): Pr
     mode: opts.mode ?? 'multiplicative',
     layers: opts.layers ?? null,
     selfCheck: opts.selfCheck ?? true,
+    attention: parseAttention(opts.attention),
   });
+}
+
+function parseAttention(s: string | undefined): AttentionPreference {
+  if (s === undefined) return 'auto';
+  if (!(ATTENTION_PREFERENCES as readonly string[]).includes(s)) {
+    throw new AtmanError('BAD_SETTING', `--attention takes ${ATTENTION_PREFERENCES.join(', ')}, not "${s}".`);
+  }
+  return s as AttentionPreference;
 }
 
 /** Runs a tool's main when this file is the one Node started; typed errors print as `error [CODE]: sentence`. */

@@ -27,6 +27,14 @@ export interface ModelSource {
 
 export const isHubId = (s: string): boolean => /^[\w.-]+\/[\w.-]+$/.test(s) && !s.startsWith('.') && !s.includes('..');
 
+/**
+ * Single-page app servers (Vite's, most static hosts) answer a path they do not have with their
+ * index page and status 200. A model file is never HTML, so an HTML answer to any other path means
+ * the file is not there.
+ */
+export const isHtmlFallback = (r: Response, path: string): boolean =>
+  /^text\/html\b/i.test(r.headers.get('content-type') ?? '') && !/\.html?$/i.test(path);
+
 export function urlSource(baseUrl: string, id = baseUrl, fetchImpl: typeof fetch = fetch): ModelSource {
   const base = baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`;
   const urlOf = (path: string): string => new URL(path, base).toString();
@@ -35,7 +43,7 @@ export function urlSource(baseUrl: string, id = baseUrl, fetchImpl: typeof fetch
     async has(path) {
       try {
         const r = await fetchImpl(urlOf(path), { method: 'HEAD' });
-        return r.ok;
+        return r.ok && !isHtmlFallback(r, path);
       } catch {
         return false;
       }
@@ -48,6 +56,10 @@ export function urlSource(baseUrl: string, id = baseUrl, fetchImpl: typeof fetch
         throw new AtmanError('MODEL_FILES_MISSING', `Could not download ${path} from ${id}: ${(e as Error).message}`);
       }
       if (!r.ok) throw new AtmanError('MODEL_FILES_MISSING', `Could not download ${path} from ${id} (HTTP ${r.status}).`);
+      if (isHtmlFallback(r, path)) {
+        await r.body?.cancel();
+        throw new AtmanError('MODEL_FILES_MISSING', `${id} has no ${path}: the server answered with a web page instead of the file.`);
+      }
       return readBody(r, path, onProgress);
     },
   };
