@@ -54,23 +54,42 @@ export interface CuratedModel {
   note: string;
 }
 
-/** Real hub models the engine supports (decomposed attention, or fused GQA in log-additive mode). Sizes are approximate. */
+/**
+ * Real hub models whose layout the fixtures cover (see the README's model table), each with the
+ * variant it loads. Sizes are approximate. They are not downloaded in tests (no hub access there);
+ * their structures are: decomposed attention (tiny-gpt2), 8-bit activations (the q8 fixtures),
+ * fused GroupQueryAttention with rotary inside and 4-bit embeddings (tiny-qwen2-builder), chat
+ * templates (tiny-llama-instruct).
+ */
 export const CURATED_MODELS: readonly CuratedModel[] = [
-  { repo: 'Xenova/gpt2', label: 'GPT-2 small (8-bit)', dtype: 'q8', approxBytes: 130e6, note: 'decomposed attention: both modes' },
-  { repo: 'Xenova/gpt2', label: 'GPT-2 small (fp32)', dtype: 'fp32', approxBytes: 500e6, note: 'decomposed attention: both modes' },
+  {
+    repo: 'Xenova/gpt2',
+    label: 'GPT-2 small (8-bit)',
+    dtype: 'q8',
+    approxBytes: 130e6,
+    note: 'decomposed attention, both modes; 8-bit activations tie rows together, so passes run one at a time (exact, slower)',
+  },
+  { repo: 'Xenova/gpt2', label: 'GPT-2 small (fp32)', dtype: 'fp32', approxBytes: 500e6, note: 'decomposed attention: both modes, batched' },
   {
     repo: 'HuggingFaceTB/SmolLM2-135M-Instruct',
     label: 'SmolLM2 135M Instruct (4-bit)',
     dtype: 'q4',
     approxBytes: 200e6,
-    note: 'fused GroupQueryAttention: log-additive only',
+    note: 'instruct: explained inside its chat template; both modes',
   },
   {
     repo: 'onnx-community/Qwen2.5-0.5B-Instruct',
     label: 'Qwen2.5 0.5B Instruct (4-bit)',
     dtype: 'q4',
     approxBytes: 786e6,
-    note: 'log-additive if its graph uses fused attention',
+    note: 'instruct: explained inside its chat template; both modes',
+  },
+  {
+    repo: 'onnx-community/gemma-3-1b-it-ONNX',
+    label: 'Gemma 3 1B Instruct (4-bit, onnxruntime-genai build)',
+    dtype: 'q4',
+    approxBytes: 650e6,
+    note: 'fused GroupQueryAttention (rotary inside, sliding window) rewritten as standard ops at load; 4-bit embedding table; chat template; both modes',
   },
 ];
 
