@@ -112,7 +112,9 @@ test('fused attention is rewritten at load: both modes match Node, and the resul
     const x = await explainOnPage(page, { mode });
     expect(x.settings.mode).toBe(mode);
     expect(x.run.attention).toMatch(/GroupQueryAttention rewritten as standard ops/);
-    expect(scoreDiff(x, ref)).toBeLessThan(TOL);
+    // relative to the largest score, as for the demo model: WebGPU (SwiftShader) against CPU
+    // arithmetic differed by 1.5e-3 at a largest score of 2.9 in multiplicative mode (WASM: 4.8e-6)
+    expect(scoreDiff(x, ref)).toBeLessThan(TOL * Math.max(1, ...ref.units.map((u) => Math.abs(u.score))));
     await expect(page.getByTestId('error')).toBeEmpty();
   }
   await screenshot(page, testInfo, 'fused-attention-rewritten.png');
