@@ -129,6 +129,20 @@ describe('raw attention and rollout on tiny-gpt2, against an independent float64
     expect(x.run.notes.join(' ')).toMatch(/layers 1, heads 0.*last prompt/);
   });
 
+  it('the settings\' layers choose the attention layers when the attention options name none', async () => {
+    for (const method of ['attention', 'rollout'] as const) {
+      const fromSettings = await explainBaseline(model, req(method, { settings: { granularity: { kind: 'word' }, layers: [1] } }));
+      const fromOptions = await explainBaseline(model, req(method, { attention: { layers: [1] } }));
+      const all = await explainBaseline(model, req(method, { settings: { granularity: { kind: 'word' }, layers: [1] }, attention: { layers: null } }));
+      expect(fromSettings.settings.layers).toEqual([1]);
+      expect(fromSettings.run.notes.join(' ')).toMatch(/layers 1, heads all/);
+      expect(fromSettings.units.map((u) => u.score)).toEqual(fromOptions.units.map((u) => u.score));
+      // an explicit null in the options still means every layer
+      expect(all.run.notes.join(' ')).toMatch(/layers all/);
+      expect(maxAbsDiff(all.units.map((u) => u.score), fromSettings.units.map((u) => u.score))).toBeGreaterThan(1e-4);
+    }
+  });
+
   it('rollout from the exposed probabilities equals rollout of the reference probabilities', async () => {
     const x = await explainBaseline(model, req('rollout'));
     expect(x.method).toBe('rollout');

@@ -12,7 +12,9 @@
 //   last prompt position), 'target-mean' (default) the mean over all target rows. Post-processing
 //   does not apply to them (attention mass is never negative).
 // - Raw attention averages the chosen layers and heads (default: all). Rollout multiplies the
-//   chosen layers (default: all) of head-mean attention over the chosen heads (default: all).
+//   chosen layers of head-mean attention over the chosen heads (default: all). The chosen layers
+//   are the attention options' layers, else the settings' layers (the ones AtMan controls, which
+//   the result's settings record), else all.
 // - Occlusion removes exactly the unit's positions: conceptual suppression (kappa) and partial
 //   token coverage do not apply. Deletion renumbers the positions of the shortened sequence from 0.
 //   A target token whose own input position is deleted (an earlier-target-token unit) is predicted
@@ -84,7 +86,7 @@ export async function explainBaseline(model: AtmanModel, req: BaselineRequest): 
   const p = await prepare(model, req, { control: false });
   const result =
     req.method === 'attention' || req.method === 'rollout'
-      ? await attentionScores(model, p, req.method, req.attention ?? {})
+      ? await attentionScores(model, p, req.method, attentionOptionsOf(req, p.settings.layers))
       : await occlusionScores(model, p, req.method, req, t0);
   return {
     schemaVersion: SCHEMA_VERSION,
@@ -177,6 +179,16 @@ export async function releaseBaselineSessions(model: AtmanModel): Promise<void> 
   probsSessions.delete(model);
   const s = await made.catch(() => null);
   await s?.session.release();
+}
+
+/**
+ * The layers the attention methods read: those the request's attention options name, else the
+ * settings' layers (what `--layers` and the result's `settings.layers` say), else all. Without the
+ * fallback, `--layers 3` averaged every layer while the JSON said [3].
+ */
+export function attentionOptionsOf(req: Pick<BaselineRequest, 'attention'>, settingsLayers: readonly number[] | null): AttentionOptions {
+  const opts = req.attention ?? {};
+  return opts.layers === undefined && settingsLayers !== null ? { ...opts, layers: settingsLayers } : opts;
 }
 
 function pickIndices(what: 'Layer' | 'Head', chosen: readonly number[] | null | undefined, count: number): number[] {

@@ -177,6 +177,29 @@ describe('compare on a fused-attention model', () => {
   });
 });
 
+describe('compare with the layers restricted in the settings', () => {
+  let engine: NodeEnginePort;
+  beforeAll(async () => {
+    engine = await nodeEnginePort('fixtures/models/tiny-gpt2');
+  });
+  afterAll(async () => engine.release());
+
+  it('raw attention reads the settings\' layers unless the compare panel names its own', async () => {
+    const store = createAppStore(memory());
+    const actions = createActions(store, () => engine, { origin: 'http://localhost' });
+    store.setState({ prompt: 'The cat sat on the mat.', target: ' The cat' });
+    store.getState().updateSettings({ layers: [1] });
+    store.getState().setCompareMethod('attention');
+    await actions.compare();
+    expect(store.getState().compareError).toBeNull();
+    expect(store.getState().comparison?.settings.layers).toEqual([1]);
+    expect(store.getState().comparison?.run.notes.join(' ')).toMatch(/layers 1, heads all/);
+    store.getState().setCompareAttention({ layers: [0] });
+    await actions.compare();
+    expect(store.getState().comparison?.run.notes.join(' ')).toMatch(/layers 0, heads all/);
+  });
+});
+
 describe('faithfulness summaries and compare state', () => {
   const summary = () => ({
     of: explanationKey(sampleExplanation()),

@@ -135,6 +135,7 @@ export function ComparePanel(): ReactNode {
       ) : null}
       <p className="help">
         {METHOD_HELP[method]}. Runs on the shown result's prompt, target and settings, so both sides score the same units (Explain runs first when there is no current result).
+        {isAttentionMethod(method) ? ' Layers "all" reads the layers the settings restrict AtMan to, when they do.' : ''}
       </p>
       {error ? (
         <p className="atman-compare-error" role="alert" data-testid="compare-error" data-error-code={error.code}>
