@@ -1,6 +1,8 @@
-// The layering of design.md, checked on the import lines of every source file.
+// The layering of docs/architecture.md, checked on the import lines of every source file, and
+// no import circle among src/ files (type-only imports included: a circle of types is still a
+// circle a reader has to untangle).
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -19,6 +21,57 @@ const RULES: Record<string, RegExp[]> = {
   'src/ui': [/onnxruntime/],
   workers: [/react/, /\/(ui|state)\//],
 };
+
+const IMPORT = /(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
+const specifiers = (file: string): string[] => [...readFileSync(join(ROOT, file), 'utf8').matchAll(IMPORT)].map((m) => m[1] ?? m[2]!);
+
+/** The src/ file a relative specifier names, or null (packages, files outside src/). */
+function resolveImport(from: string, spec: string, known: ReadonlySet<string>): string | null {
+  if (!spec.startsWith('.')) return null;
+  const base = join(dirname(from), spec);
+  for (const c of [base, `${base}.ts`, `${base}.tsx`, base.replace(/\.js$/, '.ts'), join(base, 'index.ts')]) if (known.has(c)) return c;
+  return null;
+}
+
+/** One import circle among the files, as the path that closes it, or null. */
+export function findCycle(graph: ReadonlyMap<string, readonly string[]>): string[] | null {
+  const state = new Map<string, 'open' | 'done'>();
+  const path: string[] = [];
+  const visit = (f: string): string[] | null => {
+    state.set(f, 'open');
+    path.push(f);
+    for (const g of graph.get(f) ?? []) {
+      if (state.get(g) === 'open') return [...path.slice(path.indexOf(g)), g];
+      if (!state.has(g)) {
+        const found = visit(g);
+        if (found) return found;
+      }
+    }
+    path.pop();
+    state.set(f, 'done');
+    return null;
+  };
+  for (const f of graph.keys()) {
+    if (state.has(f)) continue;
+    const found = visit(f);
+    if (found) return found;
+  }
+  return null;
+}
+
+describe('import circles', () => {
+  it('finds a circle when there is one, and none in a chain', () => {
+    expect(findCycle(new Map([['a', ['b']], ['b', ['c']], ['c', ['a']]]))).toEqual(['a', 'b', 'c', 'a']);
+    expect(findCycle(new Map([['a', ['b']], ['b', ['c']], ['c', []]]))).toBeNull();
+  });
+
+  it('no src/ file imports itself back through others', () => {
+    const all = files('src');
+    const known = new Set(all);
+    const graph = new Map(all.map((f) => [f, specifiers(f).flatMap((s) => resolveImport(f, s, known) ?? [])]));
+    expect(findCycle(graph)?.join(' -> ') ?? null).toBeNull();
+  });
+});
 
 describe('layering', () => {
   for (const [dir, banned] of Object.entries(RULES)) {

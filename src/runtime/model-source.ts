@@ -2,7 +2,13 @@
 // one, or (in Node) a folder. Everything above this reads files by their path
 // inside the repository ("config.json", "onnx/model_q4.onnx").
 import { AtmanError } from '../core/errors';
-import type { RepoFile } from './repo-files';
+
+export interface RepoFile {
+  /** path inside the repository, '/'-separated: "onnx/model_q4.onnx" */
+  path: string;
+  /** bytes; null when the source does not say (a probed URL) */
+  size: number | null;
+}
 
 export interface FileProgress {
   file: string;

@@ -2,14 +2,9 @@
 // folder, picked files) list them once; a plain base URL cannot, so its candidate files are
 // probed one by one. Either way the dtype choice and the load read one list.
 import { DTYPES, onnxCandidates } from './dtypes';
-import type { ModelSource } from './model-source';
+import type { ModelSource, RepoFile } from './model-source';
+export type { RepoFile } from './model-source';
 
-export interface RepoFile {
-  /** path inside the repository, '/'-separated: "onnx/model_q4.onnx" */
-  path: string;
-  /** bytes; null when the source does not say (a probed URL) */
-  size: number | null;
-}
 
 /** Every ONNX file any dtype of these graph bases may be stored in. */
 export const variantCandidates = (bases: readonly string[]): string[] => bases.flatMap((b) => DTYPES.flatMap((d) => onnxCandidates(d, b)));

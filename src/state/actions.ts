@@ -4,7 +4,7 @@
 import type { CachedModel, EngineApi, ExplainProgress, LoadProgress, ModelInfo } from '../protocol/engine-api';
 import { modelKey, modelLabel, sourceFor } from './model-catalog';
 import type { RunError } from './run-slice';
-import type { AppStore } from './store';
+import type { AppStore } from './app-state';
 import { variantsKey } from './model-slice';
 import { createCompareActions } from './compare-slice';
 import { imageForGenerate, imageRequest } from './image-slice';

@@ -2,7 +2,7 @@
 // from the page, and what an opened link sets.
 import { COMPARE_METHODS, type CompareMethod, selectComparisonFaithfulness, selectPrimaryFaithfulness } from './compare-slice';
 import type { SharedState } from './share-codec';
-import type { AppState } from './store';
+import type { AppState } from './app-state';
 
 /**
  * Faithfulness numbers of the shown results (only while they belong to them) and the steering;

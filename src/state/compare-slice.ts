@@ -8,43 +8,11 @@ import { imageRequest } from './image-slice';
 import type { RunError } from './run-slice';
 import { LIMITS, type Problems, sanitizeExplanation } from './sanitize';
 import { sameSettings } from './settings-compare';
-import type { AppState, AppStore } from './store';
+import type { AppState, AppStore } from './app-state';
+import type { CompareMethod, AttentionQuery, AttentionChoice, CompareScale, AnalysisTask, FaithfulnessSide, CompareSlice } from './app-state';
+export type { CompareMethod, AttentionQuery, AttentionChoice, CompareScale, AnalysisTask, FaithfulnessSide, CompareSlice } from './app-state';
 
-/** The forward-only methods AtMan is compared with (the engine's BaselineMethod). */
-export type CompareMethod = Exclude<ExplanationMethod, 'atman'>;
 export const COMPARE_METHODS: readonly CompareMethod[] = ['occlusion-delete', 'occlusion-mask', 'attention', 'rollout'];
-export type AttentionQuery = NonNullable<AttentionOptions['query']>;
-
-export interface AttentionChoice {
-  /** null = all */
-  layers: number[] | null;
-  heads: number[] | null;
-  query: AttentionQuery;
-}
-
-/** 'shared': one colour scale over both sides; 'own': each side normalised to its own largest |score|. */
-export type CompareScale = 'shared' | 'own';
-export type AnalysisTask = 'compare' | 'faithfulness' | 'steer';
-export type FaithfulnessSide = 'primary' | 'comparison';
-
-export interface CompareSlice {
-  compareMethod: CompareMethod;
-  compareAttention: AttentionChoice;
-  compareScale: CompareScale;
-  /** the second method's result */
-  comparison: Explanation | null;
-  compareError: RunError | null;
-  /** the last measurement of each side; shown only while it belongs to that side's result */
-  faithfulness: Record<FaithfulnessSide, FaithfulnessSummary | null>;
-  /** what the running run is for, beyond a plain explain or generate (not saved) */
-  task: AnalysisTask | null;
-  taskSide: FaithfulnessSide | null;
-
-  setCompareMethod(m: CompareMethod): void;
-  setCompareAttention(patch: Partial<AttentionChoice>): void;
-  setCompareScale(s: CompareScale): void;
-  clearComparison(): void;
-}
 
 export const DEFAULT_ATTENTION: AttentionChoice = { layers: null, heads: null, query: 'target-mean' };
 

@@ -4,7 +4,7 @@ import { DOCUMENT_QA_SETTINGS } from '../core/presets';
 import type { ExplainSettings } from '../core/types';
 import type { Example } from './model-slice';
 import { sameSettings } from './settings-compare';
-import type { AppState, AppStore } from './store';
+import type { AppState, AppStore } from './app-state';
 
 export const documentQaSettingsCopy = (): ExplainSettings => structuredClone({ ...DOCUMENT_QA_SETTINGS, granularity: { ...DOCUMENT_QA_SETTINGS.granularity } }) as ExplainSettings;
 

@@ -8,51 +8,11 @@ import type { Rect } from '../core/image-regions';
 import type { ImageData as EngineImage, ImageShape } from '../protocol/engine-api';
 import { isOutside, pageOrigin, resolveAddress } from './link-targets';
 import { LIMITS, type Problems, copyRect, isNum, isRect, quote, sanitizeImageUrl } from './sanitize';
-import type { SharedImage, SharedState } from './share-codec';
-import type { AppState } from './store';
-
-/** The formats a link may carry inline: ones every browser decodes. */
-export const LINK_IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/webp', 'image/gif'] as const;
-export type LinkImageType = (typeof LINK_IMAGE_TYPES)[number];
-
-/** A copy of the picture small enough for a share link. */
-export interface LinkImage {
-  type: LinkImageType;
-  /** the bytes, base64url */
-  data: string;
-  width: number;
-  height: number;
-  /** true: the very bytes the user gave; false: a smaller re-encoding */
-  exact: boolean;
-}
-
-export type ImageOrigin = 'file' | 'drop' | 'paste' | 'url' | 'example' | 'link' | 'saved';
-
-export interface PickedImage {
-  blob: Blob;
-  name: string;
-  /** pixels, once the page could decode it (null: not decodable here; the engine says why on Explain) */
-  width: number | null;
-  height: number | null;
-  origin: ImageOrigin;
-  /** where it was fetched from (an http(s) address or a path on this site), when it was */
-  url?: string;
-  /** changes whenever the picture does: tells a result computed on another picture */
-  key: string;
-  /** for share links: exact bytes or a reduced copy; null when none could be made; absent while being made */
-  linkCopy?: LinkImage | null;
-  /** base64 of the bytes, kept across reloads when small enough; null when too large */
-  saved?: string | null;
-}
-
-/** Which frames of a split image the overlay shows: the tiles, or the global (whole-image) frame. */
-export type FrameChoice = 'tiles' | 'global';
-
-export interface ImageView {
-  /** opacity of the score colours over the picture, 0..1 */
-  opacity: number;
-  frames: FrameChoice;
-}
+import type { SharedImage, SharedState } from './app-state';
+import type { AppState } from './app-state';
+import { LINK_IMAGE_TYPES, type LinkImageType, type LinkImage, type ImageOrigin, type PickedImage, type FrameChoice, type ImageView, type ImageSlice } from './app-state';
+export { LINK_IMAGE_TYPES } from './app-state';
+export type { LinkImageType, LinkImage, ImageOrigin, PickedImage, FrameChoice, ImageView, ImageSlice } from './app-state';
 
 export const DEFAULT_IMAGE_VIEW: ImageView = { opacity: 0.65, frames: 'tiles' };
 
@@ -64,29 +24,6 @@ export const MAX_SAVED_IMAGE_BYTES = 512 * 1024;
 export const MAX_LINK_IMAGE_BYTES = 6 * 1024;
 
 export const IMAGE_MARKER = '<image>';
-
-export interface ImageSlice {
-  image: PickedImage | null;
-  /** an image address to fetch: from a link or saved state; outside addresses wait for a click */
-  imagePending: { url: string; name: string; ask: boolean } | null;
-  /** the address being fetched, while it is */
-  imageLoading: string | null;
-  imageView: ImageView;
-  /** the rectangle being drawn, in original pixels, not yet explained */
-  brush: Rect | null;
-  /** rectangles sent with every explanation, in original pixels */
-  imageRegions: Rect[];
-  /** the picture key the shown explanation was computed on */
-  explanationImageKey: string | null;
-
-  setImage(img: PickedImage | null): void;
-  /** fills in what the page learnt about the current picture (size, copies), if it is still the same one */
-  completeImage(key: string, patch: Partial<Pick<PickedImage, 'width' | 'height' | 'linkCopy' | 'saved'>>): void;
-  setImageView(patch: Partial<ImageView>): void;
-  setBrush(r: Rect | null): void;
-  addRegion(r: Rect): void;
-  clearRegions(): void;
-}
 
 let keySeq = 0;
 /** A fresh picture key (unique within this page; a restored picture gets a new one). */
@@ -315,7 +252,6 @@ export function sanitizeRegions(v: unknown, problems: Problems): Rect[] {
   if (good.length > MAX_IMAGE_REGIONS) problems.push(`Only the first ${MAX_IMAGE_REGIONS} drawn image regions were kept.`);
   return good.slice(0, MAX_IMAGE_REGIONS);
 }
-
 
 /** The store's part of the saved state: the picture, its view and the drawn regions. */
 export function partializeImage(s: AppState): { imageState: PersistedImage } {

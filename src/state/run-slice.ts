@@ -3,58 +3,9 @@
 import type { StateCreator } from 'zustand';
 import { DEFAULT_SETTINGS, type ExplainSettings } from '../core/types';
 import type { Explanation, UnitPlan } from '../protocol/engine-api';
-import type { AppState } from './store';
-
-export type RunStatus = 'idle' | 'loading' | 'explaining' | 'generating' | 'cancelling';
-
-export interface RunError {
-  code: string;
-  message: string;
-}
-
-export interface Generation {
-  /** the prompt the tokens continue */
-  base: string;
-  text: string;
-  /** token spans in `text` */
-  tokens: Array<{ text: string; start: number; end: number }>;
-  /** selected chips [first, last], inclusive */
-  selection: [number, number];
-}
-
-export interface RunSlice {
-  prompt: string;
-  target: string;
-  settings: ExplainSettings;
-  /** the engine's savings, on by default; off only to compare (not saved) */
-  /** coupledNumerics: how 8-bit models whose rows are coupled run (exact, or the faster dequantized variant) */
-  speed: { prefixReuse: boolean; scoreHead: boolean; coupledNumerics: 'exact' | 'dequantized' };
-  setSpeed(patch: Partial<RunSlice['speed']>): void;
-  generateCount: number;
-  generation: Generation | null;
-  status: RunStatus;
-  /** runs (load, explain, generate) finished so far, failed ones included: lets tests wait for "this run is over" */
-  finishedRuns: number;
-  progress: { done: number; total: number; elapsedSeconds: number } | null;
-  startedAt: number | null;
-  explanation: Explanation | null;
-  /** the model choice the explanation was computed with (modelKey) */
-  explanationModelKey: string | null;
-  /** a shared link's result, shown without recomputing */
-  explanationFromLink: boolean;
-  error: RunError | null;
-  /** what a shared link or saved state could not restore, in words */
-  notices: string[];
-  plan: UnitPlan | null;
-
-  setPrompt(p: string): void;
-  setTarget(t: string): void;
-  updateSettings(patch: Partial<ExplainSettings>): void;
-  setGenerateCount(n: number): void;
-  selectGenerated(first: number, last: number): void;
-  setError(e: RunError | null): void;
-  dismissNotices(): void;
-}
+import type { AppState } from './app-state';
+import type { RunStatus, RunError, Generation, RunSlice } from './app-state';
+export type { RunStatus, RunError, Generation, RunSlice } from './app-state';
 
 export const createRunSlice: StateCreator<AppState, [], [], RunSlice> = (set, get) => ({
   prompt: '',

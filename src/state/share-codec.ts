@@ -12,7 +12,10 @@ import type { ModelChoice } from './model-catalog';
 import { type FaithfulnessSummary, roundSummary, sanitizeFaithfulness } from './faithfulness-summary';
 import { MAX_STEER_TOKENS, type SteerRecord, type SteerUnitDraft, roundSteerRecord, sanitizeSteerRecord, sanitizeSteerUnits } from './steer-slice';
 import { MAX_HASH_CHARS, boundedParams, boundedProblems, parseLinkJson } from './link-limits';
+import type { SharedState, SharedFaithfulness, SharedSteer, SharedImage, DecodedShare } from './app-state';
 import { LIMITS, type Problems, sanitizeBackend, sanitizeExplanation, sanitizeImageUrl, sanitizeModelChoice, sanitizeSettings, sanitizeText } from './sanitize';
+
+export type { SharedState, SharedFaithfulness, SharedSteer, SharedImage, DecodedShare } from './app-state';
 
 const IMAGE_KEYS = ['img', 'imgt', 'imgw', 'imgh', 'imgurl', 'iop', 'ifr', 'irg'];
 
@@ -20,49 +23,6 @@ export const SHARE_VERSION = 1;
 export { MAX_HASH_CHARS };
 /** Decompressed explanation JSON; guards against a deflate bomb. */
 const MAX_INFLATED_BYTES = 4 * 2 ** 20;
-
-export interface SharedState {
-  model: ModelChoice;
-  backend: BackendChoice;
-  prompt: string;
-  target: string;
-  settings: ExplainSettings;
-  /** the computed result, when the link carries it */
-  explanation: Explanation | null;
-  /** the picture, inline (small) or by address; absent: the link has none */
-  image?: SharedImage;
-  imageView?: ImageView;
-  /** drawn rectangles, in pixels of the picture the link carries */
-  imageRegions?: Rect[];
-  /** the second method's result, next to `explanation` */
-  comparison?: Explanation | null;
-  /** faithfulness measurements, rounded; each names the result it measured */
-  faithfulness?: SharedFaithfulness;
-  /** steered parts of the prompt, and the last steered generation */
-  steer?: SharedSteer;
-}
-
-export interface SharedFaithfulness {
-  primary: FaithfulnessSummary | null;
-  comparison: FaithfulnessSummary | null;
-}
-
-export interface SharedSteer {
-  units: SteerUnitDraft[];
-  maxNewTokens: number;
-  result: SteerRecord | null;
-}
-
-export type SharedImage =
-  /** data: the bytes, base64url */
-  | { kind: 'data'; type: LinkImageType; data: string; width: number; height: number }
-  | { kind: 'url'; url: string };
-
-export interface DecodedShare {
-  /** the fields the link set (all validated); absent = not in the link, or dropped */
-  state: Partial<SharedState>;
-  problems: string[];
-}
 
 // ---------------------------------------------------------------- bytes <-> base64url
 

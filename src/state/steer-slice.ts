@@ -7,7 +7,9 @@ import type { ControlMode } from '../core/types';
 import type { SteerResult, SteerStepEvent, SteerUnit } from '../protocol/engine-api';
 import type { AnalysisDeps } from './compare-slice';
 import { LIMITS, type Problems } from './sanitize';
-import type { AppState } from './store';
+import type { AppState } from './app-state';
+import type { SteerUnitDraft, SteerTokenRecord, SteerRunRecord, SteerRecord, SteerSlice } from './app-state';
+export type { SteerUnitDraft, SteerTokenRecord, SteerRunRecord, SteerRecord, SteerSlice } from './app-state';
 
 type SteerRun = SteerResult['steered'];
 type SteerToken = SteerRun['tokens'][number];
@@ -15,57 +17,6 @@ type SteerToken = SteerRun['tokens'][number];
 export const STEER_FACTOR_MAX = 3;
 export const MAX_STEER_UNITS = 32;
 export const MAX_STEER_TOKENS = 64;
-
-export interface SteerUnitDraft {
-  /** [start, end) in the prompt, as picked */
-  span?: [number, number];
-  /** every occurrence of this text in the prompt, as typed */
-  text?: string;
-  /** the text the unit stands for (for a span: the prompt's text there when it was picked) */
-  label: string;
-  /** 0 = ignore, below 1 weaken, 1 = unchanged, above 1 amplify */
-  factor: number;
-}
-
-export interface SteerTokenRecord {
-  text: string;
-  /** this run's probability of its token */
-  p: number;
-  /** the probability this run gave the other run's token at this step; null once the other run stopped */
-  other: number | null;
-  /** the end-of-sequence token (not part of the text) */
-  eos?: true;
-}
-
-export interface SteerRunRecord {
-  text: string;
-  stop: SteerRun['stop'];
-  tokens: SteerTokenRecord[];
-}
-
-export interface SteerRecord {
-  prompt: string;
-  mode: ControlMode;
-  maxNewTokens: number;
-  units: Array<{ label: string; factor: number }>;
-  steered: SteerRunRecord;
-  unsteered: SteerRunRecord;
-  seconds: number;
-}
-
-export interface SteerSlice {
-  steerUnits: SteerUnitDraft[];
-  steerMaxNewTokens: number;
-  steerResult: SteerRecord | null;
-  /** tokens as they arrive during a run (not saved) */
-  steerLive: { steered: SteerTokenRecord[]; unsteered: SteerTokenRecord[] } | null;
-
-  /** adds a part, or removes it when the same span or text is already there (a click toggles) */
-  toggleSteerUnit(u: Omit<SteerUnitDraft, 'factor'> & { factor?: number }): void;
-  setSteerFactor(index: number, factor: number): void;
-  removeSteerUnit(index: number): void;
-  setSteerMaxNewTokens(n: number): void;
-}
 
 const clampFactor = (f: number): number => (Number.isFinite(f) ? Math.max(0, Math.min(STEER_FACTOR_MAX, f)) : 1);
 const sameUnit = (a: Pick<SteerUnitDraft, 'span' | 'text'>, b: Pick<SteerUnitDraft, 'span' | 'text'>): boolean =>

@@ -11,9 +11,8 @@ import { type ViewSlice, createViewSlice } from './view-slice';
 import { type CompareSlice, type ComparePersisted, createCompareSlice, partializeCompare, restoreCompare } from './compare-slice';
 import { type SteerSlice, type SteerPersisted, createSteerSlice, partializeSteer, restoreSteer } from './steer-slice';
 import { type ImageSlice, type PersistedImage, createImageSlice, partializeImage, restoreImage } from './image-slice';
-
-export type AppState = ModelSlice & RunSlice & ViewSlice & CompareSlice & SteerSlice & ImageSlice;
-export type AppStore = StoreApi<AppState>;
+import type { AppState, AppStore } from './app-state';
+export type { AppState, AppStore } from './app-state';
 
 export const STORAGE_KEY = 'atman.app';
 export const STORAGE_VERSION = 1;

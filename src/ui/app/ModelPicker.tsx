@@ -3,7 +3,7 @@
 // once; downloads start on a click.
 import { useEffect, useState, type ReactNode } from 'react';
 import { folderFromInput } from '../../runtime-client/folder-files';
-import { fetchExamples, loadsWithoutAsking } from '../../state/bootstrap';
+import { applyChoice } from '../../state/bootstrap';
 import {
   BUNDLED_MODELS,
   CURATED_MODELS,
@@ -51,14 +51,6 @@ function choiceFromValue(v: string): ModelChoice | null {
   return null;
 }
 
-/** Applies a new choice: examples for bundled models, and an immediate load for local ones. */
-export async function applyChoice(store: AppStore, actions: Actions, c: ModelChoice, files?: Array<{ path: string; file: Blob }>): Promise<void> {
-  store.getState().chooseModel(c, files);
-  // The load starts first (synchronously marking the app busy), the examples arrive meanwhile.
-  const load = loadsWithoutAsking(c) ? actions.loadModel() : null;
-  store.setState({ examples: await fetchExamples(c) });
-  await load;
-}
 
 function LoadProgressLine(): ReactNode {
   const p = useApp(selectLoadProgress);
