@@ -2,7 +2,7 @@
 import { cpSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeModel } from '../src/graph/onnx-ir';
-import type { Explanation } from '../src/runtime/explain';
+import type { Explanation } from '../src/runtime/schema';
 import { type Gpt2Dims, buildGpt2, gpt2Config } from './fixtures/gpt2';
 
 export const VARIANTS = [

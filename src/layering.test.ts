@@ -17,6 +17,14 @@ const files = (dir: string): string[] =>
 const RULES: Record<string, RegExp[]> = {
   'src/graph': [/onnxruntime/, /react/, /\/(runtime|ui|state|protocol)\//],
   'src/runtime': [/react/, /\/(ui|state)\//],
+  // Inside runtime/ (docs/architecture.md): backends and model facts at the bottom, then where
+  // files come from, then the AtMan passes and the image path, the comparison methods on top.
+  'src/runtime/backends': [/\.\.\/(model|sources|atman|image|compare)\//, /\.\.\/schema$/],
+  'src/runtime/model': [/\.\.\/(atman|image|compare)\//, /\.\.\/schema$/],
+  'src/runtime/sources': [/\.\.\/(atman|image|compare)\//, /\.\.\/schema$/],
+  'src/runtime/image': [/\.\.\/compare\//],
+  'src/runtime/atman': [/\.\.\/compare\//],
+  'src/cli': [/react/, /\/(ui|state)\//],
   'src/state': [/onnxruntime/],
   'src/ui': [/onnxruntime/],
   workers: [/react/, /\/(ui|state)\//],

@@ -83,7 +83,7 @@ export function imageForGenerate(s: Pick<AppState, 'image' | 'loaded'>): EngineI
   return s.image && modelReadsImages(s) ? { data: s.image.blob, name: s.image.name } : undefined;
 }
 
-/** Label the engine gives the k-th drawn region (1-based), as src/runtime/image-explain.ts names it. */
+/** Label the engine gives the k-th drawn region (1-based), as src/runtime/image/image-passes.ts names it. */
 export const drawnRegionLabel = (k: number): string => `drawn region ${k}`;
 export const isDrawnRegionLabel = (label: string): boolean => /^drawn region \d+$/.test(label);
 

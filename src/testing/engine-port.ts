@@ -3,14 +3,15 @@
 // passes), without the worker. For the state tests only.
 import type { EnginePort } from '../state/actions';
 import type { ModelInfo } from '../protocol/engine-api';
-import { AtmanModel } from '../runtime/atman-model';
-import { explainBaseline, releaseBaselineSessions } from '../runtime/baselines';
-import { explain, generateGreedy, planUnits } from '../runtime/explain';
-import { measureFaithfulness } from '../runtime/faithfulness';
-import { folderSource } from '../runtime/node/folder-source';
-import { createNodeBackend } from '../runtime/node/node-backend';
-import { steer } from '../runtime/steer';
-import { chatFor } from '../runtime/chat-template';
+import { AtmanModel } from '../runtime/atman/atman-model';
+import { explainBaseline, releaseBaselineSessions } from '../runtime/compare/comparison-methods';
+import { explain, planUnits } from '../runtime/atman/explain';
+import { generateGreedy } from '../runtime/atman/generate';
+import { measureFaithfulness } from '../runtime/compare/faithfulness';
+import { folderSource } from '../runtime/sources/folder-source';
+import { createNodeBackend } from '../runtime/backends/node-backend';
+import { steer } from '../runtime/atman/steer';
+import { chatFor } from '../runtime/model/chat-template';
 
 export interface NodeEnginePort extends EnginePort {
   model: AtmanModel;

@@ -6,7 +6,7 @@
 import { useContext, useEffect, useId, useMemo, useRef, useState, useSyncExternalStore } from 'react';
 import type { PointerEvent as ReactPointerEvent, ReactNode } from 'react';
 import type { Rect, Size } from '../../core/image-regions';
-import type { Explanation } from '../../runtime/explain';
+import type { Explanation } from '../../runtime/schema';
 import { DEFAULT_IMAGE_VIEW, type FrameChoice, type ImageView, clampRect, drawnRegionLabel } from '../../state/image-slice';
 import type { AppState, AppStore } from '../../state/store';
 import { AppContext } from '../app/app-context';

@@ -2,7 +2,7 @@
 // Text goes in as React children only. Every unit is focusable; hover or focus shows a tooltip.
 import { useId, useMemo, useRef, useState } from 'react';
 import type { KeyboardEvent, ReactNode } from 'react';
-import type { Explanation } from '../../runtime/explain';
+import type { Explanation } from '../../runtime/schema';
 import { canAffect, colourScale, formatScore, maxAbs, ranks, unitLabel, unitScores } from './scores';
 import type { ColourScale } from './scores';
 import { targetPosition } from './text-pieces';

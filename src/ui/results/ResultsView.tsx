@@ -2,7 +2,7 @@
 // (per-token targets only), the selected unit's details and the exports. Props in, callbacks out.
 import { useMemo } from 'react';
 import type { ReactNode } from 'react';
-import type { Explanation } from '../../runtime/explain';
+import type { Explanation } from '../../runtime/schema';
 import { Legend } from './Legend';
 import { PromptHeatmap } from './PromptHeatmap';
 import { colourScale, maxAbs, targetTokens, tokenLabel, unitLabel, unitScores } from './scores';

@@ -1,7 +1,7 @@
 // The selected unit: label, score, rank, per-target-token relevance and probabilities before and
 // after suppressing it, and the factors its pass applied (conceptual suppression's drag-along).
 import type { ReactNode } from 'react';
-import type { Explanation } from '../../runtime/explain';
+import type { Explanation } from '../../runtime/schema';
 import { formatPercent, formatScore, probabilities, ranks, sequenceProbability, targetTokens, tokenLabel, unitLabel, unitScores } from './scores';
 
 export interface UnitDetailsProps {

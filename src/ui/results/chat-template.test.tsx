@@ -3,7 +3,7 @@
 // tokens show muted and outside every unit; the settings panel has the chat template toggle.
 import { cleanup, fireEvent, render, screen } from '@testing-library/react';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Explanation } from '../../runtime/explain';
+import type { Explanation } from '../../runtime/schema';
 import type { Actions } from '../../state/actions';
 import { createAppStore } from '../../state/store';
 import { AppContext } from '../app/app-context';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Explanation } from '../../runtime/explain';
+import type { Explanation } from '../../runtime/schema';
 import llama from './__fixtures__/tiny-llama-per-token.json';
 import {
   canAffect,

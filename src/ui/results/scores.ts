@@ -4,7 +4,7 @@
 // Sign: paper sign throughout (R[u,t] = CE_u[t] - CE_0[t]; positive = the unit is evidence for
 // the target, suppressing it made the target less likely).
 import { interpolateLab } from 'd3';
-import type { Explanation } from '../../runtime/explain';
+import type { Explanation } from '../../runtime/schema';
 
 export type PostProcessName = Explanation['settings']['postprocess'];
 
