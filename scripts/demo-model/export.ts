@@ -83,7 +83,7 @@ export async function exportModel(build: string, out: string): Promise<void> {
   const weights = readWeights(build, manifest.tensors);
   const llama = manifest.arch === 'llama';
   // with the key/value cache as inputs and outputs (optimum's with-past layout): the engine can
-  // then reuse the unperturbed pass's prefix (spec section 6)
+  // then reuse the unperturbed pass's prefix (docs/method.md, speed-ups)
   const built = llama ? withWeights(buildLlama(manifest.dims as LlamaDims, 'eager').model, weights) : buildGpt2(manifest.dims as Gpt2Dims, { weights, past: true }).model;
   const graph = encodeModel(built);
   const kv = llama

@@ -1,4 +1,4 @@
-// From each pass's logits to relevance (spec section 4).
+// From each pass's logits to relevance (docs/method.md, "Scores and signs").
 // Sign: paper sign throughout, R[u][t] = CE_u[t] - CE_0[t]; positive = suppressing u hurt the
 // target, i.e. u is evidence. The reference code stores the negation; see toReferenceSign.
 

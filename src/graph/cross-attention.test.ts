@@ -424,7 +424,7 @@ function buildOneLayer(): { model: Model; W: Weights } {
   return { model: makeModel(b), W };
 }
 
-/** The spec's manipulation, in float64: phi on key columns, row minimum over all keys of the raw row. */
+/** The manipulation of docs/method.md, in float64: phi on key columns, row minimum over all keys of the raw row. */
 function referenceOneLayer(W: Weights, x: Float32Array, enc: Float32Array, phiSelf: Float32Array, phiCross: Float32Array, mode: ControlMode): Float64Array {
   const { nEmbd: E, nHead: H } = DIMS;
   const D = E / H;

@@ -10,7 +10,7 @@
 // If branches, which read it from the outer scope) uses the one of its role:
 //  - multiplicative: on the raw q.k scores s (before the mask),
 //      s' = phi*s + (1-phi)*m,  m = min over all keys of the row,
-//    which is the spec's (s-m)*phi plus the per-row constant m (softmax ignores
+//    which is docs/method.md's (s-m)*phi plus the per-row constant m (softmax ignores
 //    it) and is bit-exact identity when phi = 1;
 //  - log-additive: s' = s + max(log phi, -1e4) on the scores entering Softmax,
 //    or through the attention-bias input of fused attention ops.

@@ -1,5 +1,5 @@
 // An independent, deliberately plain forward pass of the tiny-gpt2 fixture with the AtMan
-// attention manipulation written out as atman-spec.md section 2 defines it. Float64 throughout.
+// attention manipulation written out as docs/method.md ("The manipulation") defines it. Float64 throughout.
 // Used as ground truth for the graph rewrite: it shares no code with src/graph/passes or src/runtime.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

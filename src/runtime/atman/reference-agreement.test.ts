@@ -1,6 +1,6 @@
 // AtMan scores from the engine (rewritten ONNX graph, batched onnxruntime runs,
 // core scoring) against a plain float64 forward pass with the manipulation
-// written out, and factors derived here from the spec on their own.
+// written out, and factors derived here from docs/method.md on their own.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ControlMode } from '../../core/types';
 import { loadGpt2Fixture, referenceLogits } from '../../testing/reference-gpt2';
@@ -65,7 +65,7 @@ describe.each(['tiny-gpt2', 'tiny-gpt2-kv'])('%s: engine scores equal the indepe
       const ce0 = crossEntropies(referenceLogits(weights, seq, null, c.mode), weights.vocab, P, targetIds);
       x.baseline.crossEntropy.forEach((v, t) => expect(Math.abs(v - ce0[t]!)).toBeLessThan(1e-4));
       x.units.forEach((u) => {
-        // Spec section 3, written out: seeds get f, look-alikes 1 - cos(1-f), the strongest wins.
+        // docs/method.md "Conceptual suppression", written out: seeds get f, look-alikes 1 - cos(1-f), the strongest wins.
         const phi = new Float32Array(S).fill(1);
         for (const p of u.positions) {
           for (let k = 0; k < S; k++) {

@@ -1,4 +1,4 @@
-// Steering (spec section 7): greedy generation with the attention control held on chosen prompt
+// Steering (docs/method.md, "Steering"): greedy generation with the attention control held on chosen prompt
 // columns at every step, next to the same generation without it. Like the reference, every step
 // recomputes the whole sequence; the columns of generated tokens always keep factor 1.
 // Factor 0 makes the model ignore a part of the prompt, (0, 1) weakens it, > 1 amplifies it (in

@@ -187,7 +187,7 @@ function cosine(a: number[], b: number[]): number {
   return ab / Math.sqrt(aa * bb);
 }
 
-/** Factors written out from spec section 3: seeds at `factor`, every column of the same space with cosine >= kappa at 1 - cos (1 - factor), the strongest wins. */
+/** Factors written out from docs/method.md ("Conceptual suppression"): seeds at `factor`, every column of the same space with cosine >= kappa at 1 - cos (1 - factor), the strongest wins. */
 function expectedFactors(groups: number[][][], positions: number[], coverage: number[], factor: number, kappa: number | null): number[] {
   const rows = groups.flatMap((g, gi) => g.map((r) => ({ r, gi })));
   const phi = new Array<number>(rows.length).fill(1);
@@ -262,7 +262,7 @@ describe('image explanations agree with the float64 reference', () => {
         // token granularity: one unit per image token, and the drawn region
         if (x.settings.granularity.kind === 'token') expect(imageUnits.length).toBe(x.image!.tokens.length + 1);
         else expect(imageUnits.length).toBeLessThan(x.image!.tokens.length);
-        // the reported factors are the spec's, recomputed here from the reference's own input vectors
+        // the reported factors are docs/method.md's, recomputed here from the reference's own input vectors
         const groups = f.similarityGroups(x.tokens.slice(0, S).map((t) => t.id));
         const img = x.image!;
         x.units.forEach((u, i) => {
