@@ -46,7 +46,7 @@ describe('steering with factor 1 is plain greedy generation', () => {
 });
 
 describe('steering on tiny-gpt2 against the float64 reference', () => {
-  const weights = loadGpt2Fixture(resolve(__dirname, '../../fixtures/models/tiny-gpt2'));
+  const weights = loadGpt2Fixture(resolve(__dirname, '../../../fixtures/models/tiny-gpt2'));
   let model: AtmanModel;
   beforeAll(async () => {
     model = await AtmanModel.load(folderSource(`${MODELS}/tiny-gpt2`), backend);

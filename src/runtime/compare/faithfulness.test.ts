@@ -134,7 +134,7 @@ describe('faithfulness curves on the demo model', () => {
 });
 
 describe('faithfulness points against the float64 reference (tiny-gpt2)', () => {
-  const weights = loadGpt2Fixture(resolve(__dirname, '../../fixtures/models/tiny-gpt2'));
+  const weights = loadGpt2Fixture(resolve(__dirname, '../../../fixtures/models/tiny-gpt2'));
   let model: AtmanModel;
   beforeAll(async () => {
     model = await AtmanModel.load(folderSource('fixtures/models/tiny-gpt2'), backend);

@@ -28,7 +28,7 @@ import { createNodeBackend } from '../backends/node-backend';
 import { resamplePixels } from './resample';
 import { expectCode } from '../../testing/expect-code';
 
-const MODELS = resolve(__dirname, '../../fixtures/models');
+const MODELS = resolve(__dirname, '../../../fixtures/models');
 const backend = createNodeBackend();
 const W = 50;
 const H = 30;
