@@ -15,8 +15,8 @@ const files = (dir: string): string[] =>
 
 // folder -> import specifiers it must not use (regex on the module path)
 const RULES: Record<string, RegExp[]> = {
-  'src/graph': [/onnxruntime/, /react/, /\/(runtime|ui|state|protocol)\//],
-  'src/runtime': [/react/, /\/(ui|state)\//],
+  'src/graph': [/onnxruntime/, /react/, /\/(runtime|ui|state|protocol|testing)\//],
+  'src/runtime': [/react/, /\/(ui|state|testing)\//],
   // Inside runtime/ (docs/architecture.md): backends and model facts at the bottom, then where
   // files come from, then the AtMan passes and the image path, the comparison methods on top.
   'src/runtime/backends': [/\.\.\/(model|sources|atman|image|compare)\//, /\.\.\/schema$/],
@@ -25,8 +25,10 @@ const RULES: Record<string, RegExp[]> = {
   'src/runtime/image': [/\.\.\/compare\//],
   'src/runtime/atman': [/\.\.\/compare\//],
   'src/cli': [/react/, /\/(ui|state)\//],
-  'src/state': [/onnxruntime/],
-  'src/ui': [/onnxruntime/],
+  'src/state': [/onnxruntime/, /\/testing\//],
+  // the slices hold the state; reading and writing share links sits on top of them
+  'src/state/slices': [/\.\.\/links\//],
+  'src/ui': [/onnxruntime/, /\/testing\//],
   workers: [/react/, /\/(ui|state)\//],
 };
 

@@ -7,7 +7,7 @@
 // are exposed through new outputs of both branches and of the If node.
 import { AtmanError } from '../core/errors';
 import { createNamer, describe } from './graph-utils';
-import { type Site, collectSites } from './insert-attention-control';
+import { type Site, collectSites } from './find-attention';
 import { DataType, type Graph, type Model, type Node, makeNode, makeValueInfo, opsetVersion } from './onnx-ir';
 
 export const ATTENTION_OUTPUT_PREFIX = 'atman_attn.';

@@ -2,9 +2,9 @@
 // offers (test models, the bundled model's examples), the backend probe and the first model load.
 import type { Actions } from './actions';
 import { DEFAULT_MODEL, type ModelChoice } from './model-catalog';
-import type { Example } from './model-slice';
-import { openLinkFromLocation, startUrlSync } from './share-sync';
-import type { AppStore } from './app-state';
+import type { Example } from './slices/model-slice';
+import { openLinkFromLocation, startUrlSync } from './links/share-sync';
+import type { AppStore } from './slices/app-state';
 
 /** Whether the dev/test server serves the random-weight test models (a real deployment does not). */
 async function fixturesServed(fetchFn: typeof fetch): Promise<boolean> {

@@ -16,11 +16,11 @@ import {
   selectPrimaryFaithfulness,
   selectTask,
   selectTaskSide,
-} from '../../state/compare-slice';
+} from '../../state/slices/compare-slice';
 import { selectBusy, selectExplanation, selectLayerCount, selectSelectedUnit } from '../../state/selectors';
 import { useActions, useApp, useServices } from '../app/app-context';
 import { downloadBlob, exportJson, fileStem } from '../results/export-view';
-import { colourScale, maxAbs } from '../results/scores';
+import { colourScale, maxAbs } from '../results/score-view';
 import { CompareSide } from './CompareSide';
 import { METHOD_HELP, METHOD_LABELS } from './method-words';
 import './compare.css';

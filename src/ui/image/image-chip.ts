@@ -3,7 +3,7 @@
 // marker's characters. The text heatmap shows that run as one image chip; the scores of its image
 // units are drawn over the picture instead. Pure, no DOM.
 import type { Explanation } from '../../runtime/schema';
-import { tokenLabel, tokenToUnit } from '../results/scores';
+import { tokenLabel, tokenToUnit } from '../results/score-view';
 import { type Piece, type Run, heatmapRuns, pieces, runs } from '../results/text-pieces';
 
 export interface ImageRun {

@@ -4,7 +4,7 @@
 // of 2 x 2 tokens each, and a drawn rectangle; the ViT captioner has a CLS token and 4 x 4 patches).
 import { describe, expect, it, vi } from 'vitest';
 import type { Explanation } from '../../runtime/schema';
-import { colourScale, maxAbs, parseColour, ranks, unitScores } from '../results/scores';
+import { colourScale, maxAbs, parseColour, ranks, unitScores } from '../results/score-view';
 import { heatmapRuns } from '../results/text-pieces';
 import idefics from './__fixtures__/tiny-idefics3.json';
 import vit from './__fixtures__/tiny-vit-gpt2.json';

@@ -3,7 +3,7 @@
 import type { Rect } from '../../core/image-regions';
 import type { Actions } from '../../state/actions';
 import { isBundled } from '../../state/model-catalog';
-import type { AppStore } from '../../state/store';
+import type { AppStore } from '../../state/slices/store';
 import { applyChoice } from '../../state/bootstrap';
 import { pictureFromUrl } from './prepare-image';
 

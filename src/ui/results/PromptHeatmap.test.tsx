@@ -5,8 +5,8 @@ import type { Explanation } from '../../runtime/schema';
 import gpt2 from './__fixtures__/tiny-gpt2-complete.json';
 import llama from './__fixtures__/tiny-llama-per-token.json';
 import { PromptHeatmap } from './PromptHeatmap';
-import { parseColour } from './scores';
-import { testExplanation } from './test-explanation';
+import { parseColour } from './score-view';
+import { testExplanation } from '../../testing/ui-explanation';
 
 afterEach(cleanup);
 

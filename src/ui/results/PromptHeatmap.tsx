@@ -3,8 +3,8 @@
 import { useId, useMemo, useRef, useState } from 'react';
 import type { KeyboardEvent, ReactNode } from 'react';
 import type { Explanation } from '../../runtime/schema';
-import { canAffect, colourScale, formatScore, maxAbs, ranks, unitLabel, unitScores } from './scores';
-import type { ColourScale } from './scores';
+import { canAffect, colourScale, formatScore, maxAbs, ranks, unitLabel, unitScores } from './score-view';
+import type { ColourScale } from './score-view';
 import { targetPosition } from './text-pieces';
 import { heatmapRunsWithImage } from '../image/image-chip';
 import type { Piece, Run } from './text-pieces';

@@ -5,7 +5,7 @@ import type { ReactNode } from 'react';
 import type { Explanation } from '../../runtime/schema';
 import { Legend } from './Legend';
 import { PromptHeatmap } from './PromptHeatmap';
-import { colourScale, maxAbs, targetTokens, tokenLabel, unitLabel, unitScores } from './scores';
+import { colourScale, maxAbs, targetTokens, tokenLabel, unitLabel, unitScores } from './score-view';
 import { TargetMatrix } from './TargetMatrix';
 import { TopUnitsChart } from './TopUnitsChart';
 import { UnitDetails } from './UnitDetails';

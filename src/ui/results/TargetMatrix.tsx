@@ -2,7 +2,7 @@
 import { useEffect, useMemo, useRef } from 'react';
 import type { ReactNode } from 'react';
 import type { Explanation } from '../../runtime/schema';
-import { canAffect, targetTokens, tokenLabel, unitLabel } from './scores';
+import { canAffect, targetTokens, tokenLabel, unitLabel } from './score-view';
 import { createTargetMatrix } from './target-matrix';
 import type { TargetMatrixData } from './target-matrix';
 import type { Chart } from './top-units-chart';

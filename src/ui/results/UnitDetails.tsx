@@ -2,7 +2,7 @@
 // after suppressing it, and the factors its pass applied (conceptual suppression's drag-along).
 import type { ReactNode } from 'react';
 import type { Explanation } from '../../runtime/schema';
-import { formatPercent, formatScore, probabilities, ranks, sequenceProbability, targetTokens, tokenLabel, unitLabel, unitScores } from './scores';
+import { formatPercent, formatScore, probabilities, ranks, sequenceProbability, targetTokens, tokenLabel, unitLabel, unitScores } from './score-view';
 
 export interface UnitDetailsProps {
   explanation: Explanation;

@@ -5,7 +5,7 @@ import { cleanup, fireEvent, render, screen } from '@testing-library/react';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Explanation } from '../../runtime/schema';
 import type { Actions } from '../../state/actions';
-import { createAppStore } from '../../state/store';
+import { createAppStore } from '../../state/slices/store';
 import { AppContext } from '../app/app-context';
 import { SettingsPanel } from '../app/SettingsPanel';
 import instruct from './__fixtures__/tiny-llama-instruct-chat.json';

@@ -3,7 +3,7 @@
 import type { Explanation } from '../../runtime/schema';
 import type { FaithfulnessSummary } from '../../state/faithfulness-summary';
 import { SIGN_IN_WORDS } from './Legend';
-import { colourScale, formatScore, maxAbs, unitScores } from './scores';
+import { colourScale, formatScore, maxAbs, unitScores } from './score-view';
 import { heatmapRunsWithImage } from '../image/image-chip';
 import type { Piece } from './text-pieces';
 

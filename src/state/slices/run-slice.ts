@@ -1,8 +1,8 @@
 // The texts, the settings, and the run: its progress, its result and its error. A failed,
 // cancelled or crashed run only ever sets `error`; prompt, settings and the last result stay.
 import type { StateCreator } from 'zustand';
-import { DEFAULT_SETTINGS, type ExplainSettings } from '../core/types';
-import type { Explanation, UnitPlan } from '../protocol/engine-api';
+import { DEFAULT_SETTINGS, type ExplainSettings } from '../../core/types';
+import type { Explanation, UnitPlan } from '../../protocol/engine-api';
 import type { AppState } from './app-state';
 import type { RunStatus, RunError, Generation, RunSlice } from './app-state';
 export type { RunStatus, RunError, Generation, RunSlice } from './app-state';

@@ -1,14 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DOCUMENT_QA_SETTINGS } from '../core/presets';
-import { type NodeEnginePort, nodeEnginePort } from '../testing/engine-port';
-import { createActions } from './actions';
+import { DOCUMENT_QA_SETTINGS } from '../../core/presets';
+import { type NodeEnginePort, nodeEnginePort } from '../../testing/engine-port';
+import { createActions } from '../actions';
 import { comparisonMismatch, selectComparisonFaithfulness, selectPrimaryFaithfulness, taskWords } from './compare-slice';
-import { explanationKey, roundSummary, sanitizeFaithfulness } from './faithfulness-summary';
-import { decodeShare } from './share-codec';
-import { applyDecodedShare, buildShareLink } from './share-sync';
+import { explanationKey, roundSummary, sanitizeFaithfulness } from '../faithfulness-summary';
+import { decodeShare } from '../links/share-codec';
+import { applyDecodedShare, buildShareLink } from '../links/share-sync';
 import { STORAGE_KEY, createAppStore } from './store';
-import { sampleExplanation } from './test-explanation';
+import { sampleExplanation } from '../../testing/sample-explanation';
 
 const DEMO = 'public/models/atman-demo-facts';
 const example = (JSON.parse(readFileSync(`${DEMO}/examples.json`, 'utf8')) as Array<{ prompt: string; target: string; evidence: string }>)[0]!;

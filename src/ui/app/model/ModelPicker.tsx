@@ -2,8 +2,8 @@
 // download size, any hub id or URL, or a folder from disk (picker or drop). Local models load at
 // once; downloads start on a click.
 import { useEffect, useState, type ReactNode } from 'react';
-import { folderFromInput } from '../../runtime-client/folder-files';
-import { applyChoice } from '../../state/bootstrap';
+import { folderFromInput } from '../../../runtime-client/folder-files';
+import { applyChoice } from '../../../state/bootstrap';
 import {
   BUNDLED_MODELS,
   CURATED_MODELS,
@@ -15,14 +15,14 @@ import {
   formatBytes,
   modelKey,
   modelLabel,
-} from '../../state/model-catalog';
-import { selectBackend, selectFixturesAvailable, selectLoadProgress, selectLoaded, selectModelChoice, selectPendingModel, selectStatus, selectVariants } from '../../state/selectors';
-import { variantsKey } from '../../state/model-slice';
-import type { AppStore } from '../../state/store';
-import type { Actions } from '../../state/actions';
-import type { BackendChoice } from '../../protocol/engine-api';
-import { useActions, useApp, useServices } from './app-context';
-import { ShapesDemoButton } from '../image/ShapesDemoButton';
+} from '../../../state/model-catalog';
+import { selectBackend, selectFixturesAvailable, selectLoadProgress, selectLoaded, selectModelChoice, selectPendingModel, selectStatus, selectVariants } from '../../../state/selectors';
+import { variantsKey } from '../../../state/slices/model-slice';
+import type { AppStore } from '../../../state/slices/store';
+import type { Actions } from '../../../state/actions';
+import type { BackendChoice } from '../../../protocol/engine-api';
+import { useActions, useApp, useServices } from '../app-context';
+import { ShapesDemoButton } from '../../image/ShapesDemoButton';
 import { PrecisionSelect } from './PrecisionSelect';
 
 const CUSTOM = 'custom';

@@ -2,11 +2,11 @@
 // from what the repository has; once the repository's file list is read (no weights), its real
 // variants are offered with their sizes, and the choice auto would make is shown with its reason.
 import { useEffect, type ReactNode } from 'react';
-import type { ModelDtype } from '../../protocol/engine-api';
-import { DTYPES, type ModelChoice, formatBytes, modelKey } from '../../state/model-catalog';
-import { variantsKey } from '../../state/model-slice';
-import { selectBackend, selectModelChoice, selectPendingModel, selectVariants } from '../../state/selectors';
-import { useActions, useApp } from './app-context';
+import type { ModelDtype } from '../../../protocol/engine-api';
+import { DTYPES, type ModelChoice, formatBytes, modelKey } from '../../../state/model-catalog';
+import { variantsKey } from '../../../state/slices/model-slice';
+import { selectBackend, selectModelChoice, selectPendingModel, selectVariants } from '../../../state/selectors';
+import { useActions, useApp } from '../app-context';
 
 const size = (b: number | null): string => (b === null ? 'size unknown' : formatBytes(b));
 

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type NodeEnginePort, nodeEnginePort } from '../testing/engine-port';
-import { createActions } from './actions';
-import { applyDocumentQaPreset, isDocumentQa } from './document-qa';
+import { type NodeEnginePort, nodeEnginePort } from '../../testing/engine-port';
+import { createActions } from '../actions';
+import { applyDocumentQaPreset, isDocumentQa } from '../document-qa';
 import { roundSteerRecord, sanitizeSteerRecord, steerRequestUnits, steerUnitProblem } from './steer-slice';
 import { STORAGE_KEY, createAppStore } from './store';
 

@@ -18,9 +18,9 @@ import {
   truncate,
   unitLabel,
   unitScores,
-} from './scores';
+} from './score-view';
 import { heatmapRuns, pieces } from './text-pieces';
-import { testExplanation } from './test-explanation';
+import { testExplanation } from '../../testing/ui-explanation';
 
 const LN2 = Math.log(2);
 const real = llama as unknown as Explanation;

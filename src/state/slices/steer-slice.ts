@@ -3,10 +3,10 @@
 // (picked from the heatmap) or texts (typed; every occurrence); the last result is kept as a
 // compact record (token texts and probabilities) that storage and share links can carry.
 import type { StateCreator } from 'zustand';
-import type { ControlMode } from '../core/types';
-import type { SteerResult, SteerStepEvent, SteerUnit } from '../protocol/engine-api';
+import type { ControlMode } from '../../core/types';
+import type { SteerResult, SteerStepEvent, SteerUnit } from '../../protocol/engine-api';
 import type { AnalysisDeps } from './compare-slice';
-import { LIMITS, type Problems } from './sanitize';
+import { LIMITS, type Problems } from '../sanitize';
 import type { AppState } from './app-state';
 import type { SteerUnitDraft, SteerTokenRecord, SteerRunRecord, SteerRecord, SteerSlice } from './app-state';
 export type { SteerUnitDraft, SteerTokenRecord, SteerRunRecord, SteerRecord, SteerSlice } from './app-state';

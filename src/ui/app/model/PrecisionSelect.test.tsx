@@ -1,10 +1,10 @@
 // @vitest-environment happy-dom
 import { act, cleanup, fireEvent, render, screen } from '@testing-library/react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { Actions } from '../../state/actions';
-import { variantsKey } from '../../state/model-slice';
-import { createAppStore } from '../../state/store';
-import { AppContext } from './app-context';
+import type { Actions } from '../../../state/actions';
+import { variantsKey } from '../../../state/slices/model-slice';
+import { createAppStore } from '../../../state/slices/store';
+import { AppContext } from '../app-context';
 import { PrecisionSelect } from './PrecisionSelect';
 
 afterEach(cleanup);

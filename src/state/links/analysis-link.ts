@@ -1,8 +1,8 @@
 // The comparison, the faithfulness numbers and the steering in share links: what a link carries
 // from the page, and what an opened link sets.
-import { COMPARE_METHODS, type CompareMethod, selectComparisonFaithfulness, selectPrimaryFaithfulness } from './compare-slice';
+import { COMPARE_METHODS, type CompareMethod, selectComparisonFaithfulness, selectPrimaryFaithfulness } from '../slices/compare-slice';
 import type { SharedState } from './share-codec';
-import type { AppState } from './app-state';
+import type { AppState } from '../slices/app-state';
 
 /**
  * Faithfulness numbers of the shown results (only while they belong to them) and the steering;

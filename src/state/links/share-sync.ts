@@ -1,10 +1,10 @@
 // Between the store and the URL: apply an opened link, keep the hash in step with the inputs,
 // build the link the Copy button copies.
-import { type ImageInLink, imageLinkFields, imagePatchFromLink } from './image-slice';
+import { type ImageInLink, imageLinkFields, imagePatchFromLink } from '../slices/image-slice';
 import { analysisLinkFields, analysisPatchFromLink } from './analysis-link';
-import { modelKey, needsDownloadConsent } from './model-catalog';
+import { modelKey, needsDownloadConsent } from '../model-catalog';
 import { type DecodedShare, decodeShare, encodeInputs, encodeShare, readLocationHash, replaceLocationHash, shareUrl } from './share-codec';
-import { type AppState, type AppStore, safeLocalStorage } from './store';
+import { type AppState, type AppStore, safeLocalStorage } from '../slices/store';
 
 /** Links with scores stay under this size; bigger ones go without scores. */
 export const SHARE_LINK_BUDGET = 8 * 1024;

@@ -4,18 +4,18 @@
 // JSON, deflate-raw compressed and base64url encoded. Decoding checks every field on its own,
 // falls back to the default for each bad one and lists the problems in words; it never throws
 // and never returns markup (text only, which React renders as text).
-import type { ExplainSettings, Granularity } from '../core/types';
-import type { BackendChoice, Explanation } from '../protocol/engine-api';
-import type { Rect } from '../core/image-regions';
-import { type ImageView, LINK_IMAGE_TYPES, type LinkImageType, MAX_LINK_IMAGE_BYTES, sanitizeImageView, sanitizeRegions, sniffLinkImageType } from './image-slice';
-import type { ModelChoice } from './model-catalog';
-import { type FaithfulnessSummary, roundSummary, sanitizeFaithfulness } from './faithfulness-summary';
-import { MAX_STEER_TOKENS, type SteerRecord, type SteerUnitDraft, roundSteerRecord, sanitizeSteerRecord, sanitizeSteerUnits } from './steer-slice';
+import type { ExplainSettings, Granularity } from '../../core/types';
+import type { BackendChoice, Explanation } from '../../protocol/engine-api';
+import type { Rect } from '../../core/image-regions';
+import { type ImageView, LINK_IMAGE_TYPES, type LinkImageType, MAX_LINK_IMAGE_BYTES, sanitizeImageView, sanitizeRegions, sniffLinkImageType } from '../slices/image-slice';
+import type { ModelChoice } from '../model-catalog';
+import { type FaithfulnessSummary, roundSummary, sanitizeFaithfulness } from '../faithfulness-summary';
+import { MAX_STEER_TOKENS, type SteerRecord, type SteerUnitDraft, roundSteerRecord, sanitizeSteerRecord, sanitizeSteerUnits } from '../slices/steer-slice';
 import { MAX_HASH_CHARS, boundedParams, boundedProblems, parseLinkJson } from './link-limits';
-import type { SharedState, SharedFaithfulness, SharedSteer, SharedImage, DecodedShare } from './app-state';
-import { LIMITS, type Problems, sanitizeBackend, sanitizeExplanation, sanitizeImageUrl, sanitizeModelChoice, sanitizeSettings, sanitizeText } from './sanitize';
+import type { SharedState, SharedFaithfulness, SharedSteer, SharedImage, DecodedShare } from '../slices/app-state';
+import { LIMITS, type Problems, sanitizeBackend, sanitizeExplanation, sanitizeImageUrl, sanitizeModelChoice, sanitizeSettings, sanitizeText } from '../sanitize';
 
-export type { SharedState, SharedFaithfulness, SharedSteer, SharedImage, DecodedShare } from './app-state';
+export type { SharedState, SharedFaithfulness, SharedSteer, SharedImage, DecodedShare } from '../slices/app-state';
 
 const IMAGE_KEYS = ['img', 'imgt', 'imgw', 'imgh', 'imgurl', 'iop', 'ifr', 'irg'];
 

@@ -2,14 +2,14 @@
 // case: a link must never download from another site without asking, never lose the rest of
 // the link over one poisoned key, and never echo a huge field back at the user.
 import { afterEach, describe, expect, it } from 'vitest';
-import { DEFAULT_SETTINGS } from '../core/types';
+import { DEFAULT_SETTINGS } from '../../core/types';
 import { MAX_NOTICE_CHARS, MAX_NOTICES } from './link-limits';
-import { pageOrigin } from './link-targets';
-import { downloadSite, needsDownloadConsent, sourceFor } from './model-catalog';
+import { pageOrigin } from '../link-targets';
+import { downloadSite, needsDownloadConsent, sourceFor } from '../model-catalog';
 import { decodeShare, decodeUnsafe, deflateText, encodeShare } from './share-codec';
 import { applyDecodedShare } from './share-sync';
-import { type AppStore, createAppStore, restore } from './store';
-import { sampleExplanation } from './test-explanation';
+import { type AppStore, createAppStore, restore } from '../slices/store';
+import { sampleExplanation } from '../../testing/sample-explanation';
 
 const memory = () => {
   const m = new Map<string, string>();

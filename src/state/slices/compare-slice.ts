@@ -2,12 +2,12 @@
 // The comparison and the measurements are kept like the last result: a failed or cancelled run
 // only sets `error` (and `compareError` for the compare panel), nothing already shown is lost.
 import type { StateCreator } from 'zustand';
-import type { AttentionOptions, EngineApi, Explanation, ExplanationMethod, ExplainProgress, FaithfulnessReport } from '../protocol/engine-api';
-import { explanationKey, type FaithfulnessSummary, sanitizeFaithfulness, summarizeFaithfulness } from './faithfulness-summary';
+import type { AttentionOptions, EngineApi, Explanation, ExplanationMethod, ExplainProgress, FaithfulnessReport } from '../../protocol/engine-api';
+import { explanationKey, type FaithfulnessSummary, sanitizeFaithfulness, summarizeFaithfulness } from '../faithfulness-summary';
 import { imageRequest } from './image-slice';
 import type { RunError } from './run-slice';
-import { LIMITS, type Problems, sanitizeExplanation } from './sanitize';
-import { sameSettings } from './settings-compare';
+import { LIMITS, type Problems, sanitizeExplanation } from '../sanitize';
+import { sameSettings } from '../settings-compare';
 import type { AppState, AppStore } from './app-state';
 import type { CompareMethod, AttentionQuery, AttentionChoice, CompareScale, AnalysisTask, FaithfulnessSide, CompareSlice } from './app-state';
 export type { CompareMethod, AttentionQuery, AttentionChoice, CompareScale, AnalysisTask, FaithfulnessSide, CompareSlice } from './app-state';

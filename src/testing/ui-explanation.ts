@@ -2,7 +2,7 @@
 //   prompt "The cat sat" (BOS + three tokens whose spans leave the spaces between them as gaps),
 //   target " on mat" (two tokens), per-token targets, so the target token "on" is a unit too.
 //   baseline CE = [ln 2, ln 4] -> P(target tokens) = 50 %, 25 %.
-import type { Explanation } from '../../runtime/schema';
+import type { Explanation } from '../runtime/schema';
 
 const LN2 = Math.log(2);
 

@@ -4,10 +4,10 @@
 // memory; a small copy survives reloads and a smaller one travels in share links (both made by
 // the page, which can decode and re-encode pictures; see src/ui/image/prepare-image.ts).
 import type { StateCreator } from 'zustand';
-import type { Rect } from '../core/image-regions';
-import type { ImageData as EngineImage, ImageShape } from '../protocol/engine-api';
-import { isOutside, pageOrigin, resolveAddress } from './link-targets';
-import { LIMITS, type Problems, copyRect, isNum, isRect, quote, sanitizeImageUrl } from './sanitize';
+import type { Rect } from '../../core/image-regions';
+import type { ImageData as EngineImage, ImageShape } from '../../protocol/engine-api';
+import { isOutside, pageOrigin, resolveAddress } from '../link-targets';
+import { LIMITS, type Problems, copyRect, isNum, isRect, quote, sanitizeImageUrl } from '../sanitize';
 import type { SharedImage, SharedState } from './app-state';
 import type { AppState } from './app-state';
 import { LINK_IMAGE_TYPES, type LinkImageType, type LinkImage, type ImageOrigin, type PickedImage, type FrameChoice, type ImageView, type ImageSlice } from './app-state';

@@ -3,10 +3,10 @@
 // field by field on the way back in (bad fields: defaults, and a notice).
 import { createJSONStorage, persist, type PersistStorage, type StateStorage } from 'zustand/middleware';
 import { createStore, type StoreApi } from 'zustand/vanilla';
-import { type ModelChoice, downloadSite, modelKey, needsDownloadConsent } from './model-catalog';
+import { type ModelChoice, downloadSite, modelKey, needsDownloadConsent } from '../model-catalog';
 import { type ModelSlice, createModelSlice } from './model-slice';
 import { type RunSlice, createRunSlice } from './run-slice';
-import { LIMITS, sanitizeBackend, sanitizeExplanation, sanitizeInt, sanitizeModelChoice, sanitizeSettings, sanitizeText } from './sanitize';
+import { LIMITS, sanitizeBackend, sanitizeExplanation, sanitizeInt, sanitizeModelChoice, sanitizeSettings, sanitizeText } from '../sanitize';
 import { type ViewSlice, createViewSlice } from './view-slice';
 import { type CompareSlice, type ComparePersisted, createCompareSlice, partializeCompare, restoreCompare } from './compare-slice';
 import { type SteerSlice, type SteerPersisted, createSteerSlice, partializeSteer, restoreSteer } from './steer-slice';

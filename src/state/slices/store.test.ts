@@ -1,13 +1,13 @@
 import { describe, expect, it, vi } from 'vitest';
-import { DEFAULT_SETTINGS } from '../core/types';
-import type { Explanation, ExplainProgress, ModelInfo } from '../protocol/engine-api';
-import { type EnginePort, chipSpans, createActions } from './actions';
-import { DEFAULT_MODEL, modelKey } from './model-catalog';
-import { selectStaleReason } from './selectors';
-import { applyDecodedShare, buildShareLink } from './share-sync';
-import { decodeShare } from './share-codec';
+import { DEFAULT_SETTINGS } from '../../core/types';
+import type { Explanation, ExplainProgress, ModelInfo } from '../../protocol/engine-api';
+import { type EnginePort, chipSpans, createActions } from '../actions';
+import { DEFAULT_MODEL, modelKey } from '../model-catalog';
+import { selectStaleReason } from '../selectors';
+import { applyDecodedShare, buildShareLink } from '../links/share-sync';
+import { decodeShare } from '../links/share-codec';
 import { STORAGE_KEY, createAppStore } from './store';
-import { sampleExplanation } from './test-explanation';
+import { sampleExplanation } from '../../testing/sample-explanation';
 
 const memory = () => {
   const m = new Map<string, string>();

@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
-import { DEFAULT_SETTINGS } from '../core/types';
-import type { ExplainRequestData, ModelInfo } from '../protocol/engine-api';
-import { type EnginePort, createActions } from './actions';
+import { DEFAULT_SETTINGS } from '../../core/types';
+import type { ExplainRequestData, ModelInfo } from '../../protocol/engine-api';
+import { type EnginePort, createActions } from '../actions';
 import {
   type PickedImage,
   base64ToBytes,
@@ -16,10 +16,10 @@ import {
   withImageMarker,
   withoutImageMarker,
 } from './image-slice';
-import { applyDecodedShare, buildShareLink } from './share-sync';
-import { decodeShare } from './share-codec';
+import { applyDecodedShare, buildShareLink } from '../links/share-sync';
+import { decodeShare } from '../links/share-codec';
 import { STORAGE_KEY, createAppStore } from './store';
-import { sampleExplanation } from './test-explanation';
+import { sampleExplanation } from '../../testing/sample-explanation';
 
 const memory = () => {
   const m = new Map<string, string>();

@@ -6,15 +6,15 @@
 // override it (e.g. FUZZ_RUNS=200000 for a long local run).
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_SETTINGS } from '../core/types';
-import type { Explanation } from '../protocol/engine-api';
-import { pictureNeedsConsent } from './image-slice';
+import { DEFAULT_SETTINGS } from '../../core/types';
+import type { Explanation } from '../../protocol/engine-api';
+import { pictureNeedsConsent } from '../slices/image-slice';
 import { FIELD_BOUNDS, MAX_LINK_IMAGE_CHARS, MAX_NOTICE_CHARS, MAX_NOTICES, isUntrustedKey } from './link-limits';
-import { HUB_LINK_HOSTS, MAX_ADDRESS_CHARS, PLACEHOLDER_ORIGIN } from './link-targets';
-import { type ModelChoice, needsDownloadConsent, sourceFor } from './model-catalog';
-import { LIMITS } from './sanitize';
+import { HUB_LINK_HOSTS, MAX_ADDRESS_CHARS, PLACEHOLDER_ORIGIN } from '../link-targets';
+import { type ModelChoice, needsDownloadConsent, sourceFor } from '../model-catalog';
+import { LIMITS } from '../sanitize';
 import { type DecodedShare, type SharedState, bytesToBase64url, decodeUnsafe, deflateText, encodeShare } from './share-codec';
-import { sampleExplanation } from './test-explanation';
+import { sampleExplanation } from '../../testing/sample-explanation';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20_261_206);
 /** Links per property; the four properties together check more than 10,000 links. */

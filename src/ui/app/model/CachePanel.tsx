@@ -1,8 +1,8 @@
 // Models the browser keeps after downloading them (Cache Storage), with their sizes.
 import type { ReactNode } from 'react';
-import { formatBytes } from '../../state/model-catalog';
-import { selectCached } from '../../state/selectors';
-import { useActions, useApp } from './app-context';
+import { formatBytes } from '../../../state/model-catalog';
+import { selectCached } from '../../../state/selectors';
+import { useActions, useApp } from '../app-context';
 
 export function CachePanel(): ReactNode {
   const cached = useApp(selectCached);

@@ -2,9 +2,9 @@
 // for everything decoded from one: its keys are never trusted (no object read from a link
 // inherits from Object.prototype, and `__proto__`, `constructor`, `prototype` keys are dropped
 // without costing the rest), and nothing it says is echoed back at length (notices are short).
-import { MAX_LINK_IMAGE_BYTES } from './image-slice';
-import { MAX_ADDRESS_CHARS } from './link-targets';
-import { LIMITS, type Problems } from './sanitize';
+import { MAX_LINK_IMAGE_BYTES } from '../slices/image-slice';
+import { MAX_ADDRESS_CHARS } from '../link-targets';
+import { LIMITS, type Problems } from '../sanitize';
 
 /** Links longer than this are not worth decoding (browsers and chat apps cut them anyway). */
 export const MAX_HASH_CHARS = 512 * 1024;

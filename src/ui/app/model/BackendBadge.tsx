@@ -1,7 +1,7 @@
 // Which backend runs the passes: the WebGPU adapter's name, or why it is WASM.
 import type { ReactNode } from 'react';
-import { selectProbe } from '../../state/selectors';
-import { useApp } from './app-context';
+import { selectProbe } from '../../../state/selectors';
+import { useApp } from '../app-context';
 
 export function BackendBadge(): ReactNode {
   const probe = useApp(selectProbe);

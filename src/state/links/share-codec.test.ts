@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_SETTINGS } from '../core/types';
-import { DEFAULT_MODEL } from './model-catalog';
+import { DEFAULT_SETTINGS } from '../../core/types';
+import { DEFAULT_MODEL } from '../model-catalog';
 import { type SharedState, base64urlToBytes, bytesToBase64url, decodeShare, deflateText, encodeShare, inflateText } from './share-codec';
-import { LIMITS } from './sanitize';
-import { sampleExplanation } from './test-explanation';
+import { LIMITS } from '../sanitize';
+import { sampleExplanation } from '../../testing/sample-explanation';
 
 const base: SharedState = {
   model: { kind: 'hub', repo: 'Xenova/gpt2', dtype: 'q8' },

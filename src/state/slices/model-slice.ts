@@ -1,7 +1,7 @@
 // What model the user chose, what the worker has loaded, and the browser's model cache.
 import type { StateCreator } from 'zustand';
-import type { BackendChoice, CachedModel, GpuProbe, LoadProgress, ModelInfo, VariantListing } from '../protocol/engine-api';
-import { DEFAULT_MODEL, type ModelChoice, modelKey } from './model-catalog';
+import type { BackendChoice, CachedModel, GpuProbe, LoadProgress, ModelInfo, VariantListing } from '../../protocol/engine-api';
+import { DEFAULT_MODEL, type ModelChoice, modelKey } from '../model-catalog';
 import type { AppState } from './app-state';
 import type { Example, ModelSlice } from './app-state';
 export type { Example, ModelSlice } from './app-state';

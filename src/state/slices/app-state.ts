@@ -3,8 +3,8 @@
 // state (`get()`) without importing the store, and the store can import the slices: no import
 // circle between store.ts, the slices and the share-link codec.
 import type { StoreApi } from 'zustand/vanilla';
-import type { Rect } from '../core/image-regions';
-import type { ControlMode, ExplainSettings } from '../core/types';
+import type { Rect } from '../../core/image-regions';
+import type { ControlMode, ExplainSettings } from '../../core/types';
 import type {
   AttentionOptions,
   BackendChoice,
@@ -17,9 +17,9 @@ import type {
   SteerResult,
   UnitPlan,
   VariantListing,
-} from '../protocol/engine-api';
-import type { FaithfulnessSummary } from './faithfulness-summary';
-import type { ModelChoice } from './model-catalog';
+} from '../../protocol/engine-api';
+import type { FaithfulnessSummary } from '../faithfulness-summary';
+import type { ModelChoice } from '../model-catalog';
 
 type SteerRun = SteerResult['steered'];
 
