@@ -7,7 +7,7 @@ import { explain } from '../src/runtime/atman/explain';
 import { decodeImage } from '../src/runtime/image/decode-image';
 import { folderSource } from '../src/runtime/sources/folder-source';
 import { createNodeBackend } from '../src/runtime/backends/node-backend';
-import { formatScore } from '../src/ui/results/scores';
+import { formatScore } from '../src/ui/results/score-view';
 import { collectErrors, choose, explainError, explainOnPage, openFresh, runAndWait, screenshot, shownExplanation, waitIdle } from './page';
 import { scoreDiff } from './reference';
 

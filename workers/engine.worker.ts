@@ -9,7 +9,7 @@ import type { BackendChoice, EngineApi, ImageData, LoadRequest, ModelInfo } from
 import type { OrtBackend } from '../src/runtime/backends/backend';
 import { describeVariants } from '../src/runtime/sources/model-files';
 import { AtmanModel } from '../src/runtime/atman/atman-model';
-import { explainBaseline, releaseBaselineSessions } from '../src/runtime/compare/comparison-methods';
+import { explainComparison, releaseComparisonSessions } from '../src/runtime/compare/comparison-methods';
 import { explain, planUnits } from '../src/runtime/atman/explain';
 import { generateGreedy } from '../src/runtime/atman/generate';
 import { measureFaithfulness } from '../src/runtime/compare/faithfulness';
@@ -144,7 +144,7 @@ const api: EngineApi = {
     return exclusive(async () => {
       const old = model;
       model = null;
-      if (old) await releaseBaselineSessions(old);
+      if (old) await releaseComparisonSessions(old);
       await old?.release();
       model = await AtmanModel.load(await sourceOf(req), backend, {
         ...(req.dtype ? { dtype: req.dtype } : {}),
@@ -167,7 +167,7 @@ const api: EngineApi = {
         ...(onProgress ? { onProgress } : {}),
         ...(image ? { image: { image, ...(imageRegions ? { regions: imageRegions } : {}) } } : {}),
       };
-      if (method && method !== 'atman') return explainBaseline(m, { ...common, method, ...(attention ? { attention } : {}) });
+      if (method && method !== 'atman') return explainComparison(m, { ...common, method, ...(attention ? { attention } : {}) });
       return explain(m, common);
     });
   },

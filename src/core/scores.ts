@@ -4,9 +4,6 @@
 
 import type { PostProcess } from './types';
 
-/** Names the sign convention for anything exported for comparison. */
-export const RELEVANCE_SIGN = 'paper: R = CE_u - CE_0, positive = evidence' as const;
-
 /**
  * Per batch item, CE[t] = -log softmax(logits at position P-1+t)[targetIds[t]], in float64.
  * logits is row-major [batch, seqLen, vocab]. Only the T target rows are read, so the caller can drop

@@ -282,7 +282,6 @@ export function tensorPayload(t: Tensor): TensorPayload {
   return p;
 }
 
-export const elementCount = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1);
 
 // ---------- encoding ----------
 
@@ -464,10 +463,6 @@ export const getAttr = (n: Node, name: string): Attribute | undefined => n.attri
 export const attrInt = (n: Node, name: string, dflt: number): number => {
   const a = getAttr(n, name);
   return a?.i !== undefined ? Number(a.i) : dflt;
-};
-export const attrString = (n: Node, name: string): string | undefined => {
-  const s = getAttr(n, name)?.s;
-  return s ? new TextDecoder().decode(s) : undefined;
 };
 
 export function opsetVersion(m: Model, domain = ''): number {

@@ -69,4 +69,3 @@ export async function folderFromDrop(items: DataTransferItemList): Promise<Picke
   return folderFromEntries(entries);
 }
 
-export const filesFromDrop = async (items: DataTransferItemList): Promise<FolderFile[]> => (await folderFromDrop(items)).files;

@@ -70,11 +70,11 @@ export interface UnitPlan {
   settings: ExplainSettings;
 }
 
-export type BaselineMethod = Exclude<ExplanationMethod, 'atman'>;
+export type ComparisonMethod = Exclude<ExplanationMethod, 'atman'>;
 
-export const BASELINE_METHODS: readonly BaselineMethod[] = ['attention', 'rollout', 'occlusion-delete', 'occlusion-mask'];
+export const COMPARISON_METHODS: readonly ComparisonMethod[] = ['attention', 'rollout', 'occlusion-delete', 'occlusion-mask'];
 
-export const BASELINE_SIGNS: Record<BaselineMethod, string> = {
+export const COMPARISON_SIGNS: Record<ComparisonMethod, string> = {
   attention:
     'score = attention probability mass from the query rows (the rows predicting the target tokens) to the unit\'s positions, averaged over the chosen layers and heads; never negative, higher means more attended.',
   rollout:

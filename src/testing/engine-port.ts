@@ -4,7 +4,7 @@
 import type { EnginePort } from '../state/actions';
 import type { ModelInfo } from '../protocol/engine-api';
 import { AtmanModel } from '../runtime/atman/atman-model';
-import { explainBaseline, releaseBaselineSessions } from '../runtime/compare/comparison-methods';
+import { explainComparison, releaseComparisonSessions } from '../runtime/compare/comparison-methods';
 import { explain, planUnits } from '../runtime/atman/explain';
 import { generateGreedy } from '../runtime/atman/generate';
 import { measureFaithfulness } from '../runtime/compare/faithfulness';
@@ -62,7 +62,7 @@ export async function nodeEnginePort(dir: string, mode: 'multiplicative' | 'log-
       return withSignal((signal) => {
         const { method, attention, image: _i, imageRegions: _r, ...rest } = req;
         const common = { ...rest, signal, ...(onProgress ? { onProgress } : {}) };
-        return method && method !== 'atman' ? explainBaseline(model, { ...common, method, ...(attention ? { attention } : {}) }) : explain(model, common);
+        return method && method !== 'atman' ? explainComparison(model, { ...common, method, ...(attention ? { attention } : {}) }) : explain(model, common);
       });
     },
     generate: (prompt, n, _image, options) => withSignal((signal) => generateGreedy(model, prompt, n, signal, undefined, options ?? {})),
@@ -82,7 +82,7 @@ export async function nodeEnginePort(dir: string, mode: 'multiplicative' | 'log-
       running?.abort();
     },
     async release() {
-      await releaseBaselineSessions(model);
+      await releaseComparisonSessions(model);
       await model.release();
     },
   };

@@ -82,6 +82,9 @@ export interface ControlState {
   coupling: Coupling;
 }
 
+/** The token ids the load-time checks run (self-check, masking check): spread over the vocabulary, deterministic. */
+export const checkTokenIds = (n: number, vocabSize: number): number[] => Array.from({ length: n }, (_, i) => (i * 7919 + 3) % vocabSize);
+
 export class AtmanModel {
   private constructor(
     readonly id: string,
@@ -255,7 +258,7 @@ export class AtmanModel {
   /** All-ones factors must reproduce the unmodified model's logits. */
   private async runSelfCheck(state: ControlState): Promise<SelfCheck> {
     const n = Math.min(8, this.config.maxPositions);
-    const ids = Array.from({ length: n }, (_, i) => (i * 7919 + 3) % this.config.vocabSize);
+    const ids = checkTokenIds(n, this.config.vocabSize);
     const context = await this.selfCheckContext(ids, state.inputs);
     if (!this.referenceLogits) {
       // A second full session only once; it is released before the passes run.

@@ -5,7 +5,7 @@ import * as ortWeb from 'onnxruntime-web';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExplainSettings } from '../../core/types';
 import { AtmanModel } from './atman-model';
-import { explainBaseline } from '../compare/comparison-methods';
+import { explainComparison } from '../compare/comparison-methods';
 import { explain } from './explain';
 import { type Explanation } from '../schema';
 import { measureFaithfulness } from '../compare/faithfulness';
@@ -76,13 +76,13 @@ describe.each([
   });
 
   it('occlusion runs its passes one at a time, equal to batch 1, and says why', async () => {
-    const x = await explainBaseline(model, { prompt: PROMPT, target: TARGET, settings: { mode }, method: 'occlusion-delete', batchSize: 8 });
-    const one = await explainBaseline(model, { prompt: PROMPT, target: TARGET, settings: { mode }, method: 'occlusion-delete', batchSize: 1 });
+    const x = await explainComparison(model, { prompt: PROMPT, target: TARGET, settings: { mode }, method: 'occlusion-delete', batchSize: 8 });
+    const one = await explainComparison(model, { prompt: PROMPT, target: TARGET, settings: { mode }, method: 'occlusion-delete', batchSize: 1 });
     expect(maxDiff(x, one)).toBeLessThan(1e-6);
     expect(x.run.rowCoupling?.handling).toBe('exact');
     expect(x.batchSize).toBe(1);
     // A masked token still moves the per-tensor scales: masking does not hide it, and the engine says so.
-    await expect(explainBaseline(model, { prompt: PROMPT, target: TARGET, settings: { mode }, method: 'occlusion-mask' })).rejects.toThrow(/quantized with one scale/);
+    await expect(explainComparison(model, { prompt: PROMPT, target: TARGET, settings: { mode }, method: 'occlusion-mask' })).rejects.toThrow(/quantized with one scale/);
   });
 
   it('the opt-in dequantized variant batches and reuses prefixes, and reports how far it moves the scores', async () => {

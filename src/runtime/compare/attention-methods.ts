@@ -49,7 +49,7 @@ function probsSession(model: AtmanModel): Promise<ProbsSession> {
 }
 
 /** Releases the extra session the attention methods made for this model, if any (AtmanModel.release does not know of it). */
-export async function releaseBaselineSessions(model: AtmanModel): Promise<void> {
+export async function releaseComparisonSessions(model: AtmanModel): Promise<void> {
   const made = probsSessions.get(model);
   if (!made) return;
   probsSessions.delete(model);

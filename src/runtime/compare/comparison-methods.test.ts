@@ -5,7 +5,7 @@ import { decodeModel, type ValueInfo } from '../../graph/onnx-ir';
 import { referenceAttention } from '../../testing/reference-attention';
 import { loadGpt2Fixture } from '../../testing/reference-gpt2';
 import { AtmanModel } from '../atman/atman-model';
-import { type BaselineRequest, explainBaseline, releaseBaselineSessions } from './comparison-methods';
+import { type ComparisonRequest, explainComparison, releaseComparisonSessions } from './comparison-methods';
 import { planUnits } from '../atman/explain';
 import { type Explanation } from '../schema';
 import { folderSource } from '../sources/folder-source';
@@ -75,11 +75,11 @@ describe('raw attention and rollout on tiny-gpt2, against an independent float64
     model = await AtmanModel.load(folderSource(`${MODELS}/tiny-gpt2`), backend);
   });
   afterAll(async () => {
-    await releaseBaselineSessions(model);
+    await releaseComparisonSessions(model);
     await model.release();
   });
 
-  const req = (method: BaselineRequest['method'], extra: Partial<BaselineRequest> = {}): BaselineRequest => ({
+  const req = (method: ComparisonRequest['method'], extra: Partial<ComparisonRequest> = {}): ComparisonRequest => ({
     method,
     prompt: PROMPT,
     target: TARGET,
@@ -96,7 +96,7 @@ describe('raw attention and rollout on tiny-gpt2, against an independent float64
     });
 
   it('raw attention: mean over layers and heads of the mass on the unit, per target row', async () => {
-    const x = await explainBaseline(model, req('attention'));
+    const x = await explainComparison(model, req('attention'));
     expect(x.method).toBe('attention');
     const { ids, P, targetIds } = sequenceOf(x);
     const S = ids.length;
@@ -118,7 +118,7 @@ describe('raw attention and rollout on tiny-gpt2, against an independent float64
   });
 
   it('raw attention: chosen layer and head, scored at the last prompt position', async () => {
-    const x = await explainBaseline(model, req('attention', { attention: { layers: [1], heads: [0], query: 'last-prompt' } }));
+    const x = await explainComparison(model, req('attention', { attention: { layers: [1], heads: [0], query: 'last-prompt' } }));
     const { ids, P } = sequenceOf(x);
     const S = ids.length;
     const [A] = headMeans(referenceAttention(weights, ids).probs, S, [0], [1]);
@@ -132,9 +132,9 @@ describe('raw attention and rollout on tiny-gpt2, against an independent float64
 
   it('the settings\' layers choose the attention layers when the attention options name none', async () => {
     for (const method of ['attention', 'rollout'] as const) {
-      const fromSettings = await explainBaseline(model, req(method, { settings: { granularity: { kind: 'word' }, layers: [1] } }));
-      const fromOptions = await explainBaseline(model, req(method, { attention: { layers: [1] } }));
-      const all = await explainBaseline(model, req(method, { settings: { granularity: { kind: 'word' }, layers: [1] }, attention: { layers: null } }));
+      const fromSettings = await explainComparison(model, req(method, { settings: { granularity: { kind: 'word' }, layers: [1] } }));
+      const fromOptions = await explainComparison(model, req(method, { attention: { layers: [1] } }));
+      const all = await explainComparison(model, req(method, { settings: { granularity: { kind: 'word' }, layers: [1] }, attention: { layers: null } }));
       expect(fromSettings.settings.layers).toEqual([1]);
       expect(fromSettings.run.notes.join(' ')).toMatch(/layers 1, heads all/);
       expect(fromSettings.units.map((u) => u.score)).toEqual(fromOptions.units.map((u) => u.score));
@@ -145,7 +145,7 @@ describe('raw attention and rollout on tiny-gpt2, against an independent float64
   });
 
   it('rollout from the exposed probabilities equals rollout of the reference probabilities', async () => {
-    const x = await explainBaseline(model, req('rollout'));
+    const x = await explainComparison(model, req('rollout'));
     expect(x.method).toBe('rollout');
     const { ids, P } = sequenceOf(x);
     const S = ids.length;
@@ -171,7 +171,7 @@ describe('raw attention and rollout on tiny-gpt2, against an independent float64
   });
 
   it('occlusion by masking equals the reference forward pass with the unit\'s key columns dropped', async () => {
-    const x = await explainBaseline(model, { method: 'occlusion-mask', prompt: PROMPT, target: TARGET, settings: { granularity: { kind: 'word' }, postprocess: 'absolute' } });
+    const x = await explainComparison(model, { method: 'occlusion-mask', prompt: PROMPT, target: TARGET, settings: { granularity: { kind: 'word' }, postprocess: 'absolute' } });
     const { ids, P, targetIds } = sequenceOf(x);
     const ceOf = (logits: Float32Array) => targetIds.map((id, t) => ceOfRow(logits, P - 1 + t, weights.vocab, id));
     const ce0 = ceOf(referenceAttention(weights, ids).logits);
@@ -185,9 +185,9 @@ describe('raw attention and rollout on tiny-gpt2, against an independent float64
   });
 
   it('rejects layers and heads the model does not have', async () => {
-    await expectCode(explainBaseline(model, req('attention', { attention: { layers: [2] } })), 'BAD_SETTING', /Layer 2/);
-    await expectCode(explainBaseline(model, req('rollout', { attention: { heads: [5] } })), 'BAD_SETTING', /Head 5/);
-    await expectCode(explainBaseline(model, req('nonsense' as BaselineRequest['method'])), 'BAD_SETTING');
+    await expectCode(explainComparison(model, req('attention', { attention: { layers: [2] } })), 'BAD_SETTING', /Layer 2/);
+    await expectCode(explainComparison(model, req('rollout', { attention: { heads: [5] } })), 'BAD_SETTING', /Head 5/);
+    await expectCode(explainComparison(model, req('nonsense' as ComparisonRequest['method'])), 'BAD_SETTING');
   });
 });
 
@@ -207,7 +207,7 @@ describe('occlusion', () => {
       });
 
       it('masking equals separate plain runs with the unit\'s columns masked', async () => {
-        const x = await explainBaseline(model, { method: 'occlusion-mask', prompt: PROMPT, target: TARGET, settings: { granularity: { kind: 'word' } } });
+        const x = await explainComparison(model, { method: 'occlusion-mask', prompt: PROMPT, target: TARGET, settings: { granularity: { kind: 'word' } } });
         expect(x.method).toBe('occlusion-mask');
         const { ids, P, targetIds } = sequenceOf(x);
         const V = model.config.vocabSize;
@@ -226,7 +226,7 @@ describe('occlusion', () => {
       });
 
       it('deletion equals CE from plain runs of the shortened inputs (prompt and earlier-target units)', async () => {
-        const x = await explainBaseline(model, {
+        const x = await explainComparison(model, {
           method: 'occlusion-delete',
           prompt: PROMPT,
           target: TARGET,
@@ -259,8 +259,8 @@ describe('occlusion', () => {
 
       it('gives the same scores whatever the batch size', async () => {
         for (const method of ['occlusion-mask', 'occlusion-delete'] as const) {
-          const a = await explainBaseline(model, { method, prompt: PROMPT, target: TARGET, batchSize: 1 });
-          const b = await explainBaseline(model, { method, prompt: PROMPT, target: TARGET, batchSize: 64 });
+          const a = await explainComparison(model, { method, prompt: PROMPT, target: TARGET, batchSize: 1 });
+          const b = await explainComparison(model, { method, prompt: PROMPT, target: TARGET, batchSize: 64 });
           expect(a.run.batches).toBeGreaterThan(b.run.batches);
           a.units.forEach((u, i) => expect(u.score).toBeCloseTo(b.units[i]!.score, 5));
         }
@@ -272,7 +272,7 @@ describe('occlusion', () => {
     const model = await AtmanModel.load(folderSource(`${MODELS}/tiny-gpt2`), backend);
     try {
       for (const method of ['occlusion-mask', 'occlusion-delete'] as const) {
-        await expectCode(explainBaseline(model, { method, prompt: 'The cat sat.', target: ' The', settings: { granularity: { kind: 'paragraph' } } }), 'BAD_SETTING', /nothing to read/);
+        await expectCode(explainComparison(model, { method, prompt: 'The cat sat.', target: ' The', settings: { granularity: { kind: 'paragraph' } } }), 'BAD_SETTING', /nothing to read/);
       }
     } finally {
       await model.release();
@@ -285,7 +285,7 @@ describe('occlusion', () => {
       const ctrl = new AbortController();
       const seen: number[] = [];
       await expectCode(
-        explainBaseline(model, { method: 'occlusion-mask', prompt: PROMPT, target: TARGET, batchSize: 2, signal: ctrl.signal, onProgress: (p) => (seen.push(p.loaded), ctrl.abort()) }),
+        explainComparison(model, { method: 'occlusion-mask', prompt: PROMPT, target: TARGET, batchSize: 2, signal: ctrl.signal, onProgress: (p) => (seen.push(p.loaded), ctrl.abort()) }),
         'CANCELLED',
       );
       expect(seen).toEqual([2]);
@@ -301,21 +301,21 @@ describe('fused attention (tiny-llama-gqa)', () => {
     model = await AtmanModel.load(folderSource(`${MODELS}/tiny-llama-gqa`), backend, { mode: 'log-additive' });
   });
   afterAll(async () => {
-    await releaseBaselineSessions(model);
+    await releaseComparisonSessions(model);
     await model.release();
   });
 
   // tiny-llama computes the same attention decomposed, with the same weights: every method must agree.
   it.each(['attention', 'rollout', 'occlusion-mask'] as const)('%s reads the rewritten fused attention and equals the unfused tiny-llama', async (method) => {
-    const x = await explainBaseline(model, { method, prompt: PROMPT, target: TARGET, settings: { granularity: { kind: 'word' } } });
+    const x = await explainComparison(model, { method, prompt: PROMPT, target: TARGET, settings: { granularity: { kind: 'word' } } });
     expect(x.run.attention).toMatch(/GroupQueryAttention rewritten as standard ops/);
     const eager = await AtmanModel.load(folderSource(`${MODELS}/tiny-llama`), backend);
     try {
-      const y = await explainBaseline(eager, { method, prompt: PROMPT, target: TARGET, settings: { granularity: { kind: 'word' } } });
+      const y = await explainComparison(eager, { method, prompt: PROMPT, target: TARGET, settings: { granularity: { kind: 'word' } } });
       expect(maxAbsDiff(x.units.map((u) => u.score), y.units.map((u) => u.score))).toBeLessThan(1e-4);
       expect(x.units.some((u) => Math.abs(u.score) > 1e-3)).toBe(true);
     } finally {
-      await releaseBaselineSessions(eager);
+      await releaseComparisonSessions(eager);
       await eager.release();
     }
   });
@@ -323,17 +323,17 @@ describe('fused attention (tiny-llama-gqa)', () => {
   it('masking is refused on the fused path, where GroupQueryAttention reads only lengths from the mask', async () => {
     const fused = await AtmanModel.load(folderSource(`${MODELS}/tiny-llama-gqa`), backend, { mode: 'log-additive', attention: 'fused' });
     try {
-      await expectCode(explainBaseline(fused, { method: 'occlusion-mask', prompt: PROMPT, target: TARGET }), 'MODEL_UNSUPPORTED', /GroupQueryAttention.*deletion/);
+      await expectCode(explainComparison(fused, { method: 'occlusion-mask', prompt: PROMPT, target: TARGET }), 'MODEL_UNSUPPORTED', /GroupQueryAttention.*deletion/);
     } finally {
       await fused.release();
     }
   });
 
   it('deletion runs and matches the unfused tiny-llama (same weights)', async () => {
-    const x = await explainBaseline(model, { method: 'occlusion-delete', prompt: PROMPT, target: TARGET, settings: { granularity: { kind: 'word' } } });
+    const x = await explainComparison(model, { method: 'occlusion-delete', prompt: PROMPT, target: TARGET, settings: { granularity: { kind: 'word' } } });
     const eager = await AtmanModel.load(folderSource(`${MODELS}/tiny-llama`), backend);
     try {
-      const y = await explainBaseline(eager, { method: 'occlusion-delete', prompt: PROMPT, target: TARGET, settings: { granularity: { kind: 'word' } } });
+      const y = await explainComparison(eager, { method: 'occlusion-delete', prompt: PROMPT, target: TARGET, settings: { granularity: { kind: 'word' } } });
       expect(maxAbsDiff(x.units.map((u) => u.score), y.units.map((u) => u.score))).toBeLessThan(1e-4);
       expect(x.units.some((u) => Math.abs(u.score) > 1e-3)).toBe(true);
     } finally {
@@ -346,18 +346,18 @@ describe('probability session lifetime', () => {
   it('is made once per model and released on request', async () => {
     const model = await AtmanModel.load(folderSource(`${MODELS}/tiny-llama-sdpa`), backend);
     try {
-      const a = await explainBaseline(model, { method: 'attention', prompt: PROMPT, target: TARGET, settings: { targetGranularity: 'token' } });
+      const a = await explainComparison(model, { method: 'attention', prompt: PROMPT, target: TARGET, settings: { targetGranularity: 'token' } });
       // every column a target row sees belongs to some unit, so each row's mass adds up to 1
       const { targetIds } = sequenceOf(a);
       for (let t = 0; t < targetIds.length; t++) expect(a.units.reduce((s, u) => s + u.perTarget[t]!, 0)).toBeCloseTo(1, 5);
-      const b = await explainBaseline(model, { method: 'rollout', prompt: PROMPT, target: TARGET, settings: { targetGranularity: 'token' } });
+      const b = await explainComparison(model, { method: 'rollout', prompt: PROMPT, target: TARGET, settings: { targetGranularity: 'token' } });
       for (let t = 0; t < targetIds.length; t++) expect(b.units.reduce((s, u) => s + u.perTarget[t]!, 0)).toBeCloseTo(1, 5);
-      await releaseBaselineSessions(model);
-      await releaseBaselineSessions(model);
-      const c = await explainBaseline(model, { method: 'attention', prompt: PROMPT, target: TARGET, settings: { targetGranularity: 'token' } });
+      await releaseComparisonSessions(model);
+      await releaseComparisonSessions(model);
+      const c = await explainComparison(model, { method: 'attention', prompt: PROMPT, target: TARGET, settings: { targetGranularity: 'token' } });
       expect(c.units.map((u) => u.score)).toEqual(a.units.map((u) => u.score));
     } finally {
-      await releaseBaselineSessions(model);
+      await releaseComparisonSessions(model);
       await model.release();
     }
   });

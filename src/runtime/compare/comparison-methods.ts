@@ -22,17 +22,17 @@
 import { AtmanError } from '../../core/errors';
 import type { AtmanModel } from '../atman/atman-model';
 import { plainTokens, prepare } from '../atman/explain';
-import { BASELINE_METHODS, BASELINE_SIGNS, type Explanation, SCHEMA_VERSION } from '../schema';
+import { COMPARISON_METHODS, COMPARISON_SIGNS, type Explanation, SCHEMA_VERSION } from '../schema';
 import { attentionScores } from './attention-methods';
-import type { AttentionOptions, BaselineRequest } from './method-scores';
+import type { AttentionOptions, ComparisonRequest } from './method-scores';
 import { occlusionScores } from './occlusion';
 
-export type { AttentionOptions, AttentionQuery, BaselineRequest } from './method-scores';
-export { releaseBaselineSessions } from './attention-methods';
+export type { AttentionOptions, AttentionQuery, ComparisonRequest } from './method-scores';
+export { releaseComparisonSessions } from './attention-methods';
 
-export async function explainBaseline(model: AtmanModel, req: BaselineRequest): Promise<Explanation> {
+export async function explainComparison(model: AtmanModel, req: ComparisonRequest): Promise<Explanation> {
   const t0 = performance.now();
-  if (!BASELINE_METHODS.includes(req.method)) throw new AtmanError('BAD_SETTING', `Unknown method "${req.method}".`);
+  if (!COMPARISON_METHODS.includes(req.method)) throw new AtmanError('BAD_SETTING', `Unknown method "${req.method}".`);
   if (model.vision) {
     throw new AtmanError(
       'MODEL_UNSUPPORTED',
@@ -47,7 +47,7 @@ export async function explainBaseline(model: AtmanModel, req: BaselineRequest): 
   return {
     schemaVersion: SCHEMA_VERSION,
     method: req.method,
-    sign: BASELINE_SIGNS[req.method],
+    sign: COMPARISON_SIGNS[req.method],
     prompt: req.prompt,
     target: req.target,
     tokens: plainTokens(p.tokens),
@@ -74,7 +74,7 @@ export async function explainBaseline(model: AtmanModel, req: BaselineRequest): 
  * settings' layers (what `--layers` and the result's `settings.layers` say), else all. Without the
  * fallback, `--layers 3` averaged every layer while the JSON said [3].
  */
-export function attentionOptionsOf(req: Pick<BaselineRequest, 'attention'>, settingsLayers: readonly number[] | null): AttentionOptions {
+export function attentionOptionsOf(req: Pick<ComparisonRequest, 'attention'>, settingsLayers: readonly number[] | null): AttentionOptions {
   const opts = req.attention ?? {};
   return opts.layers === undefined && settingsLayers !== null ? { ...opts, layers: settingsLayers } : opts;
 }

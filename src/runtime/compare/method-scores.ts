@@ -2,7 +2,7 @@
 // unit and target token, the unperturbed cross-entropy, and the run report.
 import type { ExplainRequest } from '../atman/explain';
 import type { RunReport } from '../atman/pass-runner';
-import type { BaselineMethod } from '../schema';
+import type { ComparisonMethod } from '../schema';
 
 export interface Scores {
   scores: number[];
@@ -35,9 +35,9 @@ export interface AttentionOptions {
   query?: AttentionQuery;
 }
 
-export interface BaselineRequest
+export interface ComparisonRequest
   extends Pick<ExplainRequest, 'prompt' | 'target' | 'settings' | 'onProgress' | 'signal' | 'memoryBudgetBytes' | 'batchSize'> {
-  method: BaselineMethod;
+  method: ComparisonMethod;
   /** for 'attention' and 'rollout' */
   attention?: AttentionOptions;
 }

@@ -4,11 +4,11 @@ import { AtmanError, aggregate, isAtmanError, relevanceMatrix } from '../../core
 import type { Unit } from '../../core/types';
 import { TARGET_LOGPROBS_OUTPUT } from '../../graph/append-target-scoring';
 import { DataType } from '../../graph/onnx-ir';
-import type { AtmanModel } from '../atman/atman-model';
+import { type AtmanModel, checkTokenIds } from '../atman/atman-model';
 import { type Prepared, batchSizeFor } from '../atman/explain';
 import { buildFeeds, feedBytes } from '../atman/feeds';
 
-import { type BaselineRequest, type Scores, emptyReport } from './method-scores';
+import { type ComparisonRequest, type Scores, emptyReport } from './method-scores';
 
 interface OcclusionPass {
   /** input ids of this pass */
@@ -23,7 +23,7 @@ export async function occlusionScores(
   model: AtmanModel,
   p: Prepared,
   method: 'occlusion-delete' | 'occlusion-mask',
-  req: BaselineRequest,
+  req: ComparisonRequest,
   t0: number,
 ): Promise<Scores> {
   const { ids, targetIds, promptLen: P, units, settings } = p;
@@ -158,7 +158,7 @@ function checkMasking(model: AtmanModel): Promise<void> {
     const n = Math.min(8, model.config.maxPositions);
     if (n < 3) return;
     const V = model.config.vocabSize;
-    const a = Array.from({ length: n }, (_, i) => (i * 7919 + 3) % V);
+    const a = checkTokenIds(n, V);
     const b = a.map((id, i) => (i === 1 ? (id + 1) % V : id));
     const mask = new Uint8Array(n).fill(1);
     mask[1] = 0;

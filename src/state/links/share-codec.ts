@@ -11,10 +11,12 @@ import { type ImageView, LINK_IMAGE_TYPES, type LinkImageType, MAX_LINK_IMAGE_BY
 import type { ModelChoice } from '../model-catalog';
 import { type FaithfulnessSummary, roundSummary, sanitizeFaithfulness } from '../faithfulness-summary';
 import { MAX_STEER_TOKENS, type SteerRecord, type SteerUnitDraft, roundSteerRecord, sanitizeSteerRecord, sanitizeSteerUnits } from '../slices/steer-slice';
+import { base64urlToBytes, bytesToBase64url } from '../base64';
 import { MAX_HASH_CHARS, boundedParams, boundedProblems, parseLinkJson } from './link-limits';
 import type { SharedState, SharedFaithfulness, SharedSteer, SharedImage, DecodedShare } from '../slices/app-state';
 import { LIMITS, type Problems, sanitizeBackend, sanitizeExplanation, sanitizeImageUrl, sanitizeModelChoice, sanitizeSettings, sanitizeText } from '../sanitize';
 
+export { base64urlToBytes, bytesToBase64url } from '../base64';
 export type { SharedState, SharedFaithfulness, SharedSteer, SharedImage, DecodedShare } from '../slices/app-state';
 
 const IMAGE_KEYS = ['img', 'imgt', 'imgw', 'imgh', 'imgurl', 'iop', 'ifr', 'irg'];
@@ -24,26 +26,8 @@ export { MAX_HASH_CHARS };
 /** Decompressed explanation JSON; guards against a deflate bomb. */
 const MAX_INFLATED_BYTES = 4 * 2 ** 20;
 
-// ---------------------------------------------------------------- bytes <-> base64url
 
-export function bytesToBase64url(bytes: Uint8Array): string {
-  let bin = '';
-  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-}
 
-/** null when the text is not base64url */
-export function base64urlToBytes(s: string): Uint8Array | null {
-  if (!/^[A-Za-z0-9_-]*$/.test(s) || s.length % 4 === 1) return null;
-  try {
-    const bin = atob(s.replace(/-/g, '+').replace(/_/g, '/') + '==='.slice((s.length + 3) % 4));
-    const out = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-    return out;
-  } catch {
-    return null;
-  }
-}
 
 async function pump(stream: ReadableStream<Uint8Array>, limit: number): Promise<Uint8Array> {
   const reader = stream.getReader();
@@ -95,7 +79,7 @@ export async function inflateText(b64: string): Promise<string | null> {
 
 // ---------------------------------------------------------------- fields
 
-function encodeModel(m: ModelChoice): string {
+function encodeModelChoice(m: ModelChoice): string {
   switch (m.kind) {
     case 'bundled':
     case 'fixture':
@@ -109,7 +93,7 @@ function encodeModel(m: ModelChoice): string {
   }
 }
 
-function decodeModel(s: string, dtype: string | null): unknown {
+function decodeModelChoice(s: string, dtype: string | null): unknown {
   const colon = s.indexOf(':');
   if (colon < 0) return { kind: s };
   const kind = s.slice(0, colon);
@@ -193,7 +177,7 @@ const hashOf = (p: URLSearchParams): string => `#${p.toString().replace(/\+/g, '
 function inputParams(s: Omit<SharedState, 'explanation'>): URLSearchParams {
   const p = new URLSearchParams();
   p.set('v', String(SHARE_VERSION));
-  p.set('model', encodeModel(s.model));
+  p.set('model', encodeModelChoice(s.model));
   if (s.model.kind === 'hub' && s.model.dtype) p.set('dtype', s.model.dtype);
   p.set('backend', s.backend);
   p.set('prompt', s.prompt);
@@ -360,7 +344,7 @@ async function decodeFields(hash: string, opts: { allowFixtures?: boolean }): Pr
   }
   const state: Partial<SharedState> = {};
   const model = p.get('model');
-  if (model !== null) state.model = sanitizeModelChoice(decodeModel(model, p.get('dtype')), problems, opts);
+  if (model !== null) state.model = sanitizeModelChoice(decodeModelChoice(model, p.get('dtype')), problems, opts);
   if (p.has('backend')) state.backend = sanitizeBackend(p.get('backend'), problems);
   if (p.has('prompt')) {
     const prompt = sanitizeText(p.get('prompt'), 'prompt', LIMITS.prompt, '', problems);

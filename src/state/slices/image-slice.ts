@@ -11,6 +11,8 @@ import { LIMITS, type Problems, copyRect, isNum, isRect, quote, sanitizeImageUrl
 import type { SharedImage, SharedState } from './app-state';
 import type { AppState } from './app-state';
 import { LINK_IMAGE_TYPES, type LinkImageType, type LinkImage, type ImageOrigin, type PickedImage, type FrameChoice, type ImageView, type ImageSlice } from './app-state';
+import { base64ToBytes } from '../base64';
+export { base64ToBytes, bytesToBase64 } from '../base64';
 export { LINK_IMAGE_TYPES } from './app-state';
 export type { LinkImageType, LinkImage, ImageOrigin, PickedImage, FrameChoice, ImageView, ImageSlice } from './app-state';
 
@@ -112,26 +114,7 @@ export const roundRect = (r: Rect): Rect => {
 
 // ---------------------------------------------------------------- bytes
 
-export function bytesToBase64(bytes: Uint8Array): string {
-  let bin = '';
-  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(bin);
-}
 
-/** null when the text is not base64 (either alphabet, padding optional) */
-export function base64ToBytes(s: string): Uint8Array | null {
-  if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(s)) return null;
-  const std = s.replace(/-/g, '+').replace(/_/g, '/').replace(/=+$/, '');
-  if (std.length % 4 === 1) return null;
-  try {
-    const bin = atob(std + '==='.slice((std.length + 3) % 4));
-    const out = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-    return out;
-  } catch {
-    return null;
-  }
-}
 
 /** The format the bytes start with, among those a link may carry; null otherwise. */
 export function sniffLinkImageType(b: Uint8Array): LinkImageType | null {
