@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ControlMode } from '../src/core/types';
-import { encodeModel } from '../src/graph/onnx-ir';
+import { encodeModel } from '../src/graph/ir/onnx-ir';
 import { AtmanModel } from '../src/runtime/atman/atman-model';
 import { explain } from '../src/runtime/atman/explain';
 import { type Explanation } from '../src/runtime/schema';

@@ -9,7 +9,8 @@ import { isAtmanError } from '../core/errors';
 import type { ControlMode } from '../core/types';
 import { isEncoderInput } from './attention-role';
 import { CROSS_FACTORS_INPUT, FACTORS_INPUT, insertAttentionControl } from './insert-attention-control';
-import { DataType, type Graph, type Model, decodeModel, encodeModel, makeNode, makeValueInfo } from './onnx-ir';
+import { DataType, type Graph, type Model, decodeModel, encodeModel } from './ir/onnx-ir';
+import { makeNode, makeValueInfo } from './ir/onnx-build';
 
 const SEED = 99173;
 const MODES: ControlMode[] = ['multiplicative', 'log-additive'];

@@ -5,8 +5,8 @@
 // insert-attention-control.ts rewrites the sites; expose-attention-probs.ts reads them.
 import { AtmanError } from '../core/errors';
 import { type AttentionRole, KeyOriginTracer } from './attention-role';
-import { constantNames, consumers, describe, producers } from './graph-utils';
-import { type Graph, type Model, type Node, attrInt } from './onnx-ir';
+import { constantNames, consumers, describe, producers } from './ir/graph-utils';
+import { type Graph, type Model, type Node, attrInt } from './ir/onnx-ir';
 
 /** A decomposed attention (Softmax) or a fused node, by its op type. */
 export type SiteKind = 'decomposed' | 'GroupQueryAttention' | 'MultiHeadAttention';

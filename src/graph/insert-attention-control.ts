@@ -19,8 +19,9 @@
 import { AtmanError } from '../core/errors';
 import type { ControlMode } from '../core/types';
 import { type AttentionRole } from './attention-role';
-import { GraphError, createNamer, describe, inferElemTypes, isFloatType, replaceUses, toposort } from './graph-utils';
-import { DataType, type Graph, type Model, type Node, makeNode, makeTensor, makeValueInfo, opsetVersion, subgraphs } from './onnx-ir';
+import { GraphError, createNamer, describe, inferElemTypes, isFloatType, replaceUses, toposort } from './ir/graph-utils';
+import { DataType, type Graph, type Model, type Node, opsetVersion, subgraphs } from './ir/onnx-ir';
+import { makeNode, makeTensor, makeValueInfo } from './ir/onnx-build';
 
 import { FUSED_BIAS_INPUT, type Site, type SiteKind, classifyRoles, collectSites } from './find-attention';
 

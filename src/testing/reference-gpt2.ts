@@ -3,7 +3,7 @@
 // Used as ground truth for the graph rewrite: it shares no code with src/graph/passes or src/runtime.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DataType, decodeModel, tensorPayload, type Tensor } from '../graph/onnx-ir';
+import { DataType, decodeModel, tensorPayload, type Tensor } from '../graph/ir/onnx-ir';
 
 export interface Gpt2Weights {
   nLayer: number;

@@ -8,7 +8,7 @@
 // initializers and shares no code with the graph rewrite or the runtime.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DataType, decodeModel, tensorPayload } from '../graph/onnx-ir';
+import { DataType, decodeModel, tensorPayload } from '../graph/ir/onnx-ir';
 import { type AtmanMode, LOG_ADDITIVE_FLOOR } from './reference-gpt2';
 
 export type { AtmanMode } from './reference-gpt2';

@@ -5,7 +5,7 @@ import { AtmanError, isAtmanError } from '../../core/errors';
 import type { ControlMode } from '../../core/types';
 import { type TargetScoringReport, appendTargetScoring } from '../../graph/append-target-scoring';
 import { type AttentionControlReport, insertAttentionControl } from '../../graph/insert-attention-control';
-import { DataType, type Model, type ValueInfo, decodeModel, encodeModel, tensorPayload } from '../../graph/onnx-ir';
+import { DataType, type Model, type ValueInfo, decodeModel, encodeModel, tensorPayload } from '../../graph/ir/onnx-ir';
 import { type SplitStackedCacheReport, splitStackedCache } from '../../graph/split-stacked-cache';
 import { type AttentionPath, type AttentionPreference, chooseAttentionPath } from './attention-path';
 import { dequantizeDynamicMatMuls } from '../../graph/dequantize-dynamic-matmuls';

@@ -9,7 +9,7 @@
 // 128 tokens), so 'auto' decomposes in both modes and the fused path is an opt-in.
 import type { ControlMode } from '../../core/types';
 import { type FusedDecompositionReport, decomposeFusedAttention } from '../../graph/fused/decompose-fused-attention';
-import { type Graph, type Model, subgraphs } from '../../graph/onnx-ir';
+import { type Graph, type Model, subgraphs } from '../../graph/ir/onnx-ir';
 
 /** 'auto' lets the engine choose (see planAttention); the others force one path. */
 export type AttentionPreference = 'auto' | 'fused' | 'decomposed';

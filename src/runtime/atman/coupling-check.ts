@@ -6,7 +6,7 @@
 // three; the static check names such ops before anything runs.
 import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-common';
 import type { CouplingOp } from '../../graph/row-coupling';
-import type { ValueInfo } from '../../graph/onnx-ir';
+import type { ValueInfo } from '../../graph/ir/onnx-ir';
 import type { TensorCtor } from '../backends/backend';
 import { type DecoderContext, INPUTS_EMBEDS, type PastTensor, buildFeeds } from './feeds';
 import type { ModelConfig } from '../model/model-config';

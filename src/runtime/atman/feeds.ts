@@ -4,7 +4,7 @@ import type { Tensor as OrtTensor } from 'onnxruntime-common';
 import { AtmanError } from '../../core/errors';
 import { TARGET_IDS_INPUT, TARGET_POSITIONS_INPUT } from '../../graph/append-target-scoring';
 import { CROSS_FACTORS_INPUT, FACTORS_INPUT } from '../../graph/insert-attention-control';
-import { DataType, type ValueInfo } from '../../graph/onnx-ir';
+import { DataType, type ValueInfo } from '../../graph/ir/onnx-ir';
 import type { TensorCtor } from '../backends/backend';
 import type { ModelConfig } from '../model/model-config';
 

@@ -4,7 +4,7 @@
 import type { InferenceSession } from 'onnxruntime-common';
 import { AtmanError, attentionRollout, columnMass, crossEntropyAtTargets, headMean } from '../../core';
 import { type ExposeAttentionReport, exposeAttentionProbs } from '../../graph/expose-attention-probs';
-import { type ValueInfo, decodeModel, encodeModel } from '../../graph/onnx-ir';
+import { type ValueInfo, decodeModel, encodeModel } from '../../graph/ir/onnx-ir';
 import { splitStackedCache } from '../../graph/split-stacked-cache';
 import type { AtmanModel } from '../atman/atman-model';
 import { chooseAttentionPath } from '../atman/attention-path';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeModel, type ValueInfo } from '../../graph/onnx-ir';
+import { decodeModel, type ValueInfo } from '../../graph/ir/onnx-ir';
 import { referenceAttention } from '../../testing/reference-attention';
 import { loadGpt2Fixture } from '../../testing/reference-gpt2';
 import { AtmanModel } from '../atman/atman-model';

@@ -3,7 +3,7 @@
 import { AtmanError, aggregate, isAtmanError, relevanceMatrix } from '../../core';
 import type { Unit } from '../../core/types';
 import { TARGET_LOGPROBS_OUTPUT } from '../../graph/append-target-scoring';
-import { DataType } from '../../graph/onnx-ir';
+import { DataType } from '../../graph/ir/onnx-ir';
 import { type AtmanModel, checkTokenIds } from '../atman/atman-model';
 import { type Prepared, batchSizeFor } from '../atman/explain';
 import { buildFeeds, feedBytes } from '../atman/feeds';

@@ -1,7 +1,8 @@
 // GatherBlockQuantized tables read row by row must equal what onnxruntime's own kernel gathers.
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { DataType, type Model, emptyGraph, encodeModel, makeNode, makeTensor, makeValueInfo } from '../../graph/onnx-ir';
+import { DataType, type Model, encodeModel } from '../../graph/ir/onnx-ir';
+import { emptyGraph, makeNode, makeTensor, makeValueInfo } from '../../graph/ir/onnx-build';
 import { findTokenEmbedding } from './embeddings';
 
 const V = 6;

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { DataType, type Graph, decodeModel, emptyGraph, makeNode, makeTensor, makeValueInfo, tensorPayload } from '../../graph/onnx-ir';
+import { DataType, type Graph, decodeModel, tensorPayload } from '../../graph/ir/onnx-ir';
+import { emptyGraph, makeNode, makeTensor, makeValueInfo } from '../../graph/ir/onnx-build';
 import { findTokenEmbedding, halfToFloat } from './embeddings';
 
 const V = 5;

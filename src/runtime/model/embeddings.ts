@@ -1,6 +1,6 @@
 // Rows of the model's own token-embedding matrix, for conceptual suppression.
-import { DataType, type Graph, type Node, type Tensor, attrInt, tensorPayload } from '../../graph/onnx-ir';
-import { consumers, producers } from '../../graph/graph-utils';
+import { DataType, type Graph, type Node, type Tensor, attrInt, tensorPayload } from '../../graph/ir/onnx-ir';
+import { consumers, producers } from '../../graph/ir/graph-utils';
 import { halfToFloat } from '../backends/tensor-data';
 export { halfToFloat } from '../backends/tensor-data';
 

@@ -4,8 +4,9 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { producers } from '../../graph/graph-utils';
-import { DataType, decodeModel, encodeModel, makeNode, makeTensor, makeValueInfo } from '../../graph/onnx-ir';
+import { producers } from '../../graph/ir/graph-utils';
+import { DataType, decodeModel, encodeModel } from '../../graph/ir/onnx-ir';
+import { makeNode, makeTensor, makeValueInfo } from '../../graph/ir/onnx-build';
 import { AtmanModel } from '../atman/atman-model';
 import { explain } from '../atman/explain';
 import { folderSource } from '../sources/folder-source';
