@@ -6,7 +6,7 @@
 import { AtmanError } from '../core/errors';
 import { type AttentionRole, KeyOriginTracer } from './attention-role';
 import { constantNames, consumers, describe, producers } from './ir/graph-utils';
-import { type Graph, type Model, type Node, attrInt } from './ir/onnx-ir';
+import { type Graph, type Model, type Node, attrInt, opsetVersion } from './ir/onnx-ir';
 
 /** A decomposed attention (Softmax) or a fused node, by its op type. */
 export type SiteKind = 'decomposed' | 'GroupQueryAttention' | 'MultiHeadAttention';
@@ -28,12 +28,25 @@ export interface Site {
   scores?: Node;
   /** where the attention result leaves: the probabilities·V MatMuls, or the fused node */
   results: Node[];
-  role?: AttentionRole;
+}
+
+/** A site whose role is known: self-attention, or cross-attention reading encoder keys. */
+export interface RoledSite extends Site {
+  role: AttentionRole;
+  /** the encoder input the keys come from (cross-attention) */
   keysFrom?: string;
 }
 
+/** Every attention site of the model, per (sub)graph path, with its role. */
+export function findAttentionSites(model: Model): Map<string, RoledSite[]> {
+  const byGraph = collectSites(model.graph, 'main', opsetVersion(model));
+  classifyRoles(model, [...byGraph.values()].flat());
+  // classifyRoles has given every site its role
+  return byGraph as Map<string, RoledSite[]>;
+}
+
 /** Cross-attention when the keys come from an encoder input; see attention-role.ts. */
-export function classifyRoles(model: Model, sites: Site[]): void {
+function classifyRoles(model: Model, sites: Site[]): void {
   const tracer = new KeyOriginTracer(model, new Set(sites.flatMap((s) => [s.node, ...s.results])));
   for (const s of sites) {
     let keys: string[];
@@ -43,8 +56,10 @@ export function classifyRoles(model: Model, sites: Site[]): void {
       keys = FUSED_KEY_INPUTS[s.kind]!.map((i) => s.node.inputs[i] ?? '').filter(Boolean);
       if (!s.node.inputs[1]) keys.push(s.node.inputs[0]!);
     }
-    s.keysFrom = tracer.encoderSource(s.graph, keys);
-    s.role = s.keysFrom ? 'cross' : 'self';
+    const r = s as RoledSite;
+    const from = tracer.encoderSource(s.graph, keys);
+    if (from) r.keysFrom = from;
+    r.role = from ? 'cross' : 'self';
   }
 }
 

@@ -23,7 +23,7 @@ import { GraphError, createNamer, describe, inferElemTypes, isFloatType, replace
 import { DataType, type Graph, type Model, type Node, opsetVersion, subgraphs } from './ir/onnx-ir';
 import { makeNode, makeTensor, makeValueInfo } from './ir/onnx-build';
 
-import { FUSED_BIAS_INPUT, type Site, type SiteKind, classifyRoles, collectSites } from './find-attention';
+import { FUSED_BIAS_INPUT, type RoledSite, type SiteKind, findAttentionSites } from './find-attention';
 
 export type { AttentionRole } from './attention-role';
 
@@ -89,12 +89,11 @@ export interface AttentionControlReport {
 export function insertAttentionControl(model: Model, opts: AttentionControlOptions): AttentionControlReport {
   const onnxOpset = opsetVersion(model);
   const newName = createNamer(model);
-  const sitesByGraph = collectSites(model.graph, 'main', onnxOpset);
+  const sitesByGraph = findAttentionSites(model);
   const allSites = [...sitesByGraph.values()].flat();
   if (allSites.length === 0) {
     throw new AtmanError('NO_ATTENTION', 'No attention layer was found in this model graph (no Softmax over q·k scores and no fused attention op), so AtMan cannot control it.');
   }
-  classifyRoles(model, allSites);
 
   const layersPerGraph: Record<string, number> = {};
   const crossLayersPerGraph: Record<string, number> = {};
@@ -125,7 +124,7 @@ export function insertAttentionControl(model: Model, opts: AttentionControlOptio
     if (!Number.isInteger(l) || l < 0 || l >= maxLayer) throw new AtmanError('BAD_SETTING', `Layer ${l} does not exist: this model has layers 0 to ${maxLayer - 1}.`);
   }
   if (opts.mode === 'multiplicative') {
-    const fused = allSites.find((s) => s.kind !== 'decomposed' && enabled[s.role!]);
+    const fused = allSites.find((s) => s.kind !== 'decomposed' && enabled[s.role]);
     if (fused) {
       throw new AtmanError(
         'FUSED_ATTENTION_MULTIPLICATIVE',
@@ -151,7 +150,7 @@ export function insertAttentionControl(model: Model, opts: AttentionControlOptio
     const types = inferElemTypes(graph, outerTypes(model, graph));
     const next: Record<AttentionRole, number> = { self: 0, cross: 0 };
     for (const site of sites) {
-      const role = site.role!;
+      const role = site.role;
       const layer = next[role]++;
       const factors = pre[role];
       const controlled = !!factors && (!wanted || wanted.has(layer));
@@ -187,7 +186,7 @@ export function insertAttentionControl(model: Model, opts: AttentionControlOptio
 }
 
 function checkLayerCounts(
-  sitesByGraph: Map<string, Site[]>,
+  sitesByGraph: Map<string, RoledSite[]>,
   selfCounts: Record<string, number>,
   crossCounts: Record<string, number>,
   n: number,
@@ -290,7 +289,7 @@ function scoreType(types: Map<string, number>, name: string, what: string): numb
 
 function controlMultiplicative(
   g: Graph,
-  site: Site,
+  site: RoledSite,
   types: Map<string, number>,
   pre: Precomputed,
   newName: (h: string) => string,
@@ -324,7 +323,7 @@ function addAxesConst(g: Graph, newName: (h: string) => string): string {
   return name;
 }
 
-function controlLogAdditiveSoftmax(g: Graph, site: Site, types: Map<string, number>, pre: Precomputed, newName: (h: string) => string): void {
+function controlLogAdditiveSoftmax(g: Graph, site: RoledSite, types: Map<string, number>, pre: Precomputed, newName: (h: string) => string): void {
   const sm = site.node;
   const x = sm.inputs[0]!;
   const dtype = scoreType(types, x, 'softmax input');
@@ -335,7 +334,7 @@ function controlLogAdditiveSoftmax(g: Graph, site: Site, types: Map<string, numb
 
 function controlFusedBias(
   g: Graph,
-  site: Site,
+  site: RoledSite,
   types: Map<string, number>,
   pre: Precomputed,
   newName: (h: string) => string,
