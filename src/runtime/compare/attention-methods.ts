@@ -8,7 +8,7 @@ import { type ValueInfo, decodeModel, encodeModel } from '../../graph/ir/onnx-ir
 import { splitStackedCache } from '../../graph/split-stacked-cache';
 import type { AtmanModel } from '../atman/atman-model';
 import { chooseAttentionPath } from '../atman/attention-path';
-import { type Prepared } from '../atman/explain';
+import { type Prepared } from '../atman/prepare';
 import { buildFeeds, feedBytes } from '../atman/feeds';
 
 import { type AttentionOptions, type Scores, emptyReport } from './method-scores';

@@ -6,7 +6,7 @@ import { referenceAttention } from '../../testing/reference-attention';
 import { loadGpt2Fixture } from '../../testing/reference-gpt2';
 import { AtmanModel } from '../atman/atman-model';
 import { type ComparisonRequest, explainComparison, releaseComparisonSessions } from './comparison-methods';
-import { planUnits } from '../atman/explain';
+import { planUnits } from '../atman/prepare';
 import { type Explanation } from '../schema';
 import { folderSource } from '../sources/folder-source';
 import { createNodeBackend } from '../backends/node-backend';

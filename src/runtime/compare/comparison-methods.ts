@@ -21,7 +21,7 @@
 //   from what precedes it, so, as in AtMan, a unit cannot explain itself or earlier target tokens.
 import { AtmanError } from '../../core/errors';
 import type { AtmanModel } from '../atman/atman-model';
-import { plainTokens, prepare } from '../atman/explain';
+import { plainTokens, prepare } from '../atman/prepare';
 import { COMPARISON_METHODS, COMPARISON_SIGNS, type Explanation, SCHEMA_VERSION } from '../schema';
 import { attentionScores } from './attention-methods';
 import type { AttentionOptions, ComparisonRequest } from './method-scores';

@@ -25,7 +25,8 @@ import {
 } from '../../core';
 import type { ControlMode, ExplainSettings } from '../../core/types';
 import type { AtmanModel, ModelFacts } from '../atman/atman-model';
-import { batchSizeFor, prepare } from '../atman/explain';
+import { batchSizeFor } from '../atman/explain';
+import { prepare } from '../atman/prepare';
 import type { ImageRequest } from '../image/image-passes';
 import type { CoupledNumerics } from '../atman/coupled-numerics';
 import { type RunReport, runPasses } from '../atman/pass-runner';

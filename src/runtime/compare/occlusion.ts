@@ -5,7 +5,8 @@ import type { Unit } from '../../core/types';
 import { TARGET_LOGPROBS_OUTPUT } from '../../graph/append-target-scoring';
 import { DataType } from '../../graph/ir/onnx-ir';
 import { type AtmanModel, checkTokenIds } from '../atman/atman-model';
-import { type Prepared, batchSizeFor } from '../atman/explain';
+import { batchSizeFor } from '../atman/explain';
+import { type Prepared } from '../atman/prepare';
 import { buildFeeds, feedBytes } from '../atman/feeds';
 
 import { type ComparisonRequest, type Scores, emptyReport } from './method-scores';
