@@ -2,12 +2,12 @@ import { readFileSync } from 'node:fs';
 import { expect, test, type Page } from '@playwright/test';
 import sharp from 'sharp';
 import type { Explanation } from '../src/protocol/engine-api';
-import { AtmanModel } from '../src/runtime/atman-model';
-import { explain } from '../src/runtime/explain';
-import { decodeImage } from '../src/runtime/image-input';
-import { folderSource } from '../src/runtime/node/folder-source';
-import { createNodeBackend } from '../src/runtime/node/node-backend';
-import { formatScore } from '../src/ui/results/scores';
+import { AtmanModel } from '../src/runtime/atman/atman-model';
+import { explain } from '../src/runtime/atman/explain';
+import { decodeImage } from '../src/runtime/image/decode-image';
+import { folderSource } from '../src/runtime/sources/folder-source';
+import { createNodeBackend } from '../src/runtime/backends/node-backend';
+import { formatScore } from '../src/ui/results/score-view';
 import { collectErrors, choose, explainError, explainOnPage, openFresh, runAndWait, screenshot, shownExplanation, waitIdle } from './page';
 import { scoreDiff } from './reference';
 

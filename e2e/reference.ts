@@ -1,9 +1,10 @@
 // The same explanation computed in the test process by the Node engine (onnxruntime-node).
-import { AtmanModel } from '../src/runtime/atman-model';
-import { type Explanation, explain } from '../src/runtime/explain';
-import { parseDtype } from '../src/runtime/dtypes';
-import { folderSource } from '../src/runtime/node/folder-source';
-import { createNodeBackend } from '../src/runtime/node/node-backend';
+import { AtmanModel } from '../src/runtime/atman/atman-model';
+import { explain } from '../src/runtime/atman/explain';
+import { type Explanation } from '../src/runtime/schema';
+import { parseDtype } from '../src/runtime/model/dtypes';
+import { folderSource } from '../src/runtime/sources/folder-source';
+import { createNodeBackend } from '../src/runtime/backends/node-backend';
 import type { ControlMode } from '../src/core/types';
 
 export const PROMPT = 'The cat sat on the mat. The dog ran to the cat.';

@@ -10,11 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ControlMode } from '../src/core/types';
-import { encodeModel } from '../src/graph/onnx-ir';
-import { AtmanModel } from '../src/runtime/atman-model';
-import { type Explanation, explain } from '../src/runtime/explain';
-import { folderSource } from '../src/runtime/node/folder-source';
-import { createNodeBackend } from '../src/runtime/node/node-backend';
+import { encodeModel } from '../src/graph/ir/onnx-ir';
+import { AtmanModel } from '../src/runtime/atman/atman-model';
+import { explain } from '../src/runtime/atman/explain';
+import { type Explanation } from '../src/runtime/schema';
+import { folderSource } from '../src/runtime/sources/folder-source';
+import { createNodeBackend } from '../src/runtime/backends/node-backend';
 import { type BuilderDims, buildQwen2Builder, qwen2Config } from './fixtures/genai-builder';
 
 const { values } = parseArgs({

@@ -1,8 +1,8 @@
 // What the Node and browser benches share: the variants, the generated model, a result row.
 import { cpSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { encodeModel } from '../src/graph/onnx-ir';
-import type { Explanation } from '../src/runtime/explain';
+import { encodeModel } from '../src/graph/ir/onnx-ir';
+import type { Explanation } from '../src/runtime/schema';
 import { type Gpt2Dims, buildGpt2, gpt2Config } from './fixtures/gpt2';
 
 export const VARIANTS = [

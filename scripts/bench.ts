@@ -13,11 +13,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ortWeb from 'onnxruntime-web';
-import { AtmanModel } from '../src/runtime/atman-model';
-import { type Explanation, explain } from '../src/runtime/explain';
-import { folderSource } from '../src/runtime/node/folder-source';
-import { createNodeBackend } from '../src/runtime/node/node-backend';
-import { createWebBackend } from '../src/runtime/web-backend';
+import { AtmanModel } from '../src/runtime/atman/atman-model';
+import { explain } from '../src/runtime/atman/explain';
+import { type Explanation } from '../src/runtime/schema';
+import { folderSource } from '../src/runtime/sources/folder-source';
+import { createNodeBackend } from '../src/runtime/backends/node-backend';
+import { createWebBackend } from '../src/runtime/backends/web-backend';
 import { type BenchRow, VARIANTS, benchRow, writeBenchModel } from './bench-common';
 
 const { values } = parseArgs({

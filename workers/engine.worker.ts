@@ -6,20 +6,22 @@ import { expose } from 'comlink';
 import { AtmanError } from '../src/core/errors';
 import { DEFAULT_MEMORY_BUDGET } from '../src/core/plan';
 import type { BackendChoice, EngineApi, ImageData, LoadRequest, ModelInfo } from '../src/protocol/engine-api';
-import type { OrtBackend } from '../src/runtime/backend';
-import { describeVariants } from '../src/runtime/model-files';
-import { AtmanModel } from '../src/runtime/atman-model';
-import { explainBaseline, releaseBaselineSessions } from '../src/runtime/baselines';
-import { explain, generateGreedy, planUnits } from '../src/runtime/explain';
-import { measureFaithfulness } from '../src/runtime/faithfulness';
-import { type DecodedImage, decodeImage } from '../src/runtime/image-input';
-import { steer } from '../src/runtime/steer';
-import { chatFor } from '../src/runtime/chat-template';
-import { pickedFolderSource } from '../src/runtime/picked-folder';
-import { type CacheLike, MODEL_CACHE_NAME, cacheIdFor, cachedSource, clearCachedModels, listCachedModels } from '../src/runtime/model-cache';
-import { hubSource } from '../src/runtime/hub-source';
-import { type ModelSource, urlSource } from '../src/runtime/model-source';
-import { type GpuProbe, createWebBackend, probeWebGpu } from '../src/runtime/web-backend';
+import type { OrtBackend } from '../src/runtime/backends/backend';
+import { describeVariants } from '../src/runtime/sources/model-files';
+import { AtmanModel } from '../src/runtime/atman/atman-model';
+import { explainComparison, releaseComparisonSessions } from '../src/runtime/compare/comparison-methods';
+import { explain } from '../src/runtime/atman/explain';
+import { planUnits } from '../src/runtime/atman/prepare';
+import { generateGreedy } from '../src/runtime/atman/generate';
+import { measureFaithfulness } from '../src/runtime/compare/faithfulness';
+import { type DecodedImage, decodeImage } from '../src/runtime/image/decode-image';
+import { steer } from '../src/runtime/atman/steer';
+import { chatFor } from '../src/runtime/model/chat-template';
+import { pickedFolderSource } from '../src/runtime/sources/picked-folder';
+import { type CacheLike, MODEL_CACHE_NAME, cacheIdFor, cachedSource, clearCachedModels, listCachedModels } from '../src/runtime/sources/model-cache';
+import { hubSource } from '../src/runtime/sources/hub-source';
+import { type ModelSource, urlSource } from '../src/runtime/sources/model-source';
+import { type GpuProbe, createWebBackend, probeWebGpu } from '../src/runtime/backends/web-backend';
 import { installErrorTransfer } from '../src/runtime-client/comlink-errors';
 
 // Threads need SharedArrayBuffer (cross-origin isolation). At least 2 so the pthread path,
@@ -143,7 +145,7 @@ const api: EngineApi = {
     return exclusive(async () => {
       const old = model;
       model = null;
-      if (old) await releaseBaselineSessions(old);
+      if (old) await releaseComparisonSessions(old);
       await old?.release();
       model = await AtmanModel.load(await sourceOf(req), backend, {
         ...(req.dtype ? { dtype: req.dtype } : {}),
@@ -166,7 +168,7 @@ const api: EngineApi = {
         ...(onProgress ? { onProgress } : {}),
         ...(image ? { image: { image, ...(imageRegions ? { regions: imageRegions } : {}) } } : {}),
       };
-      if (method && method !== 'atman') return explainBaseline(m, { ...common, method, ...(attention ? { attention } : {}) });
+      if (method && method !== 'atman') return explainComparison(m, { ...common, method, ...(attention ? { attention } : {}) });
       return explain(m, common);
     });
   },

@@ -3,10 +3,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AtmanModel } from '../../src/runtime/atman-model';
-import { explain, generateGreedy } from '../../src/runtime/explain';
-import { createNodeBackend } from '../../src/runtime/node/node-backend';
-import { folderSource } from '../../src/runtime/node/folder-source';
+import { AtmanModel } from '../../src/runtime/atman/atman-model';
+import { explain } from '../../src/runtime/atman/explain';
+import { generateGreedy } from '../../src/runtime/atman/generate';
+import { createNodeBackend } from '../../src/runtime/backends/node-backend';
+import { folderSource } from '../../src/runtime/sources/folder-source';
 import { type Example, sentenceVerdict, tokenVerdict } from './evaluate';
 import { MODEL_DIR } from './export';
 

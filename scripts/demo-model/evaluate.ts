@@ -10,10 +10,12 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DOCUMENT_QA_SETTINGS } from '../../src/core/presets';
-import { AtmanModel } from '../../src/runtime/atman-model';
-import { type Explanation, explain, generateGreedy } from '../../src/runtime/explain';
-import { createNodeBackend } from '../../src/runtime/node/node-backend';
-import { folderSource } from '../../src/runtime/node/folder-source';
+import { AtmanModel } from '../../src/runtime/atman/atman-model';
+import { explain } from '../../src/runtime/atman/explain';
+import { generateGreedy } from '../../src/runtime/atman/generate';
+import { type Explanation } from '../../src/runtime/schema';
+import { createNodeBackend } from '../../src/runtime/backends/node-backend';
+import { folderSource } from '../../src/runtime/sources/folder-source';
 import { MODEL_DIR } from './export';
 import { type FactDocument, TaskGenerator } from './task';
 

@@ -11,7 +11,8 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { AutoTokenizer, env } from '@huggingface/transformers';
 import * as ort from 'onnxruntime-node';
-import { DataType, encodeModel, makeTensor, type Model } from '../../src/graph/onnx-ir';
+import { DataType, encodeModel, type Model } from '../../src/graph/ir/onnx-ir';
+import { makeTensor } from '../../src/graph/ir/onnx-build';
 import { buildGpt2, gpt2Config, type Gpt2Dims } from '../fixtures/gpt2';
 import { buildLlama, llamaConfig, type LlamaDims } from '../fixtures/llama';
 import { DEFAULT_BUILD } from './make-tokenizer';
@@ -83,7 +84,7 @@ export async function exportModel(build: string, out: string): Promise<void> {
   const weights = readWeights(build, manifest.tensors);
   const llama = manifest.arch === 'llama';
   // with the key/value cache as inputs and outputs (optimum's with-past layout): the engine can
-  // then reuse the unperturbed pass's prefix (spec section 6)
+  // then reuse the unperturbed pass's prefix (docs/method.md, speed-ups)
   const built = llama ? withWeights(buildLlama(manifest.dims as LlamaDims, 'eager').model, weights) : buildGpt2(manifest.dims as Gpt2Dims, { weights, past: true }).model;
   const graph = encodeModel(built);
   const kv = llama

@@ -3,11 +3,12 @@
 // most relevant image token lies: inside the asked shape's box (pointing game), and how much of the
 // positive image relevance falls on tokens overlapping that box.
 //   npx tsx scripts/demo-vlm/evidence.ts [--n 100] [--scale 1] [--granularity token|word] [--mode M] [--kappa K|off]
-import { AtmanModel } from '../../src/runtime/atman-model';
-import { explain, generateGreedy } from '../../src/runtime/explain';
-import { decodeImage } from '../../src/runtime/image-input';
-import { folderSource } from '../../src/runtime/node/folder-source';
-import { createNodeBackend } from '../../src/runtime/node/node-backend';
+import { AtmanModel } from '../../src/runtime/atman/atman-model';
+import { explain } from '../../src/runtime/atman/explain';
+import { generateGreedy } from '../../src/runtime/atman/generate';
+import { decodeImage } from '../../src/runtime/image/decode-image';
+import { folderSource } from '../../src/runtime/sources/folder-source';
+import { createNodeBackend } from '../../src/runtime/backends/node-backend';
 import type { Rect } from '../../src/core/image-regions';
 import { EVAL_SEED, pngOf } from './evaluate';
 import { MODEL_DIR } from './export';

@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { encodeModel } from '../../src/graph/onnx-ir';
+import { encodeModel } from '../../src/graph/ir/onnx-ir';
 import { buildIdefics3, idefics3Config, idefics3PreprocessorConfig, idefics3ProcessorConfig, type Idefics3Dims } from '../fixtures/idefics3';
 import { readWeights } from '../demo-model/weights';
 import { DEFAULT_BUILD, FAKE_IMAGE_TOKEN } from './make-tokenizer';

@@ -99,6 +99,25 @@ describe('npm run explain', () => {
     await expect(main(['--model', 'fixtures/models/tiny-gpt2', '--prompt', 'x', '--target', ' y', '--method', 'saliency'])).rejects.toMatchObject({ code: 'BAD_SETTING' });
   });
 
+  it('--layers chooses the layers the attention methods read, as the JSON\'s settings.layers says', async () => {
+    const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    const run = async (method: string, ...flags: string[]) => {
+      const file = join(dir, `layers-${method}${flags.join('')}.json`);
+      const args = ['--model', 'fixtures/models/tiny-gpt2', '--prompt', 'The cat sat on the mat.', '--target', ' The cat', '--granularity', 'word'];
+      expect(await main([...args, '--method', method, ...flags, '--json', file])).toBe(0);
+      return JSON.parse(readFileSync(file, 'utf8')) as { settings: { layers: number[] | null }; run: { notes: string[] }; units: Array<{ score: number }> };
+    };
+    for (const method of ['attention', 'rollout']) {
+      const one = await run(method, '--layers', '1');
+      const all = await run(method);
+      expect(one.settings.layers).toEqual([1]);
+      expect(one.run.notes.join(' ')).toMatch(/layers 1, heads all/);
+      expect(all.run.notes.join(' ')).toMatch(/layers all/);
+      expect(one.units.map((u) => u.score)).not.toEqual(all.units.map((u) => u.score));
+    }
+    out.mockRestore();
+  });
+
   it('puts the prompt in the chat template by default; --no-chat reads it as raw text, as without a template', async () => {
     const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
     const run = async (name: string, ...flags: string[]) => {

@@ -6,12 +6,15 @@ import { AtmanError } from '../core/errors';
 import type { Rect } from '../core/image-regions';
 import { parseGranularity } from '../core/settings';
 import type { ExplainSettings } from '../core/types';
-import { BASELINE_METHODS, explainBaseline } from '../runtime/baselines';
-import { COUPLED_NUMERICS, type CoupledNumerics } from '../runtime/coupled-numerics';
-import { type Explanation, type ExplanationMethod, explain, generateGreedy } from '../runtime/explain';
-import { type FaithfulnessReport, measureFaithfulness } from '../runtime/faithfulness';
-import type { ImageRequest } from '../runtime/image-explain';
-import { decodeImage } from '../runtime/image-input';
+import { explainComparison } from '../runtime/compare/comparison-methods';
+import { COMPARISON_METHODS } from '../runtime/schema';
+import { COUPLED_NUMERICS, type CoupledNumerics } from '../runtime/atman/coupled-numerics';
+import { explain } from '../runtime/atman/explain';
+import { generateGreedy } from '../runtime/atman/generate';
+import { type Explanation, type ExplanationMethod } from '../runtime/schema';
+import { type FaithfulnessReport, measureFaithfulness } from '../runtime/compare/faithfulness';
+import type { ImageRequest } from '../runtime/image/image-passes';
+import { decodeImage } from '../runtime/image/decode-image';
 import { chatFlag, loadCliModel, runWhenMain } from './load-model';
 import { renderExplanation } from './render';
 
@@ -111,7 +114,7 @@ export async function main(argv: string[]): Promise<number> {
     const result: Explanation =
       method === 'atman'
         ? await explain(model, { ...request, prefixReuse: !values['no-prefix-reuse'], scoreHead: !values['no-score-head'], coupledNumerics })
-        : await explainBaseline(model, { ...request, method });
+        : await explainComparison(model, { ...request, method });
     if (progressTty) process.stderr.write('\n');
     process.stdout.write(`${renderExplanation(result, { color: Boolean(process.stdout.isTTY) })}\n`);
     let faithfulness: FaithfulnessReport | undefined;
@@ -129,8 +132,8 @@ export async function main(argv: string[]): Promise<number> {
 
 function parseMethod(text: string | undefined): ExplanationMethod {
   if (text === undefined || text === 'atman') return 'atman';
-  if ((BASELINE_METHODS as readonly string[]).includes(text)) return text as ExplanationMethod;
-  throw new AtmanError('BAD_SETTING', `--method is one of atman, ${BASELINE_METHODS.join(', ')} (got "${text}").`);
+  if ((COMPARISON_METHODS as readonly string[]).includes(text)) return text as ExplanationMethod;
+  throw new AtmanError('BAD_SETTING', `--method is one of atman, ${COMPARISON_METHODS.join(', ')} (got "${text}").`);
 }
 
 function renderFaithfulness(f: FaithfulnessReport): string {

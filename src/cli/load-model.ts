@@ -3,13 +3,13 @@
 import { existsSync } from 'node:fs';
 import { AtmanError, isAtmanError } from '../core/errors';
 import type { ControlMode } from '../core/types';
-import { AtmanModel } from '../runtime/atman-model';
-import { ATTENTION_PREFERENCES, type AttentionPreference } from '../runtime/attention-path';
-import { parseDtypeRequest } from '../runtime/dtypes';
-import { hubSource } from '../runtime/hub-source';
-import { isHubId } from '../runtime/model-source';
-import { createNodeBackend } from '../runtime/node/node-backend';
-import { folderSource } from '../runtime/node/folder-source';
+import { AtmanModel } from '../runtime/atman/atman-model';
+import { ATTENTION_PREFERENCES, type AttentionPreference } from '../runtime/atman/attention-path';
+import { parseDtypeRequest } from '../runtime/model/dtypes';
+import { hubSource } from '../runtime/sources/hub-source';
+import { isHubId } from '../runtime/sources/model-source';
+import { createNodeBackend } from '../runtime/backends/node-backend';
+import { folderSource } from '../runtime/sources/folder-source';
 
 export interface CliModelOptions {
   /** as typed on the command line: auto (default: chosen by what the repository has), fp32, fp16, q8, q4, q4f16 */
@@ -21,7 +21,7 @@ export interface CliModelOptions {
   mode?: ControlMode;
   layers?: number[] | null;
   selfCheck?: boolean;
-  /** as typed: auto (default), fused or decomposed (see src/runtime/attention-path.ts) */
+  /** as typed: auto (default), fused or decomposed (see src/runtime/atman/attention-path.ts) */
   attention?: string;
 }
 

@@ -1,7 +1,7 @@
 // Terminal view of an explanation: the prompt with each unit's score, then the top units, then
 // the image units with the part of the picture each covers.
 import type { Rect } from '../core/image-regions';
-import type { ExplainedUnit, Explanation } from '../runtime/explain';
+import type { ExplainedUnit, Explanation } from '../runtime/schema';
 
 // Blue (against) to orange (for): a diverging pair that colour-blind readers tell apart.
 const NEG = [[189, 215, 238], [107, 174, 214], [33, 113, 181]] as const;

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { AtmanError } from '../core/errors';
 import { validateSettings } from '../core/settings';
 import type { ControlMode, TokenOverlap } from '../core/types';
-import { type SteerResult, type SteerRun, type SteerUnit, steer } from '../runtime/steer';
+import { type SteerResult, type SteerRun, type SteerUnit, steer } from '../runtime/atman/steer';
 import { chatFlag, loadCliModel, runWhenMain } from './load-model';
 
 const USAGE = `usage: npm run steer -- --model <folder or hub id> --prompt "..." --steer "TEXT=FACTOR" [--steer ...]

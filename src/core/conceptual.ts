@@ -1,4 +1,4 @@
-// Conceptual suppression (spec section 3): a unit also drags along positions whose input embedding
+// Conceptual suppression (docs/method.md, "Conceptual suppression"): a unit also drags along positions whose input embedding
 // is close to one of its seeds, so near-duplicates cannot carry the suppressed information.
 
 import type { Unit } from './types';

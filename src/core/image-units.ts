@@ -1,7 +1,7 @@
 // Units over the image tokens of a prompt: one per token, coarser tiles of neighbouring tokens,
 // whole frames, or one region the user drew on the picture.
 //
-// Decisions (spec section 5 names the production grids 12x12 / 6x6 / 3x3 / 1 and leaves the rest open):
+// Decisions (docs/method.md, "Units": the production grids are 12x12 / 6x6 / 3x3 / 1; the rest is ours):
 // - Tiles never cross frames: an Idefics3 image's tiles and its global frame are separate pictures
 //   of the same content, each with its own grid.
 // - A frame of g tokens a side is cut into k tiles a side, k by granularity: token g, word

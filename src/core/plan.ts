@@ -1,4 +1,4 @@
-// Which passes run together, and with which column factors (spec sections 1 and 6).
+// Which passes run together, and with which column factors (docs/method.md, "The sequence" and "What the speed-ups may and may not change").
 // Pass 0 is the unperturbed run; pass p >= 1 suppresses units[p - 1].
 
 /** Total forward passes for a number of units: the unperturbed one plus one per unit. */

@@ -1,11 +1,8 @@
-// From each pass's logits to relevance (spec section 4).
+// From each pass's logits to relevance (docs/method.md, "Scores and signs").
 // Sign: paper sign throughout, R[u][t] = CE_u[t] - CE_0[t]; positive = suppressing u hurt the
 // target, i.e. u is evidence. The reference code stores the negation; see toReferenceSign.
 
 import type { PostProcess } from './types';
-
-/** Names the sign convention for anything exported for comparison. */
-export const RELEVANCE_SIGN = 'paper: R = CE_u - CE_0, positive = evidence' as const;
 
 /**
  * Per batch item, CE[t] = -log softmax(logits at position P-1+t)[targetIds[t]], in float64.

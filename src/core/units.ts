@@ -1,6 +1,6 @@
 // Turning tokens plus a granularity into units: sets of sequence positions suppressed together.
 //
-// Decisions (spec section 5 leaves them open):
+// Decisions (docs/method.md, "Units"):
 // - Spans are JS string indices (UTF-16 code units) into the token's own text.
 // - A special token (BOS etc., start === end) is always its own unit labelled by its text, at every
 //   granularity except 'chunks' (where only what the user picked is a unit). Folding BOS into the

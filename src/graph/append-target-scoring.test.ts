@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { TARGET_IDS_INPUT, TARGET_LOGPROBS_OUTPUT, TARGET_POSITIONS_INPUT, appendTargetScoring } from './append-target-scoring';
-import { decodeModel, encodeModel } from './onnx-ir';
+import { decodeModel, encodeModel } from './ir/onnx-ir';
 
 const S = 6;
 const IDS = [3, 17, 42, 5, 17, 9];

@@ -2,8 +2,9 @@
 // the LM head, and their log-probabilities of the target ids come out, so a pass
 // returns [batch, T] numbers instead of [batch, seq, vocab] logits and skips
 // the LM head's work on every other row.
-import { constantNames, createNamer, producers, replaceUses } from './graph-utils';
-import { DataType, type Graph, type Model, type Node, makeNode, makeTensor, makeValueInfo, opsetVersion } from './onnx-ir';
+import { constantNames, createNamer, producers, replaceUses } from './ir/graph-utils';
+import { DataType, type Graph, type Model, type Node, opsetVersion } from './ir/onnx-ir';
+import { makeNode, makeTensor, makeValueInfo } from './ir/onnx-build';
 
 export const TARGET_POSITIONS_INPUT = 'atman_target_positions';
 export const TARGET_IDS_INPUT = 'atman_target_ids';

@@ -9,8 +9,8 @@
 // attention node), so the trace does not look through those: what is left is
 // the keys' own origin, a projection of the token embeddings or of the
 // encoder output (or cached keys carried in as inputs).
-import { producers } from './graph-utils';
-import { type Graph, type Model, type Node, subgraphs } from './onnx-ir';
+import { producers } from './ir/graph-utils';
+import { type Graph, type Model, type Node, subgraphs } from './ir/onnx-ir';
 
 export type AttentionRole = 'self' | 'cross';
 

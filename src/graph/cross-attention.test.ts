@@ -9,7 +9,8 @@ import { isAtmanError } from '../core/errors';
 import type { ControlMode } from '../core/types';
 import { isEncoderInput } from './attention-role';
 import { CROSS_FACTORS_INPUT, FACTORS_INPUT, insertAttentionControl } from './insert-attention-control';
-import { DataType, type Graph, type Model, decodeModel, encodeModel, makeNode, makeValueInfo } from './onnx-ir';
+import { DataType, type Graph, type Model, decodeModel, encodeModel } from './ir/onnx-ir';
+import { makeNode, makeValueInfo } from './ir/onnx-build';
 
 const SEED = 99173;
 const MODES: ControlMode[] = ['multiplicative', 'log-additive'];
@@ -424,7 +425,7 @@ function buildOneLayer(): { model: Model; W: Weights } {
   return { model: makeModel(b), W };
 }
 
-/** The spec's manipulation, in float64: phi on key columns, row minimum over all keys of the raw row. */
+/** The manipulation of docs/method.md, in float64: phi on key columns, row minimum over all keys of the raw row. */
 function referenceOneLayer(W: Weights, x: Float32Array, enc: Float32Array, phiSelf: Float32Array, phiCross: Float32Array, mode: ControlMode): Float64Array {
   const { nEmbd: E, nHead: H } = DIMS;
   const D = E / H;

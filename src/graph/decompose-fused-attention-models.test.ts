@@ -7,7 +7,7 @@ import { Prng } from '../../scripts/fixtures/prng';
 import { checkDecomposition } from '../../scripts/fixtures/fused-attention-check';
 import { decomposeFusedAttention } from './fused/decompose-fused-attention';
 import { FACTORS_INPUT, insertAttentionControl } from './insert-attention-control';
-import { decodeModel, encodeModel } from './onnx-ir';
+import { decodeModel, encodeModel } from './ir/onnx-ir';
 
 const THIRD = '../shared/fixtures/third-party';
 const GPT2 = `${THIRD}/ortgenai-tiny-random-gpt2-fp32/past.onnx`;

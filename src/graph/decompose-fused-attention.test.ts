@@ -19,7 +19,8 @@ import { isAtmanError } from '../core/errors';
 import { decomposeFusedAttention } from './fused/decompose-fused-attention';
 import { GraphBuilder, makeModel, mergedIf } from '../../scripts/fixtures/builder';
 import { CROSS_FACTORS_INPUT, FACTORS_INPUT, insertAttentionControl } from './insert-attention-control';
-import { DataType, type Model, decodeModel, encodeModel, getAttr, makeAttribute, makeFloatAttribute } from './onnx-ir';
+import { DataType, type Model, decodeModel, encodeModel, getAttr } from './ir/onnx-ir';
+import { makeAttribute, makeFloatAttribute } from './ir/onnx-build';
 
 const clone = (m: Model): Model => decodeModel(encodeModel(m));
 

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { decomposeFusedAttention } from './fused/decompose-fused-attention';
-import { decodeModel, encodeModel } from './onnx-ir';
+import { decodeModel, encodeModel } from './ir/onnx-ir';
 
 const FILE = 'fixtures/models/tiny-qwen2-builder/onnx/model.onnx';
 const IDS = [40, 90, 250, 3, 17, 300, 120];

@@ -6,8 +6,9 @@
 // by the activation rounding it drops (the engine measures by how much). onnxruntime may fuse the
 // DequantizeLinear + MatMul pairs into MatMulNBits, which then quantizes activations per row block
 // (accuracy level 4): still within each row, so rows stay independent.
-import { consumers, constantNames, producers } from './graph-utils';
-import { type Graph, type Model, type Node, makeNode } from './onnx-ir';
+import { consumers, constantNames, producers } from './ir/graph-utils';
+import { type Graph, type Model, type Node } from './ir/onnx-ir';
+import { makeNode } from './ir/onnx-build';
 
 export interface DequantizeReport {
   pass: 'dequantizeDynamicMatMuls';

@@ -5,7 +5,8 @@ import { isAtmanError } from '../core/errors';
 import { loadGpt2Fixture } from '../testing/reference-gpt2';
 import { referenceAttention } from '../testing/reference-attention';
 import { attentionOutputName, exposeAttentionProbs } from './expose-attention-probs';
-import { DataType, type Model, decodeModel, emptyGraph, encodeModel, makeNode, makeValueInfo } from './onnx-ir';
+import { DataType, type Model, decodeModel, encodeModel } from './ir/onnx-ir';
+import { emptyGraph, makeNode, makeValueInfo } from './ir/onnx-build';
 
 const OWN = 'fixtures/models';
 const TORCH = '../shared/fixtures/torch-export';

@@ -6,9 +6,10 @@
 // control finds them. Sites inside the two branches of an If in the main graph (merged decoders)
 // are exposed through new outputs of both branches and of the If node.
 import { AtmanError } from '../core/errors';
-import { createNamer, describe } from './graph-utils';
-import { type Site, collectSites } from './insert-attention-control';
-import { DataType, type Graph, type Model, type Node, makeNode, makeValueInfo, opsetVersion } from './onnx-ir';
+import { createNamer, describe } from './ir/graph-utils';
+import { type Site, collectSites } from './find-attention';
+import { DataType, type Graph, type Model, type Node, opsetVersion } from './ir/onnx-ir';
+import { makeNode, makeValueInfo } from './ir/onnx-build';
 
 export const ATTENTION_OUTPUT_PREFIX = 'atman_attn.';
 export const attentionOutputName = (layer: number): string => `${ATTENTION_OUTPUT_PREFIX}${layer}`;

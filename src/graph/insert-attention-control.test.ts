@@ -3,7 +3,8 @@ import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { isAtmanError } from '../core/errors';
 import { FACTORS_INPUT, insertAttentionControl } from './insert-attention-control';
-import { DataType, type Model, decodeModel, emptyGraph, encodeModel, makeNode, makeTensor, makeValueInfo } from './onnx-ir';
+import { DataType, type Model, decodeModel, encodeModel } from './ir/onnx-ir';
+import { emptyGraph, makeNode, makeTensor, makeValueInfo } from './ir/onnx-build';
 
 const TORCH = '../shared/fixtures/torch-export';
 const OWN = 'fixtures/models';

@@ -10,7 +10,7 @@
 // If branches, which read it from the outer scope) uses the one of its role:
 //  - multiplicative: on the raw q.k scores s (before the mask),
 //      s' = phi*s + (1-phi)*m,  m = min over all keys of the row,
-//    which is the spec's (s-m)*phi plus the per-row constant m (softmax ignores
+//    which is docs/method.md's (s-m)*phi plus the per-row constant m (softmax ignores
 //    it) and is bit-exact identity when phi = 1;
 //  - log-additive: s' = s + max(log phi, -1e4) on the scores entering Softmax,
 //    or through the attention-bias input of fused attention ops.
@@ -18,31 +18,12 @@
 // (a vision transformer's patches) are controlled the same way.
 import { AtmanError } from '../core/errors';
 import type { ControlMode } from '../core/types';
-import { type AttentionRole, KeyOriginTracer } from './attention-role';
-import {
-  GraphError,
-  constantNames,
-  consumers,
-  createNamer,
-  describe,
-  inferElemTypes,
-  isFloatType,
-  producers,
-  replaceUses,
-  toposort,
-} from './graph-utils';
-import {
-  DataType,
-  type Graph,
-  type Model,
-  type Node,
-  attrInt,
-  makeNode,
-  makeTensor,
-  makeValueInfo,
-  opsetVersion,
-  subgraphs,
-} from './onnx-ir';
+import { type AttentionRole } from './attention-role';
+import { GraphError, createNamer, describe, inferElemTypes, isFloatType, replaceUses, toposort } from './ir/graph-utils';
+import { DataType, type Graph, type Model, type Node, opsetVersion, subgraphs } from './ir/onnx-ir';
+import { makeNode, makeTensor, makeValueInfo } from './ir/onnx-build';
+
+import { FUSED_BIAS_INPUT, type RoledSite, type SiteKind, findAttentionSites } from './find-attention';
 
 export type { AttentionRole } from './attention-role';
 
@@ -77,7 +58,7 @@ export interface ControlledSite {
   layer: number;
   /** self-attention, or decoder cross-attention over the encoder's positions */
   role: AttentionRole;
-  kind: 'decomposed' | 'GroupQueryAttention' | 'MultiHeadAttention';
+  kind: SiteKind;
   /** the node whose scores were controlled (Softmax or the fused op) */
   node: string;
   /** the MatMul producing the raw scores (decomposed, multiplicative) */
@@ -105,35 +86,14 @@ export interface AttentionControlReport {
   controlledCrossLayers: number[];
 }
 
-const FUSED_BIAS_INPUT: Record<string, number> = { GroupQueryAttention: 10, MultiHeadAttention: 5 };
-/** Inputs of the fused ops that hold keys: key then past_key; a packed query/key/value comes as the query. */
-const FUSED_KEY_INPUTS: Record<string, number[]> = { GroupQueryAttention: [1, 3], MultiHeadAttention: [1, 6] };
-const UNSUPPORTED_FUSED = new Set(['Attention', 'PackedAttention', 'PackedMultiHeadAttention', 'SparseAttention', 'PagedAttention']);
-/** Elementwise ops allowed between the scores MatMul and the Softmax. */
-const SCORE_PATH_OPS = new Set(['Cast', 'Div', 'Mul', 'Add', 'Sub', 'Where', 'Tanh', 'Clip', 'Max', 'Min']);
-const MAX_SCORE_PATH = 8;
-
-export interface Site {
-  graph: Graph;
-  path: string;
-  node: Node;
-  kind: ControlledSite['kind'];
-  scores?: Node;
-  /** where the attention result leaves: the probabilities·V MatMuls, or the fused node */
-  results: Node[];
-  role?: AttentionRole;
-  keysFrom?: string;
-}
-
 export function insertAttentionControl(model: Model, opts: AttentionControlOptions): AttentionControlReport {
   const onnxOpset = opsetVersion(model);
   const newName = createNamer(model);
-  const sitesByGraph = collectSites(model.graph, 'main', onnxOpset);
+  const sitesByGraph = findAttentionSites(model);
   const allSites = [...sitesByGraph.values()].flat();
   if (allSites.length === 0) {
     throw new AtmanError('NO_ATTENTION', 'No attention layer was found in this model graph (no Softmax over q·k scores and no fused attention op), so AtMan cannot control it.');
   }
-  classifyRoles(model, allSites);
 
   const layersPerGraph: Record<string, number> = {};
   const crossLayersPerGraph: Record<string, number> = {};
@@ -164,7 +124,7 @@ export function insertAttentionControl(model: Model, opts: AttentionControlOptio
     if (!Number.isInteger(l) || l < 0 || l >= maxLayer) throw new AtmanError('BAD_SETTING', `Layer ${l} does not exist: this model has layers 0 to ${maxLayer - 1}.`);
   }
   if (opts.mode === 'multiplicative') {
-    const fused = allSites.find((s) => s.kind !== 'decomposed' && enabled[s.role!]);
+    const fused = allSites.find((s) => s.kind !== 'decomposed' && enabled[s.role]);
     if (fused) {
       throw new AtmanError(
         'FUSED_ATTENTION_MULTIPLICATIVE',
@@ -190,7 +150,7 @@ export function insertAttentionControl(model: Model, opts: AttentionControlOptio
     const types = inferElemTypes(graph, outerTypes(model, graph));
     const next: Record<AttentionRole, number> = { self: 0, cross: 0 };
     for (const site of sites) {
-      const role = site.role!;
+      const role = site.role;
       const layer = next[role]++;
       const factors = pre[role];
       const controlled = !!factors && (!wanted || wanted.has(layer));
@@ -225,24 +185,8 @@ export function insertAttentionControl(model: Model, opts: AttentionControlOptio
   };
 }
 
-/** Cross-attention when the keys come from an encoder input; see attention-role.ts. */
-function classifyRoles(model: Model, sites: Site[]): void {
-  const tracer = new KeyOriginTracer(model, new Set(sites.flatMap((s) => [s.node, ...s.results])));
-  for (const s of sites) {
-    let keys: string[];
-    if (s.kind === 'decomposed') {
-      keys = [s.scores!.inputs[1]!];
-    } else {
-      keys = FUSED_KEY_INPUTS[s.kind]!.map((i) => s.node.inputs[i] ?? '').filter(Boolean);
-      if (!s.node.inputs[1]) keys.push(s.node.inputs[0]!);
-    }
-    s.keysFrom = tracer.encoderSource(s.graph, keys);
-    s.role = s.keysFrom ? 'cross' : 'self';
-  }
-}
-
 function checkLayerCounts(
-  sitesByGraph: Map<string, Site[]>,
+  sitesByGraph: Map<string, RoledSite[]>,
   selfCounts: Record<string, number>,
   crossCounts: Record<string, number>,
   n: number,
@@ -259,71 +203,6 @@ function checkLayerCounts(
       `Found ${found} in ${where} but the model config says ${n}; refusing to explain with some layers uncontrolled.`,
     );
   }
-}
-
-export function collectSites(g: Graph, path: string, opset: number, out = new Map<string, Site[]>()): Map<string, Site[]> {
-  const prod = producers(g);
-  const cons = consumers(g);
-  const isConst = constantNames(g);
-  const sites: Site[] = [];
-  for (const n of g.nodes) {
-    if (n.domain === 'com.microsoft' && n.opType in FUSED_BIAS_INPUT) {
-      sites.push({ graph: g, path, node: n, kind: n.opType as Site['kind'], results: [n] });
-    } else if (UNSUPPORTED_FUSED.has(n.opType) && (n.domain === 'com.microsoft' || n.opType === 'Attention')) {
-      throw new AtmanError('MODEL_UNSUPPORTED', `This model uses a fused ${n.opType} node (${describe(n)}) that AtMan cannot control yet.`);
-    } else if (n.opType === 'Softmax' && normalisesLastAxis(n, opset)) {
-      const scores = findScoresMatMul(n.inputs[0]!, prod, isConst);
-      const results = scores ? valueMatMuls(n, cons) : [];
-      if (scores && results.length) sites.push({ graph: g, path, node: n, kind: 'decomposed', scores, results });
-    }
-    n.attributes.forEach((a) => {
-      const graphs = a.g ? [a.g] : (a.graphs ?? []);
-      graphs.forEach((sg, i) => collectSites(sg, `${path}/${n.name || n.opType}/${a.name}${a.graphs ? `[${i}]` : ''}`, opset, out));
-    });
-  }
-  if (sites.length) out.set(path, sites);
-  return out;
-}
-
-/** Attention normalises over keys, the last axis of [batch, heads, queries, keys]; before opset 13 the default axis was 1. */
-function normalisesLastAxis(softmax: Node, opset: number): boolean {
-  const axis = attrInt(softmax, 'axis', opset >= 13 ? -1 : 1);
-  return axis === -1 || axis === 3;
-}
-
-/** Walks back from the Softmax input to the q·k MatMul, preferring the shortest path. */
-function findScoresMatMul(start: string, prod: Map<string, Node>, isConst: Set<string>): Node | undefined {
-  let frontier = [start];
-  for (let depth = 0; depth < MAX_SCORE_PATH && frontier.length; depth++) {
-    const next: string[] = [];
-    for (const name of frontier) {
-      const p = prod.get(name);
-      if (!p) continue;
-      if (p.opType === 'MatMul' && p.inputs.every((i) => !isConst.has(i))) return p;
-      if (!SCORE_PATH_OPS.has(p.opType)) continue;
-      const candidates = p.opType === 'Where' ? p.inputs.slice(1) : p.inputs;
-      next.push(...candidates.filter((i) => i && !isConst.has(i)));
-    }
-    frontier = next;
-  }
-  return undefined;
-}
-
-/** Attention probabilities go on to weight the values (these MatMuls); a router softmax does not. */
-function valueMatMuls(softmax: Node, cons: Map<string, Node[]>): Node[] {
-  const found: Node[] = [];
-  let frontier = [softmax.outputs[0]!];
-  for (let depth = 0; depth < 4 && frontier.length; depth++) {
-    const next: string[] = [];
-    for (const name of frontier) {
-      for (const c of cons.get(name) ?? []) {
-        if (c.opType === 'MatMul') found.push(c);
-        if (['Cast', 'Dropout', 'Identity', 'Where', 'Mul'].includes(c.opType)) next.push(c.outputs[0]!);
-      }
-    }
-    frontier = next;
-  }
-  return found;
 }
 
 function outerTypes(model: Model, target: Graph): Map<string, number> {
@@ -410,7 +289,7 @@ function scoreType(types: Map<string, number>, name: string, what: string): numb
 
 function controlMultiplicative(
   g: Graph,
-  site: Site,
+  site: RoledSite,
   types: Map<string, number>,
   pre: Precomputed,
   newName: (h: string) => string,
@@ -444,7 +323,7 @@ function addAxesConst(g: Graph, newName: (h: string) => string): string {
   return name;
 }
 
-function controlLogAdditiveSoftmax(g: Graph, site: Site, types: Map<string, number>, pre: Precomputed, newName: (h: string) => string): void {
+function controlLogAdditiveSoftmax(g: Graph, site: RoledSite, types: Map<string, number>, pre: Precomputed, newName: (h: string) => string): void {
   const sm = site.node;
   const x = sm.inputs[0]!;
   const dtype = scoreType(types, x, 'softmax input');
@@ -455,7 +334,7 @@ function controlLogAdditiveSoftmax(g: Graph, site: Site, types: Map<string, numb
 
 function controlFusedBias(
   g: Graph,
-  site: Site,
+  site: RoledSite,
   types: Map<string, number>,
   pre: Precomputed,
   newName: (h: string) => string,

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { dequantizeDynamicMatMuls } from './dequantize-dynamic-matmuls';
-import { DataType, type Model, decodeModel, emptyGraph, encodeModel, makeNode, makeTensor, makeValueInfo } from './onnx-ir';
+import { DataType, type Model, decodeModel, encodeModel } from './ir/onnx-ir';
+import { emptyGraph, makeNode, makeTensor, makeValueInfo } from './ir/onnx-build';
 import { findRowCoupling } from './row-coupling';
 
 const load = (path: string) => decodeModel(readFileSync(path));

@@ -3,8 +3,8 @@
 // passes, starting a pass at its first changed row over a cached prefix, and gathering the scored
 // rows before the LM head all change which rows share a tensor. On a graph with any of these ops
 // they change the numbers.
-import { constantNames, inferElemTypes, isFloatType } from './graph-utils';
-import { type Graph, type Model, type Node, attrInt, subgraphs, tensorPayload } from './onnx-ir';
+import { constantNames, inferElemTypes, isFloatType } from './ir/graph-utils';
+import { type Graph, type Model, type Node, attrInt, subgraphs, tensorPayload } from './ir/onnx-ir';
 
 export interface CouplingOp {
   opType: string;

@@ -4,7 +4,8 @@
 import { readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DataType, decodeModel, emptyGraph, encodeModel, makeNode, makeTensor, makeValueInfo, type Model } from './onnx-ir';
+import { DataType, decodeModel, encodeModel, type Model } from './ir/onnx-ir';
+import { emptyGraph, makeNode, makeTensor, makeValueInfo } from './ir/onnx-build';
 import { splitStackedCache } from './split-stacked-cache';
 
 const GPT2 = 'fixtures/third-party/ortgenai-tiny-random-gpt2-fp32/past.onnx';

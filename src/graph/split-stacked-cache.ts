@@ -7,8 +7,9 @@
 // input is rebuilt inside the graph (Unsqueeze + Concat) and the stacked output is split by two
 // Gathers. Whatever read `past_N` still reads a tensor of that name, so nothing downstream changes
 // (subgraphs that read it from the outer scope included).
-import { createNamer, toposort } from './graph-utils';
-import { DataType, type Dim, type Model, type ValueInfo, makeNode, makeTensor, makeValueInfo, opsetVersion } from './onnx-ir';
+import { createNamer, toposort } from './ir/graph-utils';
+import { DataType, type Dim, type Model, type ValueInfo, opsetVersion } from './ir/onnx-ir';
+import { makeNode, makeTensor, makeValueInfo } from './ir/onnx-build';
 
 const STACKED_PAST = /^past_(\d+)$/;
 

@@ -8,7 +8,7 @@ import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import type { ControlMode } from '../core/types';
 import { CROSS_FACTORS_INPUT, FACTORS_INPUT, insertAttentionControl } from './insert-attention-control';
-import { decodeModel, encodeModel } from './onnx-ir';
+import { decodeModel, encodeModel } from './ir/onnx-ir';
 
 const DIR = 'fixtures/torch-export-vlm';
 const MODES: ControlMode[] = ['multiplicative', 'log-additive'];

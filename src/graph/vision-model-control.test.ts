@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { prngFor } from '../../scripts/fixtures/prng';
 import type { ControlMode } from '../core/types';
 import { CROSS_FACTORS_INPUT, FACTORS_INPUT, insertAttentionControl } from './insert-attention-control';
-import { type Model, decodeModel, encodeModel } from './onnx-ir';
+import { type Model, decodeModel, encodeModel } from './ir/onnx-ir';
 
 const ROOT = 'fixtures/models';
 const MODES: ControlMode[] = ['multiplicative', 'log-additive'];

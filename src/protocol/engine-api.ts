@@ -1,18 +1,18 @@
 // The worker API as seen from the page. Types only: plain data crosses the boundary, never
 // ORT objects. Progress callbacks cross as Comlink proxies; errors keep name and code.
 import type { ControlMode, ExplainSettings } from '../core/types';
-import type { LoadProgress, SelfCheck } from '../runtime/atman-model';
-import type { CoupledNumerics } from '../runtime/coupled-numerics';
-import type { DtypeRequest, ModelDtype } from '../runtime/dtypes';
+import type { LoadProgress, SelfCheck } from '../runtime/atman/atman-model';
+import type { CoupledNumerics } from '../runtime/atman/coupled-numerics';
+import type { DtypeRequest, ModelDtype } from '../runtime/model/dtypes';
 import type { ImageShape } from '../core/image-units';
-import type { AttentionOptions } from '../runtime/baselines';
-import type { Explanation, ExplainProgress, ExplanationMethod, UnitPlan } from '../runtime/explain';
-import type { FaithfulnessInput, FaithfulnessOptions, FaithfulnessReport } from '../runtime/faithfulness';
-import type { ModelLayout } from '../runtime/model-layout';
-import type { VariantInfo, VariantListing } from '../runtime/model-files';
-import type { SteerResult, SteerStepEvent, SteerUnit } from '../runtime/steer';
-import type { CachedModel } from '../runtime/model-cache';
-import type { GpuProbe } from '../runtime/web-backend';
+import type { AttentionOptions } from '../runtime/compare/comparison-methods';
+import type { Explanation, ExplainProgress, ExplanationMethod, UnitPlan } from '../runtime/schema';
+import type { FaithfulnessInput, FaithfulnessOptions, FaithfulnessReport } from '../runtime/compare/faithfulness';
+import type { ModelLayout } from '../runtime/model/model-layout';
+import type { VariantInfo, VariantListing } from '../runtime/sources/model-files';
+import type { SteerResult, SteerStepEvent, SteerUnit } from '../runtime/atman/steer';
+import type { CachedModel } from '../runtime/sources/model-cache';
+import type { GpuProbe } from '../runtime/backends/web-backend';
 
 export type {
   AttentionOptions,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { normalizeFolderPath, rootModelFolder } from '../runtime/picked-folder';
+import { normalizeFolderPath, rootModelFolder } from '../runtime/sources/picked-folder';
 import { type FileEntryLike, filesFromInput, folderFromEntries, folderFromInput } from './folder-files';
 
 const fileAt = (relPath: string, body = relPath): File => {

@@ -1,7 +1,7 @@
 // Page side of "open a model folder": turns what <input type=file webkitdirectory> or a folder
 // drop hands over into paths relative to the model folder ("config.json", "onnx/model.onnx"),
 // ready for a { kind: 'files' } source. Blobs cross to the worker by reference, not by copy.
-import { rootModelFolder } from '../runtime/picked-folder';
+import { rootModelFolder } from '../runtime/sources/picked-folder';
 
 export interface FolderFile {
   path: string;
@@ -69,4 +69,3 @@ export async function folderFromDrop(items: DataTransferItemList): Promise<Picke
   return folderFromEntries(entries);
 }
 
-export const filesFromDrop = async (items: DataTransferItemList): Promise<FolderFile[]> => (await folderFromDrop(items)).files;

@@ -3,13 +3,13 @@
 // tests). Every failure lands in `error`; prompt, settings and the last result are never touched.
 import type { CachedModel, EngineApi, ExplainProgress, LoadProgress, ModelInfo } from '../protocol/engine-api';
 import { modelKey, modelLabel, sourceFor } from './model-catalog';
-import type { RunError } from './run-slice';
-import type { AppStore } from './store';
-import { variantsKey } from './model-slice';
-import { createCompareActions } from './compare-slice';
-import { imageForGenerate, imageRequest } from './image-slice';
+import type { RunError } from './slices/run-slice';
+import type { AppStore } from './slices/app-state';
+import { variantsKey } from './slices/model-slice';
+import { createCompareActions } from './slices/compare-slice';
+import { imageForGenerate, imageRequest } from './slices/image-slice';
 import { selectStaleReason } from './selectors';
-import { createSteerActions } from './steer-slice';
+import { createSteerActions } from './slices/steer-slice';
 
 /** The engine as the actions use it: plain callbacks (the client wraps them for the worker). */
 export type EnginePort = Pick<EngineApi, 'probe' | 'load' | 'explain' | 'generate' | 'plan' | 'cachedModels' | 'clearCache'> &

@@ -2,9 +2,9 @@
 // offers (test models, the bundled model's examples), the backend probe and the first model load.
 import type { Actions } from './actions';
 import { DEFAULT_MODEL, type ModelChoice } from './model-catalog';
-import type { Example } from './model-slice';
-import { openLinkFromLocation, startUrlSync } from './share-sync';
-import type { AppStore } from './store';
+import type { Example } from './slices/model-slice';
+import { openLinkFromLocation, startUrlSync } from './links/share-sync';
+import type { AppStore } from './slices/app-state';
 
 /** Whether the dev/test server serves the random-weight test models (a real deployment does not). */
 async function fixturesServed(fetchFn: typeof fetch): Promise<boolean> {
@@ -59,4 +59,13 @@ export async function startApp(store: AppStore, actions: Actions, fetchFn: typeo
   if (loadsWithoutAsking(store.getState().modelChoice) && !store.getState().pendingModel) await actions.loadModel();
   void actions.refreshCache();
   if (firstVisit && store.getState().loaded && store.getState().status === 'idle') await actions.explain();
+}
+
+/** Applies a new choice: examples for bundled models, and an immediate load for local ones. */
+export async function applyChoice(store: AppStore, actions: Actions, c: ModelChoice, files?: Array<{ path: string; file: Blob }>): Promise<void> {
+  store.getState().chooseModel(c, files);
+  // The load starts first (synchronously marking the app busy), the examples arrive meanwhile.
+  const load = loadsWithoutAsking(c) ? actions.loadModel() : null;
+  store.setState({ examples: await fetchExamples(c) });
+  await load;
 }

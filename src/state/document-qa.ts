@@ -2,9 +2,9 @@
 // examples, a document + question as the prompt and the answer as the target.
 import { DOCUMENT_QA_SETTINGS } from '../core/presets';
 import type { ExplainSettings } from '../core/types';
-import type { Example } from './model-slice';
+import type { Example } from './slices/model-slice';
 import { sameSettings } from './settings-compare';
-import type { AppState, AppStore } from './store';
+import type { AppState, AppStore } from './slices/app-state';
 
 export const documentQaSettingsCopy = (): ExplainSettings => structuredClone({ ...DOCUMENT_QA_SETTINGS, granularity: { ...DOCUMENT_QA_SETTINGS.granularity } }) as ExplainSettings;
 

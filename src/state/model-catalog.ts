@@ -3,7 +3,7 @@
 import type { ModelDtype, ModelSourceSpec } from '../protocol/engine-api';
 import { HUB_LINK_HOSTS, type Place, pageOrigin, resolveAddress } from './link-targets';
 
-export { DTYPES } from '../runtime/dtypes';
+export { DTYPES } from '../runtime/model/dtypes';
 
 export type ModelChoice =
   /** shipped with the app under public/models/<id>/ */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { sanitizeExplanation } from './sanitize';
-import { sampleExplanation } from './test-explanation';
+import { sampleExplanation } from '../testing/sample-explanation';
 
 describe('a stored explanation keeps how coupled rows were handled', () => {
   const x = sampleExplanation();

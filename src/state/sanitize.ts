@@ -5,7 +5,7 @@ import { validateSettings } from '../core/settings';
 import { DEFAULT_SETTINGS, type ExplainSettings } from '../core/types';
 import type { BackendChoice, Explanation } from '../protocol/engine-api';
 import type { Rect } from '../core/image-regions';
-import { DTYPES, type ModelDtype } from '../runtime/dtypes';
+import { DTYPES, type ModelDtype } from '../runtime/model/dtypes';
 import { resolveAddress } from './link-targets';
 import { DEFAULT_MODEL, HUB_ID, type ModelChoice, isBundled, isFixture } from './model-catalog';
 

@@ -1,7 +1,7 @@
 // Selectors as module-level constants, so components subscribe to stable functions.
 import { sameSettings } from './settings-compare';
 import { modelKey } from './model-catalog';
-import type { AppState } from './store';
+import type { AppState } from './slices/app-state';
 
 export const selectPrompt = (s: AppState) => s.prompt;
 export const selectTarget = (s: AppState) => s.target;

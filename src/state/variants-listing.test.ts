@@ -5,11 +5,11 @@ import * as ortWeb from 'onnxruntime-web';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EnginePort } from './actions';
 import { createActions } from './actions';
-import { variantsKey } from './model-slice';
-import { createAppStore } from './store';
-import { hubSource } from '../runtime/hub-source';
-import { describeVariants } from '../runtime/model-files';
-import { createWebBackend } from '../runtime/web-backend';
+import { variantsKey } from './slices/model-slice';
+import { createAppStore } from './slices/store';
+import { hubSource } from '../runtime/sources/hub-source';
+import { describeVariants } from '../runtime/sources/model-files';
+import { createWebBackend } from '../runtime/backends/web-backend';
 import { type HubFile, type HubServer, repoFromFolder, startHubServer } from '../testing/hub-server';
 
 const memory = () => {

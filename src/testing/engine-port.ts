@@ -3,14 +3,16 @@
 // passes), without the worker. For the state tests only.
 import type { EnginePort } from '../state/actions';
 import type { ModelInfo } from '../protocol/engine-api';
-import { AtmanModel } from '../runtime/atman-model';
-import { explainBaseline, releaseBaselineSessions } from '../runtime/baselines';
-import { explain, generateGreedy, planUnits } from '../runtime/explain';
-import { measureFaithfulness } from '../runtime/faithfulness';
-import { folderSource } from '../runtime/node/folder-source';
-import { createNodeBackend } from '../runtime/node/node-backend';
-import { steer } from '../runtime/steer';
-import { chatFor } from '../runtime/chat-template';
+import { AtmanModel } from '../runtime/atman/atman-model';
+import { explainComparison, releaseComparisonSessions } from '../runtime/compare/comparison-methods';
+import { explain } from '../runtime/atman/explain';
+import { planUnits } from '../runtime/atman/prepare';
+import { generateGreedy } from '../runtime/atman/generate';
+import { measureFaithfulness } from '../runtime/compare/faithfulness';
+import { folderSource } from '../runtime/sources/folder-source';
+import { createNodeBackend } from '../runtime/backends/node-backend';
+import { steer } from '../runtime/atman/steer';
+import { chatFor } from '../runtime/model/chat-template';
 
 export interface NodeEnginePort extends EnginePort {
   model: AtmanModel;
@@ -61,7 +63,7 @@ export async function nodeEnginePort(dir: string, mode: 'multiplicative' | 'log-
       return withSignal((signal) => {
         const { method, attention, image: _i, imageRegions: _r, ...rest } = req;
         const common = { ...rest, signal, ...(onProgress ? { onProgress } : {}) };
-        return method && method !== 'atman' ? explainBaseline(model, { ...common, method, ...(attention ? { attention } : {}) }) : explain(model, common);
+        return method && method !== 'atman' ? explainComparison(model, { ...common, method, ...(attention ? { attention } : {}) }) : explain(model, common);
       });
     },
     generate: (prompt, n, _image, options) => withSignal((signal) => generateGreedy(model, prompt, n, signal, undefined, options ?? {})),
@@ -81,7 +83,7 @@ export async function nodeEnginePort(dir: string, mode: 'multiplicative' | 'log-
       running?.abort();
     },
     async release() {
-      await releaseBaselineSessions(model);
+      await releaseComparisonSessions(model);
       await model.release();
     },
   };

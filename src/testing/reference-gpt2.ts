@@ -1,9 +1,9 @@
 // An independent, deliberately plain forward pass of the tiny-gpt2 fixture with the AtMan
-// attention manipulation written out as atman-spec.md section 2 defines it. Float64 throughout.
+// attention manipulation written out as docs/method.md ("The manipulation") defines it. Float64 throughout.
 // Used as ground truth for the graph rewrite: it shares no code with src/graph/passes or src/runtime.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DataType, decodeModel, tensorPayload, type Tensor } from '../graph/onnx-ir';
+import { DataType, decodeModel, tensorPayload, type Tensor } from '../graph/ir/onnx-ir';
 
 export interface Gpt2Weights {
   nLayer: number;

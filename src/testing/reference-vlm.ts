@@ -1,5 +1,5 @@
 // Independent, deliberately plain float64 forward passes of the two vision-language fixtures'
-// decoders, with the AtMan manipulation written out as atman-spec.md section 2 defines it:
+// decoders, with the AtMan manipulation written out as docs/method.md ("The manipulation") defines it:
 //   - tiny-idefics3: a Llama decoder (RMSNorm, rotary, grouped KV heads, SiLU-gated MLP) over given
 //     input embeddings, the image features already merged in; factors phi[S] on self-attention keys;
 //   - tiny-vit-gpt2: a GPT-2 decoder with cross-attention over a given encoder output; factors
@@ -8,7 +8,7 @@
 // initializers and shares no code with the graph rewrite or the runtime.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DataType, decodeModel, tensorPayload } from '../graph/onnx-ir';
+import { DataType, decodeModel, tensorPayload } from '../graph/ir/onnx-ir';
 import { type AtmanMode, LOG_ADDITIVE_FLOOR } from './reference-gpt2';
 
 export type { AtmanMode } from './reference-gpt2';

@@ -1,6 +1,6 @@
 // What each op's rewrite gets: the emitter, the node, its float type, and
 // the static shapes the graph states or implies.
-import type { Dim, Node } from '../onnx-ir';
+import type { Dim, Node } from '../ir/onnx-ir';
 import type { Emitter } from './emitter';
 
 export interface FusedContext {

@@ -6,7 +6,7 @@
 //  - scores = scale·q·kᵀ + mask, where the mask is 0 for visible keys and
 //    mask_filter_value for keys the raw 2-D mask_index zeroes or that lie after
 //    the query (unidirectional); then attention_bias is added; softmax over all keys.
-import { DataType, attrInt, getAttr } from '../onnx-ir';
+import { DataType, attrInt, getAttr } from '../ir/onnx-ir';
 import { arange, attend } from './attention-core';
 import { type FusedContext, headSize } from './context';
 

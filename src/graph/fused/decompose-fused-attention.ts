@@ -3,9 +3,9 @@
 // so that their raw q·k scores become reachable and insertAttentionControl sees
 // ordinary decomposed attention sites (multiplicative mode included). Every
 // output name of a fused node is kept, so the rest of the graph is untouched.
-import { createNamer, inferElemTypes, isFloatType, producers, toposort } from '../graph-utils';
-import type { Dim, Graph, Model, Node } from '../onnx-ir';
-import { opsetVersion, subgraphs } from '../onnx-ir';
+import { createNamer, inferElemTypes, isFloatType, producers, toposort } from '../ir/graph-utils';
+import type { Dim, Graph, Model, Node } from '../ir/onnx-ir';
+import { opsetVersion, subgraphs } from '../ir/onnx-ir';
 import { decomposeContribAttention } from './contrib-attention';
 import { Emitter } from './emitter';
 import type { FusedContext } from './context';

@@ -3,8 +3,9 @@
 // few ops whose form changed across opsets (Unsqueeze, Squeeze, Split take
 // their axes as an attribute before opset 13, as an input from 13 on).
 import { AtmanError } from '../../core/errors';
-import { describe } from '../graph-utils';
-import { DataType, type AttrValue, type Graph, type Node, makeNode, makeTensor, makeValueInfo } from '../onnx-ir';
+import { describe } from '../ir/graph-utils';
+import { DataType, type Graph, type Node } from '../ir/onnx-ir';
+import { type AttrValue, makeNode, makeTensor, makeValueInfo } from '../ir/onnx-build';
 
 export class Emitter {
   readonly nodes: Node[] = [];

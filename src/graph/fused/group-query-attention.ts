@@ -11,7 +11,7 @@
 //    local window only the last `local_window_size` of those (see windowSpan);
 //  - scores = scale·q·kᵀ, softcapped, plus attention_bias, softmax over the
 //    visible keys, computed in float32 for float16 inputs as the kernel does.
-import { DataType, type Node, attrInt, getAttr } from '../onnx-ir';
+import { DataType, type Node, attrInt, getAttr } from '../ir/onnx-ir';
 import { arange, attend } from './attention-core';
 import { type FusedContext, headSize } from './context';
 import type { Emitter } from './emitter';

@@ -6,7 +6,7 @@
 //  - scores = scale·q·kᵀ + mask (0, or mask_filter_value for keys the raw
 //    key_padding_mask zeroes and, unidirectional, keys after the query), plus
 //    attention_bias; softmax over all keys.
-import { DataType, attrInt, getAttr } from '../onnx-ir';
+import { DataType, attrInt, getAttr } from '../ir/onnx-ir';
 import { arange, attend } from './attention-core';
 import { type FusedContext, headSize } from './context';
 

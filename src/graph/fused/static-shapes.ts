@@ -2,7 +2,7 @@
 // them: the rank of a fused op's inputs and their hidden size (to split heads).
 // Exporters declare graph inputs and outputs but rarely the projections that
 // feed attention, so follow a few shape-preserving ops back to declared values.
-import { type Dim, type Graph, type Node, attrInt, getAttr, tensorPayload } from '../onnx-ir';
+import { type Dim, type Graph, type Node, attrInt, getAttr, tensorPayload } from '../ir/onnx-ir';
 
 type Shape = Dim[];
 

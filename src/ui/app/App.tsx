@@ -2,10 +2,11 @@
 import { useEffect, useState, type DragEvent, type ReactNode } from 'react';
 import { folderFromDrop } from '../../runtime-client/folder-files';
 import { BUNDLED_MODELS } from '../../state/model-catalog';
-import { BackendBadge } from './BackendBadge';
-import { CachePanel } from './CachePanel';
+import { BackendBadge } from './model/BackendBadge';
+import { CachePanel } from './model/CachePanel';
 import { ErrorBanner, Notices } from './ErrorBanner';
-import { ModelPicker, applyChoice } from './ModelPicker';
+import { ModelPicker } from './model/ModelPicker';
+import { applyChoice } from '../../state/bootstrap';
 import { PromptEditor } from './PromptEditor';
 import { ResultsPane } from './ResultsPane';
 import { RunBar } from './RunBar';

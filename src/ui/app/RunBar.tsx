@@ -2,7 +2,7 @@
 import { useEffect, useState, type ReactNode } from 'react';
 import { selectFinishedRuns, selectProgress, selectStartedAt, selectStatus } from '../../state/selectors';
 import { useActions, useApp } from './app-context';
-import { selectTaskWords } from '../../state/compare-slice';
+import { selectTaskWords } from '../../state/slices/compare-slice';
 
 const secs = (s: number): string => (s < 60 ? `${s.toFixed(1)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`);
 

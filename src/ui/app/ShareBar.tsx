@@ -1,8 +1,8 @@
 // Copy link (with the scores while they fit in ~8 KB) and the exports.
 import { useState, type ReactNode } from 'react';
 import { selectExplanation, selectSelectedTarget, selectStaleReason } from '../../state/selectors';
-import { buildShareLink } from '../../state/share-sync';
-import { selectPrimaryFaithfulness } from '../../state/compare-slice';
+import { buildShareLink } from '../../state/links/share-sync';
+import { selectPrimaryFaithfulness } from '../../state/slices/compare-slice';
 import { imageLinkNote } from '../image/image-link-note';
 import { downloadBlob, exportJson, exportPng, exportSvg, fileStem, heatmapSvg } from '../results/export-view';
 import { useApp, useServices } from './app-context';

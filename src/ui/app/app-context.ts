@@ -2,7 +2,7 @@
 import { createContext, useContext } from 'react';
 import { useStore } from 'zustand';
 import type { Actions } from '../../state/actions';
-import type { AppState, AppStore } from '../../state/store';
+import type { AppState, AppStore } from '../../state/slices/store';
 
 export interface AppServices {
   store: AppStore;

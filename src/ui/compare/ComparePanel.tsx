@@ -16,11 +16,11 @@ import {
   selectPrimaryFaithfulness,
   selectTask,
   selectTaskSide,
-} from '../../state/compare-slice';
+} from '../../state/slices/compare-slice';
 import { selectBusy, selectExplanation, selectLayerCount, selectSelectedUnit } from '../../state/selectors';
 import { useActions, useApp, useServices } from '../app/app-context';
 import { downloadBlob, exportJson, fileStem } from '../results/export-view';
-import { colourScale, maxAbs } from '../results/scores';
+import { colourScale, maxAbs } from '../results/score-view';
 import { CompareSide } from './CompareSide';
 import { METHOD_HELP, METHOD_LABELS } from './method-words';
 import './compare.css';
@@ -135,6 +135,7 @@ export function ComparePanel(): ReactNode {
       ) : null}
       <p className="help">
         {METHOD_HELP[method]}. Runs on the shown result's prompt, target and settings, so both sides score the same units (Explain runs first when there is no current result).
+        {isAttentionMethod(method) ? ' Layers "all" reads the layers the settings restrict AtMan to, when they do.' : ''}
       </p>
       {error ? (
         <p className="atman-compare-error" role="alert" data-testid="compare-error" data-error-code={error.code}>

@@ -6,10 +6,11 @@ import type { Explanation } from '../../protocol/engine-api';
 import type { FaithfulnessSummary } from '../../state/faithfulness-summary';
 import { FaithfulnessBlock } from '../faithfulness/FaithfulnessBlock';
 import { PromptHeatmap } from '../results/PromptHeatmap';
-import { type ColourScale, formatScore, unitLabel } from '../results/scores';
+import { type ColourScale, formatScore, unitLabel } from '../results/score-view';
 import { TopUnitsChart } from '../results/TopUnitsChart';
 import '../results/results.css';
-import { METHOD_LABELS, METHOD_SIGNS, methodOf } from './method-words';
+import { METHOD_LABELS, METHOD_SIGNS } from './method-words';
+import { methodOf } from '../../runtime/schema';
 
 export type CompareSideName = 'primary' | 'comparison';
 

@@ -4,10 +4,10 @@ import type { ReactNode } from 'react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Actions } from '../../state/actions';
 import { explanationKey } from '../../state/faithfulness-summary';
-import { type AppStore, createAppStore } from '../../state/store';
+import { type AppStore, createAppStore } from '../../state/slices/store';
 import { AppContext } from '../app/app-context';
-import { completeExplanation } from '../results/test-explanation';
-import { parseColour } from '../results/scores';
+import { completeExplanation } from '../../testing/ui-explanation';
+import { parseColour } from '../results/score-view';
 import { ComparePanel, parseIndexList } from './ComparePanel';
 
 afterEach(cleanup);

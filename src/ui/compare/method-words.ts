@@ -26,4 +26,3 @@ export const METHOD_HELP: Record<Exclude<ExplanationMethod, 'atman'>, string> = 
   rollout: 'attention multiplied through the layers (one pass); not for fused attention',
 };
 
-export const methodOf = (x: { method?: ExplanationMethod }): ExplanationMethod => x.method ?? 'atman';

@@ -1,6 +1,6 @@
 // The shown result's faithfulness, under the results: connected to the store.
 import type { ReactNode } from 'react';
-import { selectPrimaryFaithfulness, selectTask, selectTaskSide } from '../../state/compare-slice';
+import { selectPrimaryFaithfulness, selectTask, selectTaskSide } from '../../state/slices/compare-slice';
 import { selectBusy, selectExplanation, selectStaleReason } from '../../state/selectors';
 import { useActions, useApp } from '../app/app-context';
 import { METHOD_LABELS } from '../compare/method-words';

@@ -3,7 +3,7 @@ import { cleanup, fireEvent, render, screen } from '@testing-library/react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { FaithfulnessSummary } from '../../state/faithfulness-summary';
 import { exportJson } from '../results/export-view';
-import { completeExplanation } from '../results/test-explanation';
+import { completeExplanation } from '../../testing/ui-explanation';
 import { FaithfulnessBlock } from './FaithfulnessBlock';
 import { createFaithfulnessChart, DELETION_COLOUR, INSERTION_COLOUR } from './faithfulness-chart';
 

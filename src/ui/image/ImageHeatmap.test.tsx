@@ -2,12 +2,12 @@
 import { act, cleanup, fireEvent, render, screen, within } from '@testing-library/react';
 import { useState } from 'react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { Explanation } from '../../runtime/explain';
+import type { Explanation } from '../../runtime/schema';
 import type { Actions } from '../../state/actions';
-import { createAppStore } from '../../state/store';
+import { createAppStore } from '../../state/slices/store';
 import { AppContext } from '../app/app-context';
 import { ResultsView } from '../results/ResultsView';
-import { formatScore } from '../results/scores';
+import { formatScore } from '../results/score-view';
 import idefics from './__fixtures__/tiny-idefics3.json';
 import vit from './__fixtures__/tiny-vit-gpt2.json';
 

@@ -6,13 +6,13 @@
 import { useContext, useEffect, useId, useMemo, useRef, useState, useSyncExternalStore } from 'react';
 import type { PointerEvent as ReactPointerEvent, ReactNode } from 'react';
 import type { Rect, Size } from '../../core/image-regions';
-import type { Explanation } from '../../runtime/explain';
-import { DEFAULT_IMAGE_VIEW, type FrameChoice, type ImageView, clampRect, drawnRegionLabel } from '../../state/image-slice';
-import type { AppState, AppStore } from '../../state/store';
+import type { Explanation } from '../../runtime/schema';
+import { DEFAULT_IMAGE_VIEW, type FrameChoice, type ImageView, clampRect, drawnRegionLabel } from '../../state/slices/image-slice';
+import type { AppState, AppStore } from '../../state/slices/store';
 import { AppContext } from '../app/app-context';
 import { legendGradient } from '../results/Legend';
 import { downloadBlob, fileStem } from '../results/export-view';
-import { type ColourScale, formatScore, ranks, targetTokens, tokenLabel, unitLabel } from '../results/scores';
+import { type ColourScale, formatScore, ranks, targetTokens, tokenLabel, unitLabel } from '../results/score-view';
 import { type OverlayCell, displaySize, drawOverlay, frameOptions, fromDisplay, gridCells, imageCells } from './image-overlay';
 import { overlayPng } from './overlay-png';
 import { useObjectUrl } from './use-object-url';

@@ -4,7 +4,7 @@
 import { useEffect, useState, type DragEvent, type ReactNode } from 'react';
 import { formatBytes } from '../../state/model-catalog';
 import { resolveAddress } from '../../state/link-targets';
-import { modelReadsImages } from '../../state/image-slice';
+import { modelReadsImages } from '../../state/slices/image-slice';
 import { useActions, useApp, useServices } from '../app/app-context';
 import { clearPicture, pictureFile, pictureFromUrl, setPicture } from './prepare-image';
 import { SHAPES_DEMO_ID, type ShapesExample, exampleImageUrl, exampleLabel, fetchShapesExamples, loadShapesExample } from './shapes-demo';

@@ -2,8 +2,8 @@
 // markers, dozens of <image> tokens, line breaks), all special and all spanning the '<image>'
 // marker's characters. The text heatmap shows that run as one image chip; the scores of its image
 // units are drawn over the picture instead. Pure, no DOM.
-import type { Explanation } from '../../runtime/explain';
-import { tokenLabel, tokenToUnit } from '../results/scores';
+import type { Explanation } from '../../runtime/schema';
+import { tokenLabel, tokenToUnit } from '../results/score-view';
 import { type Piece, type Run, heatmapRuns, pieces, runs } from '../results/text-pieces';
 
 export interface ImageRun {

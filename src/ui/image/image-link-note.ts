@@ -1,5 +1,5 @@
 // The share bar's sentence about the picture: whether the receiver gets it, and how.
-import type { ImageInLink } from '../../state/image-slice';
+import type { ImageInLink } from '../../state/slices/image-slice';
 
 export function imageLinkNote(inLink: ImageInLink): string {
   switch (inLink) {

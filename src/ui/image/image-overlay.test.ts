@@ -3,8 +3,8 @@
 // vision-language fixtures (a 50 x 30 picture; Idefics3 splits it into 2 x 2 tiles + a global frame
 // of 2 x 2 tokens each, and a drawn rectangle; the ViT captioner has a CLS token and 4 x 4 patches).
 import { describe, expect, it, vi } from 'vitest';
-import type { Explanation } from '../../runtime/explain';
-import { colourScale, maxAbs, parseColour, ranks, unitScores } from '../results/scores';
+import type { Explanation } from '../../runtime/schema';
+import { colourScale, maxAbs, parseColour, ranks, unitScores } from '../results/score-view';
 import { heatmapRuns } from '../results/text-pieces';
 import idefics from './__fixtures__/tiny-idefics3.json';
 import vit from './__fixtures__/tiny-vit-gpt2.json';

@@ -4,10 +4,10 @@
 // an <svg> with d3 (one focusable group per unit).
 import { type Selection, select } from 'd3';
 import type { Rect, Size } from '../../core/image-regions';
-import type { Explanation } from '../../runtime/explain';
-import { type FrameChoice, isDrawnRegionLabel } from '../../state/image-slice';
-import type { ColourScale } from '../results/scores';
-import { formatScore, unitLabel } from '../results/scores';
+import type { Explanation } from '../../runtime/schema';
+import { type FrameChoice, isDrawnRegionLabel } from '../../state/slices/image-slice';
+import type { ColourScale } from '../results/score-view';
+import { formatScore, unitLabel } from '../results/score-view';
 
 /** A rectangle in display pixels (the <svg>'s own coordinates). */
 export interface PixelRect {

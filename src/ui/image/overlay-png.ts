@@ -4,7 +4,7 @@
 import type { Size } from '../../core/image-regions';
 import { SIGN_IN_WORDS } from '../results/Legend';
 import { EXPORT_FONT } from '../results/export-view';
-import { type ColourScale, colourScale, formatScore, unitLabel } from '../results/scores';
+import { type ColourScale, colourScale, formatScore, unitLabel } from '../results/score-view';
 import { type OverlayCell, type PixelRect, displaySize, toDisplay } from './image-overlay';
 
 export interface OverlayPngLayout {

@@ -15,9 +15,9 @@ import {
   sniffLinkImageType,
   withImageMarker,
   withoutImageMarker,
-} from '../../state/image-slice';
-import type { AppStore } from '../../state/store';
-import { pictureNeedsConsent } from '../../state/image-slice';
+} from '../../state/slices/image-slice';
+import type { AppStore } from '../../state/slices/store';
+import { pictureNeedsConsent } from '../../state/slices/image-slice';
 import { fetchInWorker } from '../../runtime-client/download-client';
 
 export class ImageFetchError extends Error {

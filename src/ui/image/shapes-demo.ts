@@ -3,8 +3,8 @@
 import type { Rect } from '../../core/image-regions';
 import type { Actions } from '../../state/actions';
 import { isBundled } from '../../state/model-catalog';
-import type { AppStore } from '../../state/store';
-import { applyChoice } from '../app/ModelPicker';
+import type { AppStore } from '../../state/slices/store';
+import { applyChoice } from '../../state/bootstrap';
 import { pictureFromUrl } from './prepare-image';
 
 export const SHAPES_DEMO_ID = 'atman-demo-shapes';

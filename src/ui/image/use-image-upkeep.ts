@@ -2,8 +2,8 @@
 // size or copies (a share link, a reload), fetch a link's picture from this site, keep the
 // '<image>' marker in the prompt of in-sequence models, and take pictures pasted anywhere.
 import { useEffect } from 'react';
-import { imageInPrompt, modelReadsImages, withImageMarker } from '../../state/image-slice';
-import type { AppState, AppStore } from '../../state/store';
+import { imageInPrompt, modelReadsImages, withImageMarker } from '../../state/slices/image-slice';
+import type { AppState, AppStore } from '../../state/slices/store';
 import { useServices } from '../app/app-context';
 import { completeImage, pictureFile, pictureFromUrl, setPicture } from './prepare-image';
 

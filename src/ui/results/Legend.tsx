@@ -1,6 +1,6 @@
 // The colour bar of the diverging scale with -max / 0 / +max labels and the sign in words.
 import type { ReactNode } from 'react';
-import { colourScale, formatScore } from './scores';
+import { colourScale, formatScore } from './score-view';
 
 export interface LegendProps {
   /** the scale's domain is [-maxAbs, maxAbs] */

@@ -1,12 +1,12 @@
 // @vitest-environment happy-dom
 import { act, cleanup, fireEvent, render, screen, within } from '@testing-library/react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { Explanation } from '../../runtime/explain';
+import type { Explanation } from '../../runtime/schema';
 import gpt2 from './__fixtures__/tiny-gpt2-complete.json';
 import llama from './__fixtures__/tiny-llama-per-token.json';
 import { PromptHeatmap } from './PromptHeatmap';
-import { parseColour } from './scores';
-import { testExplanation } from './test-explanation';
+import { parseColour } from './score-view';
+import { testExplanation } from '../../testing/ui-explanation';
 
 afterEach(cleanup);
 

@@ -2,9 +2,9 @@
 // Text goes in as React children only. Every unit is focusable; hover or focus shows a tooltip.
 import { useId, useMemo, useRef, useState } from 'react';
 import type { KeyboardEvent, ReactNode } from 'react';
-import type { Explanation } from '../../runtime/explain';
-import { canAffect, colourScale, formatScore, maxAbs, ranks, unitLabel, unitScores } from './scores';
-import type { ColourScale } from './scores';
+import type { Explanation } from '../../runtime/schema';
+import { canAffect, colourScale, formatScore, maxAbs, ranks, unitLabel, unitScores } from './score-view';
+import type { ColourScale } from './score-view';
 import { targetPosition } from './text-pieces';
 import { heatmapRunsWithImage } from '../image/image-chip';
 import type { Piece, Run } from './text-pieces';

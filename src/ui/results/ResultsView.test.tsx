@@ -1,10 +1,10 @@
 // @vitest-environment happy-dom
 import { cleanup, fireEvent, render, screen, within } from '@testing-library/react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { Explanation } from '../../runtime/explain';
+import type { Explanation } from '../../runtime/schema';
 import llama from './__fixtures__/tiny-llama-per-token.json';
 import { ResultsView, summaryLine } from './ResultsView';
-import { completeExplanation, testExplanation } from './test-explanation';
+import { completeExplanation, testExplanation } from '../../testing/ui-explanation';
 import { UnitDetails } from './UnitDetails';
 import { Legend } from './Legend';
 

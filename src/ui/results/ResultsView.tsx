@@ -2,10 +2,10 @@
 // (per-token targets only), the selected unit's details and the exports. Props in, callbacks out.
 import { useMemo } from 'react';
 import type { ReactNode } from 'react';
-import type { Explanation } from '../../runtime/explain';
+import type { Explanation } from '../../runtime/schema';
 import { Legend } from './Legend';
 import { PromptHeatmap } from './PromptHeatmap';
-import { colourScale, maxAbs, targetTokens, tokenLabel, unitLabel, unitScores } from './scores';
+import { colourScale, maxAbs, targetTokens, tokenLabel, unitLabel, unitScores } from './score-view';
 import { TargetMatrix } from './TargetMatrix';
 import { TopUnitsChart } from './TopUnitsChart';
 import { UnitDetails } from './UnitDetails';

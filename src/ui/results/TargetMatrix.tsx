@@ -1,8 +1,8 @@
 // Mounts createTargetMatrix on an <svg> through a ref: per-token targets, R[u,t] as a matrix.
 import { useEffect, useMemo, useRef } from 'react';
 import type { ReactNode } from 'react';
-import type { Explanation } from '../../runtime/explain';
-import { canAffect, targetTokens, tokenLabel, unitLabel } from './scores';
+import type { Explanation } from '../../runtime/schema';
+import { canAffect, targetTokens, tokenLabel, unitLabel } from './score-view';
 import { createTargetMatrix } from './target-matrix';
 import type { TargetMatrixData } from './target-matrix';
 import type { Chart } from './top-units-chart';

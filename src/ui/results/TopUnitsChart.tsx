@@ -1,7 +1,7 @@
 // Mounts createTopUnitsChart on an <svg> through a ref; the chart lives as long as the component.
 import { useEffect, useMemo, useRef } from 'react';
 import type { ReactNode } from 'react';
-import { maxAbs as maxAbsOf, ranks } from './scores';
+import { maxAbs as maxAbsOf, ranks } from './score-view';
 import { createTopUnitsChart, topUnits } from './top-units-chart';
 import type { Chart, TopUnitsData } from './top-units-chart';
 

@@ -1,8 +1,8 @@
 // The selected unit: label, score, rank, per-target-token relevance and probabilities before and
 // after suppressing it, and the factors its pass applied (conceptual suppression's drag-along).
 import type { ReactNode } from 'react';
-import type { Explanation } from '../../runtime/explain';
-import { formatPercent, formatScore, probabilities, ranks, sequenceProbability, targetTokens, tokenLabel, unitLabel, unitScores } from './scores';
+import type { Explanation } from '../../runtime/schema';
+import { formatPercent, formatScore, probabilities, ranks, sequenceProbability, targetTokens, tokenLabel, unitLabel, unitScores } from './score-view';
 
 export interface UnitDetailsProps {
   explanation: Explanation;

@@ -5,8 +5,8 @@ import { matrixData, TargetMatrix } from './TargetMatrix';
 import { createTargetMatrix, NA_FILL } from './target-matrix';
 import { createTopUnitsChart, topUnits } from './top-units-chart';
 import { TopUnitsChart } from './TopUnitsChart';
-import { testExplanation } from './test-explanation';
-import { parseColour, ranks } from './scores';
+import { testExplanation } from '../../testing/ui-explanation';
+import { parseColour, ranks } from './score-view';
 
 afterEach(cleanup);
 

@@ -3,9 +3,9 @@
 // tokens show muted and outside every unit; the settings panel has the chat template toggle.
 import { cleanup, fireEvent, render, screen } from '@testing-library/react';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Explanation } from '../../runtime/explain';
+import type { Explanation } from '../../runtime/schema';
 import type { Actions } from '../../state/actions';
-import { createAppStore } from '../../state/store';
+import { createAppStore } from '../../state/slices/store';
 import { AppContext } from '../app/app-context';
 import { SettingsPanel } from '../app/SettingsPanel';
 import instruct from './__fixtures__/tiny-llama-instruct-chat.json';

@@ -1,11 +1,11 @@
 // @vitest-environment happy-dom
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { Explanation } from '../../runtime/explain';
+import type { Explanation } from '../../runtime/schema';
 import gpt2 from './__fixtures__/tiny-gpt2-complete.json';
 import llama from './__fixtures__/tiny-llama-per-token.json';
 import { downloadBlob, exportJson, exportPng, exportSvg, fileStem, heatmapSvg, svgString } from './export-view';
 import { createTopUnitsChart } from './top-units-chart';
-import { testExplanation } from './test-explanation';
+import { testExplanation } from '../../testing/ui-explanation';
 
 afterEach(() => {
   vi.restoreAllMocks();

@@ -1,9 +1,9 @@
 // Exports of the results view: the Explanation as JSON, any chart as a standalone SVG, the heatmap
 // as an SVG drawing of its own (heatmapSvg) and PNGs rasterised from SVG through an Image + canvas.
-import type { Explanation } from '../../runtime/explain';
+import type { Explanation } from '../../runtime/schema';
 import type { FaithfulnessSummary } from '../../state/faithfulness-summary';
 import { SIGN_IN_WORDS } from './Legend';
-import { colourScale, formatScore, maxAbs, unitScores } from './scores';
+import { colourScale, formatScore, maxAbs, unitScores } from './score-view';
 import { heatmapRunsWithImage } from '../image/image-chip';
 import type { Piece } from './text-pieces';
 

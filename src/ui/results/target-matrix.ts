@@ -1,7 +1,7 @@
 // d3 factory: per-token targets as a heatmap matrix, target tokens (rows) x input units (columns)
 // of R[u,t]. Clicking a row label selects that target token; a cell or column label selects the unit.
 import { select } from 'd3';
-import { colourScale, formatScore, maxAbs as maxAbsOf, truncate } from './scores';
+import { colourScale, formatScore, maxAbs as maxAbsOf, truncate } from './score-view';
 import { ownSvg } from './top-units-chart';
 import type { Chart } from './top-units-chart';
 

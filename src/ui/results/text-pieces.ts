@@ -1,7 +1,7 @@
 // The prompt and target cut into what the heatmap draws: the characters between tokens (kept as
 // they are), token pieces, and runs of token pieces that belong to one unit. Pure, no DOM.
-import type { Explanation } from '../../runtime/explain';
-import { tokenLabel, tokenToUnit } from './scores';
+import type { Explanation } from '../../runtime/schema';
+import { tokenLabel, tokenToUnit } from './score-view';
 
 export type Piece =
   | { kind: 'gap'; text: string }

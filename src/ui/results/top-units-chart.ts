@@ -3,7 +3,7 @@
 // element to append one to. Nothing is selected globally.
 import { scaleBand, scaleLinear, select } from 'd3';
 import type { Selection } from 'd3';
-import { colourScale, formatScore, truncate } from './scores';
+import { colourScale, formatScore, truncate } from './score-view';
 
 export interface TopUnitsDatum {
   unit: number;

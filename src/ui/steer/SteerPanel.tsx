@@ -2,7 +2,7 @@
 // generate with the factors held next to the plain generation. Connected to the store.
 import { useMemo, useState } from 'react';
 import type { ReactNode } from 'react';
-import { selectTask } from '../../state/compare-slice';
+import { selectTask } from '../../state/slices/compare-slice';
 import { selectBusy, selectExplanation, selectPlan, selectPrompt, selectSelectedUnit } from '../../state/selectors';
 import {
   MAX_STEER_TOKENS,
@@ -12,7 +12,7 @@ import {
   selectSteerResult,
   selectSteerUnits,
   steerUnitProblem,
-} from '../../state/steer-slice';
+} from '../../state/slices/steer-slice';
 import { useActions, useApp, useServices } from '../app/app-context';
 import { factorWords, pickableUnits } from './steer-pick';
 import { SteerRuns } from './SteerRuns';

@@ -1,8 +1,8 @@
 // The steered generation next to the plain one, token by token, each token with its probability;
 // hover or focus shows the probability this run gave the other run's token at that step.
 import type { ReactNode } from 'react';
-import type { SteerRunRecord, SteerTokenRecord } from '../../state/steer-slice';
-import { formatPercent } from '../results/scores';
+import type { SteerRunRecord, SteerTokenRecord } from '../../state/slices/steer-slice';
+import { formatPercent } from '../results/score-view';
 
 export interface SteerRunsProps {
   steered: Pick<SteerRunRecord, 'tokens'> & Partial<Pick<SteerRunRecord, 'text' | 'stop'>>;

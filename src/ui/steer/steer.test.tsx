@@ -2,10 +2,10 @@
 import { cleanup, fireEvent, render, screen, within } from '@testing-library/react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Actions } from '../../state/actions';
-import type { SteerRecord } from '../../state/steer-slice';
-import { createAppStore } from '../../state/store';
+import type { SteerRecord } from '../../state/slices/steer-slice';
+import { createAppStore } from '../../state/slices/store';
 import { AppContext } from '../app/app-context';
-import { completeExplanation } from '../results/test-explanation';
+import { completeExplanation } from '../../testing/ui-explanation';
 import { factorWords, pickableUnits } from './steer-pick';
 import { SteerPanel } from './SteerPanel';
 import { SteerRuns } from './SteerRuns';

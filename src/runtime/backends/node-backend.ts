@@ -1,0 +1,41 @@
+// onnxruntime-node (native CPU). It takes external weights only from files next
+// to the model (symlinks out of the folder are refused), so the rewritten graph
+// is written to a temporary folder beside hard links to the original weight
+// files, or copies where the folder is on another file system. The original
+// files are never rewritten.
+import { link, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import type { ExternalFile, OrtBackend } from './backend';
+
+export function createNodeBackend(opts: { threads?: number } = {}): OrtBackend {
+  const sessionOptions: ort.InferenceSession.SessionOptions = {
+    executionProviders: ['cpu'],
+    graphOptimizationLevel: 'all',
+    ...(opts.threads ? { intraOpNumThreads: opts.threads } : {}),
+  };
+  return {
+    name: 'cpu',
+    device: `onnxruntime-node ${ort.env.versions.common ?? ''}`.trim(),
+    supportsFp16: true,
+    Tensor: ort.Tensor,
+    async createSession(model: Uint8Array, external: readonly ExternalFile[]) {
+      if (external.length === 0) return ort.InferenceSession.create(model, sessionOptions);
+      const dir = await mkdtemp(join(tmpdir(), 'atman-'));
+      try {
+        const modelPath = join(dir, 'model.onnx');
+        await writeFile(modelPath, model);
+        for (const f of external) {
+          const target = join(dir, f.path);
+          await mkdir(dirname(target), { recursive: true });
+          const linked = f.diskPath ? await link(f.diskPath, target).then(() => true, () => false) : false;
+          if (!linked) await writeFile(target, f.data);
+        }
+        return await ort.InferenceSession.create(modelPath, sessionOptions);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+  };
+}

@@ -1,0 +1,194 @@
+// Tokenisation with character spans. transformers.js does the tokenising; it
+// does not return offsets, so spans come from decoding growing prefixes.
+import * as transformers from '@huggingface/transformers';
+import { AtmanError } from '../../core/errors';
+import type { TokenInfo } from '../../core/types';
+import type { ModelSource } from '../sources/model-source';
+import { type ChatTemplate, chatTemplateOf } from './chat-template';
+
+type HfTokenizer = InstanceType<typeof transformers.PreTrainedTokenizer>;
+
+export interface TextTokenizer {
+  /** the prompt with whatever special tokens the tokenizer adds (BOS...) */
+  encodePrompt(text: string): TokenInfo[];
+  /** the target with no special tokens */
+  encodeTarget(text: string): TokenInfo[];
+  /**
+   * The prompt with `insert` (an image's token string) in place of text[at, at + length), tokenised
+   * as one string the way the model's processor does. The inserted tokens come back as one run
+   * `inserted` = [from, to) of special tokens spanning the replaced characters; the others keep
+   * spans in `text`.
+   */
+  encodePromptWithInsert(text: string, at: number, length: number, insert: string): { tokens: TokenInfo[]; inserted: [number, number] };
+  decode(ids: number[]): string;
+  eosIds: number[];
+  /** the model's chat template (tokenizer_config.json `chat_template`), or null */
+  chat: ChatTemplate | null;
+}
+
+export async function loadTokenizer(source: ModelSource): Promise<TextTokenizer> {
+  const dec = new TextDecoder();
+  let json: unknown;
+  let config: Record<string, unknown>;
+  let generation: unknown = null;
+  try {
+    json = JSON.parse(dec.decode(await source.read('tokenizer.json')));
+    config = (await source.has('tokenizer_config.json'))
+      ? JSON.parse(dec.decode(await source.read('tokenizer_config.json')))
+      : {};
+  } catch (e) {
+    if (e instanceof AtmanError) throw e;
+    throw new AtmanError('TOKENIZER_FAILED', `The tokenizer files of ${source.id} are not valid JSON: ${(e as Error).message}`);
+  }
+  // Where an instruct model names the end of its turn, next to tokenizer_config's eos_token; an
+  // unreadable file only loses that hint.
+  try {
+    if (config.chat_template && (await source.has('generation_config.json'))) generation = JSON.parse(dec.decode(await source.read('generation_config.json')));
+  } catch {
+    generation = null;
+  }
+  let tok: HfTokenizer;
+  try {
+    const name = String(config.tokenizer_class ?? 'PreTrainedTokenizer').replace(/Fast$/, '');
+    const classes = transformers as unknown as Record<string, new (j: unknown, c: unknown) => HfTokenizer>;
+    const Cls = classes[name] ?? transformers.PreTrainedTokenizer;
+    tok = new Cls(json, config);
+  } catch (e) {
+    throw new AtmanError('TOKENIZER_FAILED', `The tokenizer of ${source.id} could not be built: ${(e as Error).message}`);
+  }
+  const eos = generation && typeof generation === 'object' ? (generation as { eos_token_id?: unknown }).eos_token_id : undefined;
+  return wrapTokenizer(tok, Array.isArray(eos) ? eos.filter((x): x is number => typeof x === 'number') : typeof eos === 'number' ? [eos] : []);
+}
+
+export function wrapTokenizer(tok: HfTokenizer, generationEos: number[] = []): TextTokenizer {
+  const specialIds = new Set<number>((tok as unknown as { all_special_ids?: number[] }).all_special_ids ?? []);
+  const addedSpecial = (tok as unknown as { added_tokens?: Array<{ id: number; special: boolean }> }).added_tokens ?? [];
+  for (const t of addedSpecial) if (t.special) specialIds.add(t.id);
+  const decode = (ids: number[]): string =>
+    tok.decode(ids, { skip_special_tokens: false, clean_up_tokenization_spaces: false });
+  const encode = (text: string, addSpecial: boolean): number[] => {
+    try {
+      return tok.encode(text, { add_special_tokens: addSpecial }) as number[];
+    } catch (e) {
+      throw new AtmanError('TOKENIZER_FAILED', `The tokenizer failed on this text: ${(e as Error).message}`);
+    }
+  };
+  const build = (text: string, role: TokenInfo['role'], addSpecial: boolean): TokenInfo[] => describe(encode(text, addSpecial), text, role);
+  const describe = (ids: number[], text: string, role: TokenInfo['role']): TokenInfo[] => {
+    // Special tokens the tokenizer adds (BOS, EOS) have no characters in the text.
+    const isAdded = ids.map((id) => specialIds.has(id));
+    const plain = ids.filter((_, i) => !isAdded[i]);
+    const spans = charSpans(plain, text, decode);
+    let k = 0;
+    return ids.map((id, i) => {
+      if (isAdded[i]) {
+        const at = k === 0 ? 0 : spans[k - 1]![1];
+        return { id, text: decode([id]), start: at, end: at, role, special: true };
+      }
+      const [start, end] = spans[k++]!;
+      return { id, text: text.slice(start, end), start, end, role, special: false };
+    });
+  };
+  const eosId = (tok as unknown as { eos_token_id?: number }).eos_token_id;
+  const encodePromptWithInsert = (text: string, at: number, length: number, insert: string) => {
+    const ids = encode(text.slice(0, at) + insert + text.slice(at + length), true);
+    const run = encode(insert, false);
+    const from = indexOfRun(ids, run);
+    if (from < 0) throw new AtmanError('TOKENIZER_FAILED', 'The image tokens did not survive tokenisation of the prompt as one run.');
+    const to = from + run.length;
+    // The text around the insert is described against the prompt without the replaced characters.
+    const outside = describe([...ids.slice(0, from), ...ids.slice(to)], text.slice(0, at) + text.slice(at + length), 'prompt').map((t) =>
+      t.start >= at && !(t.special && t.start === at && t.end === at && ids.indexOf(t.id) < from) ? { ...t, start: t.start + length, end: t.end + length } : t,
+    );
+    const inserted: TokenInfo[] = run.map((id) => ({ id, text: decode([id]), start: at, end: at + length, role: 'prompt', special: true }));
+    return { tokens: [...outside.slice(0, from), ...inserted, ...outside.slice(from)], inserted: [from, to] as [number, number] };
+  };
+  return {
+    encodePromptWithInsert,
+    encodePrompt: (text) => build(text, 'prompt', true),
+    encodeTarget: (text) => build(text, 'target', false),
+    decode: (ids) => tok.decode(ids, { skip_special_tokens: true }),
+    eosIds: typeof eosId === 'number' ? [eosId] : [],
+    chat: chatTemplateOf(tok, decode, charSpans, generationEos),
+  };
+}
+
+/**
+ * The tokenizer, refusing text that becomes a token the model has no row for. Some exports ship a
+ * tokenizer larger than the model (tiny test models keep the full GPT-2 tokenizer over a
+ * 1000-token vocabulary); an id past the table would otherwise fail deep inside a pass, or read
+ * whatever lies beyond it.
+ */
+export function withinVocabulary(tok: TextTokenizer, vocabSize: number): TextTokenizer {
+  const check = (tokens: TokenInfo[]): TokenInfo[] => {
+    const bad = tokens.find((t) => !(t.id >= 0 && t.id < vocabSize));
+    if (bad) {
+      throw new AtmanError(
+        'TOKEN_OUT_OF_VOCABULARY',
+        `The tokenizer turns ${JSON.stringify(bad.text)} into token ${bad.id}, but this model only reads tokens 0 to ${vocabSize - 1} (its tokenizer knows more tokens than the model has). Rephrase without that word.`,
+      );
+    }
+    return tokens;
+  };
+  return {
+    ...tok,
+    encodePrompt: (text) => check(tok.encodePrompt(text)),
+    encodeTarget: (text) => check(tok.encodeTarget(text)),
+    encodePromptWithInsert: (text, at, length, insert) => {
+      const r = tok.encodePromptWithInsert(text, at, length, insert);
+      check(r.tokens);
+      return r;
+    },
+  };
+}
+
+/**
+ * Character span of each token in `text`: the growth of the decoded prefix.
+ * A prefix ending inside a multi-byte character decodes with U+FFFD; such a
+ * token gets the characters completed by the next one. When decoding does not
+ * reproduce the text (normalising tokenizers), pieces are found left to right.
+ */
+export function charSpans(ids: number[], text: string, decode: (ids: number[]) => string): Array<[number, number]> {
+  const prefixes: string[] = [''];
+  for (let i = 1; i <= ids.length; i++) prefixes.push(decode(ids.slice(0, i)).replace(/\uFFFD+$/, ''));
+  const full = prefixes[ids.length]!;
+  const exact = full === text && prefixes.every((p, i) => i === 0 || p.startsWith(prefixes[i - 1]!) || text.startsWith(p));
+  if (exact) {
+    const spans: Array<[number, number]> = [];
+    let prev = 0;
+    for (let i = 1; i <= ids.length; i++) {
+      const end = Math.max(prev, Math.min(prefixes[i]!.length, text.length));
+      spans.push([prev, end]);
+      prev = end;
+    }
+    return spans;
+  }
+  return alignPieces(ids.map((id) => decode([id])), text);
+}
+
+function alignPieces(pieces: string[], text: string): Array<[number, number]> {
+  const spans: Array<[number, number]> = [];
+  let cursor = 0;
+  for (const piece of pieces) {
+    const core = piece.replace(/^[\s\u2581]+|[\s\u2581]+$/g, '').replace(/\uFFFD/g, '');
+    const at = core ? text.indexOf(core, cursor) : -1;
+    if (at < 0) {
+      spans.push([cursor, cursor]);
+      continue;
+    }
+    // Leading whitespace belongs to the token that carries it (" cat").
+    let start = at;
+    while (start > cursor && /\s/.test(text[start - 1]!)) start--;
+    spans.push([start, at + core.length]);
+    cursor = at + core.length;
+  }
+  return spans;
+}
+
+function indexOfRun(ids: readonly number[], run: readonly number[]): number {
+  outer: for (let i = 0; i + run.length <= ids.length; i++) {
+    for (let j = 0; j < run.length; j++) if (ids[i + j] !== run[j]) continue outer;
+    return i;
+  }
+  return -1;
+}

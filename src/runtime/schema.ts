@@ -1,0 +1,86 @@
+// The result every method returns and every reader of results imports: the explanation's fields,
+// the methods, the sentence that says what a score's sign means, and the schema version. The UI,
+// the worker protocol and the CLI import it from here; docs/method.md says what the numbers mean.
+import type { Rect } from '../core/image-regions';
+import type { ExplainSettings, TokenInfo } from '../core/types';
+import type { ExplainedImage } from './image/image-passes';
+import type { ModelFacts } from './atman/atman-model';
+import type { RunReport } from './atman/pass-runner';
+
+export const SCHEMA_VERSION = 1;
+
+export const SIGN_SENTENCE =
+  'score = CE(target | unit suppressed) - CE(target | unperturbed), summed over target tokens after post-processing; positive means the unit is evidence for the target (paper sign; the reference code stores the negation).';
+
+export interface ExplainProgress {
+  stage: 'passes';
+  loaded: number;
+  total: number;
+  elapsedSeconds: number;
+}
+
+export interface ExplainedUnit {
+  label: string;
+  positions: number[];
+  /** over the whole target, after post-processing */
+  score: number;
+  /** raw R[u, t] per target token (paper sign) */
+  perTarget: number[];
+  /** the column factors of this unit's pass where they differ from 1: [position, factor] */
+  factors: Array<[number, number]>;
+  /** image units: which image (0), the bounding box in original pixels, and their image tokens */
+  image?: number;
+  region?: Rect;
+  imageTokens?: number[];
+  /** the unit's area as few rectangles, for drawing */
+  regions?: Rect[];
+}
+
+/** What produced an explanation: AtMan, or one of the forward-only methods it is compared with. */
+export type ExplanationMethod = 'atman' | 'attention' | 'rollout' | 'occlusion-delete' | 'occlusion-mask';
+
+/** An explanation without a `method` is AtMan's. */
+export const methodOf = (x: Pick<Explanation, 'method'>): ExplanationMethod => x.method ?? 'atman';
+
+export interface Explanation {
+  schemaVersion: number;
+  /** absent = 'atman' */
+  method?: ExplanationMethod;
+  sign: string;
+  prompt: string;
+  target: string;
+  tokens: Array<Pick<TokenInfo, 'id' | 'text' | 'start' | 'end' | 'role'> & { special?: boolean }>;
+  units: ExplainedUnit[];
+  /** cross-entropy of each target token in the unperturbed pass */
+  baseline: { crossEntropy: number[] };
+  settings: ExplainSettings;
+  model: ModelFacts;
+  passes: number;
+  batchSize: number;
+  /** how the passes ran: prefix reuse, score head, fallbacks */
+  run: RunReport;
+  /** the image of a vision-language prompt: its size, frames and every image token's region */
+  image?: ExplainedImage;
+  seconds: number;
+}
+
+export interface UnitPlan {
+  tokens: Explanation['tokens'];
+  units: Array<Pick<ExplainedUnit, 'label' | 'positions' | 'factors'>>;
+  settings: ExplainSettings;
+}
+
+export type ComparisonMethod = Exclude<ExplanationMethod, 'atman'>;
+
+export const COMPARISON_METHODS: readonly ComparisonMethod[] = ['attention', 'rollout', 'occlusion-delete', 'occlusion-mask'];
+
+export const COMPARISON_SIGNS: Record<ComparisonMethod, string> = {
+  attention:
+    'score = attention probability mass from the query rows (the rows predicting the target tokens) to the unit\'s positions, averaged over the chosen layers and heads; never negative, higher means more attended.',
+  rollout:
+    'score = attention-rollout mass (head-mean attention plus identity, row-normalised, multiplied through the layers) from the query rows to the unit\'s positions; never negative, higher means more attended.',
+  'occlusion-delete':
+    'score = CE(target | unit deleted from the input) - CE(target | full input), summed over target tokens after post-processing; positive means the unit is evidence for the target (paper sign).',
+  'occlusion-mask':
+    'score = CE(target | unit masked out by attention_mask 0) - CE(target | unperturbed), summed over target tokens after post-processing; positive means the unit is evidence for the target (paper sign).',
+};

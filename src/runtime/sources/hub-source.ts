@@ -1,0 +1,113 @@
+// A Hugging Face hub repository as a ModelSource, spoken to the way the hub answers:
+//   GET  {endpoint}/api/models/{repo}/tree/{revision}?recursive=true   JSON entries, paged by a Link header
+//   GET  {endpoint}/{repo}/resolve/{revision}/{path}                   the file, usually through a redirect
+// and failures as 401/403/404 with an X-Error-Code header (RepoNotFound, GatedRepo,
+// RevisionNotFound, EntryNotFound). The endpoint is configurable (mirrors, tests).
+import { AtmanError } from '../../core/errors';
+import { type ModelSource, isHubId, readBody } from './model-source';
+import type { RepoFile } from './repo-files';
+
+export const HUB_ENDPOINT = 'https://huggingface.co';
+
+export interface HubOptions {
+  revision?: string;
+  /** the hub's origin, default https://huggingface.co */
+  endpoint?: string;
+  fetch?: typeof fetch;
+}
+
+/** One entry of the tree listing (only the fields this engine reads). */
+interface TreeEntry {
+  type: 'file' | 'directory' | string;
+  path: string;
+  size?: number;
+  lfs?: { size?: number };
+}
+
+// A listing longer than this many pages is not a model repository this app can use.
+const MAX_PAGES = 100;
+
+export function hubSource(repoId: string, opts: HubOptions = {}): ModelSource {
+  if (!isHubId(repoId)) throw new AtmanError('MODEL_FILES_MISSING', `"${repoId}" is not a Hugging Face model id (expected owner/name).`);
+  const revision = opts.revision ?? 'main';
+  const endpoint = (opts.endpoint ?? HUB_ENDPOINT).replace(/\/+$/, '');
+  const fetchImpl = opts.fetch ?? ((...a: Parameters<typeof fetch>) => fetch(...a));
+  const rev = encodeURIComponent(revision);
+  const fileUrl = (path: string): string => `${endpoint}/${repoId}/resolve/${rev}/${path.split('/').map(encodeURIComponent).join('/')}`;
+  const where = revision === 'main' ? repoId : `${repoId} at revision ${revision}`;
+
+  const request = async (url: string, init: RequestInit, what: string): Promise<Response> => {
+    try {
+      return await fetchImpl(url, { ...init, redirect: 'follow' });
+    } catch (e) {
+      throw new AtmanError('MODEL_FILES_MISSING', `Could not reach the hub (${endpoint}) for ${what} of ${where}: ${(e as Error).message}`, { network: true });
+    }
+  };
+
+  return {
+    id: repoId,
+    async list() {
+      const files: RepoFile[] = [];
+      let url: string | null = `${endpoint}/api/models/${repoId}/tree/${rev}?recursive=true&expand=false`;
+      for (let page = 0; url; page++) {
+        if (page === MAX_PAGES) throw new AtmanError('MODEL_UNSUPPORTED', `${where} lists more than ${MAX_PAGES} pages of files; that is not a model repository this app reads.`);
+        const r = await request(url, { headers: { accept: 'application/json' } }, 'the file list');
+        if (!r.ok) throw hubError(r, repoId, revision, null);
+        let entries: TreeEntry[];
+        try {
+          entries = (await r.json()) as TreeEntry[];
+          if (!Array.isArray(entries)) throw new Error('not a list');
+        } catch {
+          throw new AtmanError('MODEL_FILES_MISSING', `The hub's file list for ${where} is not the JSON list it should be.`);
+        }
+        for (const e of entries) {
+          if (e.type !== 'file' || typeof e.path !== 'string') continue;
+          const size = e.lfs?.size ?? e.size;
+          files.push({ path: e.path, size: typeof size === 'number' ? size : null });
+        }
+        url = nextLink(r.headers.get('link'), url);
+      }
+      return files;
+    },
+    async has(path) {
+      const r = await request(fileUrl(path), { method: 'HEAD' }, path).catch(() => null);
+      return r?.ok ?? false;
+    },
+    async read(path, onProgress) {
+      const r = await request(fileUrl(path), {}, path);
+      if (!r.ok) throw hubError(r, repoId, revision, path);
+      return readBody(r, path, onProgress);
+    },
+  };
+}
+
+/** The rel="next" target of a Link header, resolved against the page it came with. */
+export function nextLink(header: string | null, base: string): string | null {
+  if (!header) return null;
+  for (const part of header.split(',')) {
+    const m = /<([^>]*)>\s*;(.*)$/.exec(part.trim());
+    if (m && /(^|;)\s*rel="?next"?\s*(;|$)/i.test(m[2]!)) return new URL(m[1]!, base).toString();
+  }
+  return null;
+}
+
+/** The hub's refusal in words, by its X-Error-Code. */
+export function hubError(r: Response, repo: string, revision: string, path: string | null): AtmanError {
+  const code = r.headers.get('x-error-code');
+  const hubMessage = r.headers.get('x-error-message');
+  const detail = { status: r.status, hubCode: code, path };
+  const at = revision === 'main' ? '' : ` at revision ${revision}`;
+  switch (code) {
+    case 'RepoNotFound':
+      return new AtmanError('MODEL_FILES_MISSING', `The hub has no model repository ${repo} (or it is private, which needs a sign-in this app does not do).`, detail);
+    case 'GatedRepo':
+      return new AtmanError('MODEL_FILES_MISSING', `${repo} is gated: its terms must be accepted on the hub and a token sent, which this app does not do.`, detail);
+    case 'RevisionNotFound':
+      return new AtmanError('MODEL_FILES_MISSING', `${repo} has no revision "${revision}" (branch, tag or commit).`, detail);
+    case 'EntryNotFound':
+      return new AtmanError('MODEL_FILES_MISSING', `${repo}${at} has no file ${path ?? ''}.`.replace(/ \.$/, '.'), detail);
+  }
+  if (r.status === 401) return new AtmanError('MODEL_FILES_MISSING', `The hub has no model repository ${repo} (or it is private, which needs a sign-in this app does not do).`, detail);
+  const what = path ? `${path} of ${repo}${at}` : `the file list of ${repo}${at}`;
+  return new AtmanError('MODEL_FILES_MISSING', `The hub answered HTTP ${r.status} for ${what}${hubMessage ? `: ${hubMessage}` : ''}.`, detail);
+}

@@ -1,0 +1,109 @@
+// Where a model's files come from: a hub repository, any base URL laid out like
+// one, or (in Node) a folder. Everything above this reads files by their path
+// inside the repository ("config.json", "onnx/model_q4.onnx").
+import { AtmanError } from '../../core/errors';
+
+export interface RepoFile {
+  /** path inside the repository, '/'-separated: "onnx/model_q4.onnx" */
+  path: string;
+  /** bytes; null when the source does not say (a probed URL) */
+  size: number | null;
+}
+
+export interface FileProgress {
+  file: string;
+  loaded: number;
+  /** null when the server does not say */
+  total: number | null;
+}
+
+export interface ModelSource {
+  /** what the user named: a hub id, a URL or a folder */
+  id: string;
+  read(path: string, onProgress?: (p: FileProgress) => void): Promise<Uint8Array>;
+  has(path: string): Promise<boolean>;
+  /**
+   * Every file the source holds with its size, where the source can say (a hub repository, a
+   * folder, picked files); absent or null for a plain base URL, whose files are then probed.
+   */
+  list?(): Promise<RepoFile[] | null>;
+  /** the file's path on disk, for sources that are folders (Node) */
+  localPath?(path: string): string;
+}
+
+export const isHubId = (s: string): boolean => /^[\w.-]+\/[\w.-]+$/.test(s) && !s.startsWith('.') && !s.includes('..');
+
+/**
+ * Single-page app servers (Vite's, most static hosts) answer a path they do not have with their
+ * index page and status 200. A model file is never HTML, so an HTML answer to any other path means
+ * the file is not there.
+ */
+export const isHtmlFallback = (r: Response, path: string): boolean =>
+  /^text\/html\b/i.test(r.headers.get('content-type') ?? '') && !/\.html?$/i.test(path);
+
+export function urlSource(baseUrl: string, id = baseUrl, fetchImpl: typeof fetch = fetch): ModelSource {
+  const base = baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`;
+  const urlOf = (path: string): string => new URL(path, base).toString();
+  return {
+    id,
+    async has(path) {
+      try {
+        const r = await fetchImpl(urlOf(path), { method: 'HEAD' });
+        return r.ok && !isHtmlFallback(r, path);
+      } catch {
+        return false;
+      }
+    },
+    async read(path, onProgress) {
+      let r: Response;
+      try {
+        r = await fetchImpl(urlOf(path));
+      } catch (e) {
+        throw new AtmanError('MODEL_FILES_MISSING', `Could not download ${path} from ${id}: ${(e as Error).message}`);
+      }
+      if (!r.ok) throw new AtmanError('MODEL_FILES_MISSING', `Could not download ${path} from ${id} (HTTP ${r.status}).`);
+      if (isHtmlFallback(r, path)) {
+        await r.body?.cancel();
+        throw new AtmanError('MODEL_FILES_MISSING', `${id} has no ${path}: the server answered with a web page instead of the file.`);
+      }
+      return readBody(r, path, onProgress);
+    },
+  };
+}
+
+export async function readBody(r: Response, file: string, onProgress?: (p: FileProgress) => void): Promise<Uint8Array> {
+  const len = r.headers.get('content-length');
+  const total = len ? Number(len) : null;
+  if (!r.body || !onProgress) return new Uint8Array(await r.arrayBuffer());
+  const reader = r.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let loaded = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    loaded += value.length;
+    onProgress({ file, loaded, total });
+  }
+  const out = new Uint8Array(loaded);
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.length;
+  }
+  return out;
+}
+
+/** Files the user picked or dropped (a model folder), keyed by their path inside the folder. */
+export function fileMapSource(id: string, files: ReadonlyMap<string, Blob>): ModelSource {
+  return {
+    id,
+    has: async (path) => files.has(path),
+    list: async () => [...files].map(([path, f]) => ({ path, size: f.size })),
+    async read(path) {
+      const f = files.get(path);
+      if (!f) throw new AtmanError('MODEL_FILES_MISSING', `The folder ${id} has no ${path}.`);
+      return new Uint8Array(await f.arrayBuffer());
+    },
+  };
+}
