@@ -19,7 +19,7 @@
 //   chunks do with partly covered tokens.
 
 import { AtmanError } from './errors';
-import type { Rect, Size, TokenRegion } from './image-regions';
+import { type ImageShape, type Rect, type Size, type TokenRegion, coverageFn } from './image-regions';
 import type { Granularity, TokenOverlap, Unit } from './types';
 
 export type ImageGranularity = 'token' | 'word' | 'sentence' | 'paragraph' | { tilesPerSide: number };
@@ -37,12 +37,7 @@ export interface ImageTokens {
   labelPrefix?: string;
 }
 
-export type ImageShape =
-  | { kind: 'rect'; rect: Rect }
-  /** a simple polygon (either winding), vertices in original pixels */
-  | { kind: 'polygon'; points: Array<[number, number]> }
-  /** a mask stretched over the whole image: a non-zero value selects its cell */
-  | { kind: 'mask'; width: number; height: number; data: ArrayLike<number> };
+export type { ImageShape } from './image-regions';
 
 export interface ImageUnitInfo {
   imageIndex: number;
@@ -317,107 +312,4 @@ function describeShape(s: ImageShape): string {
     case 'mask':
       return '(mask)';
   }
-}
-
-function coverageFn(shape: ImageShape, image: Size): (r: Rect) => number {
-  switch (shape.kind) {
-    case 'rect': {
-      const s = shape.rect;
-      if (!(s.width > 0 && s.height > 0)) throw new AtmanError('BAD_SETTING', 'The drawn rectangle is empty; drag to draw one.');
-      return (r) => overlap1d(r.left, r.width, s.left, s.width) * overlap1d(r.top, r.height, s.top, s.height);
-    }
-    case 'polygon': {
-      const pts = shape.points;
-      if (pts.length < 3 || !(Math.abs(polygonArea(pts)) > 0)) {
-        throw new AtmanError('BAD_SETTING', 'The drawn outline encloses no area; draw at least three points around something.');
-      }
-      return (r) => Math.abs(polygonArea(clipPolygonToRect(pts, r)));
-    }
-    case 'mask':
-      return maskCoverage(shape, image);
-  }
-}
-
-const overlap1d = (a: number, la: number, b: number, lb: number) => Math.max(0, Math.min(a + la, b + lb) - Math.max(a, b));
-
-function polygonArea(pts: Array<[number, number]>): number {
-  let s = 0;
-  for (let i = 0; i < pts.length; i++) {
-    const [x0, y0] = pts[i]!;
-    const [x1, y1] = pts[(i + 1) % pts.length]!;
-    s += x0 * y1 - x1 * y0;
-  }
-  return s / 2;
-}
-
-// Sutherland–Hodgman against a rectangle (convex): for any simple subject polygon the result may
-// contain zero-width slivers along the edges, but its signed area is exactly the overlap's.
-function clipPolygonToRect(pts: Array<[number, number]>, r: Rect): Array<[number, number]> {
-  const edges: Array<[(p: [number, number]) => number]> = [
-    [(p) => p[0] - r.left],
-    [(p) => r.left + r.width - p[0]],
-    [(p) => p[1] - r.top],
-    [(p) => r.top + r.height - p[1]],
-  ];
-  let poly = pts;
-  for (const [inside] of edges) {
-    if (poly.length === 0) break;
-    const next: Array<[number, number]> = [];
-    for (let i = 0; i < poly.length; i++) {
-      const a = poly[i]!;
-      const b = poly[(i + 1) % poly.length]!;
-      const da = inside(a);
-      const db = inside(b);
-      if (da >= 0) next.push(a);
-      if ((da >= 0) !== (db >= 0)) {
-        const t = da / (da - db);
-        next.push([a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])]);
-      }
-    }
-    poly = next;
-  }
-  return poly;
-}
-
-// A summed-area table read with bilinear interpolation gives the exact integral of the
-// cell-wise constant mask over any float rectangle.
-function maskCoverage(m: { width: number; height: number; data: ArrayLike<number> }, image: Size): (r: Rect) => number {
-  const { width: w, height: h } = m;
-  if (!(Number.isInteger(w) && Number.isInteger(h) && w > 0 && h > 0) || m.data.length < w * h) {
-    throw new AtmanError('BAD_SETTING', `The drawn mask is malformed (${w} x ${h} with ${m.data.length} values).`);
-  }
-  const sat = new Float64Array((w + 1) * (h + 1));
-  let any = false;
-  for (let y = 0; y < h; y++) {
-    let rowSum = 0;
-    for (let x = 0; x < w; x++) {
-      const on = m.data[y * w + x] ? 1 : 0;
-      any ||= on === 1;
-      rowSum += on;
-      sat[(y + 1) * (w + 1) + x + 1] = sat[y * (w + 1) + x + 1]! + rowSum;
-    }
-  }
-  if (!any) throw new AtmanError('BAD_SETTING', 'The drawn mask is empty; paint over part of the picture.');
-  const at = (x: number, y: number): number => {
-    const cx = Math.min(Math.max(x, 0), w);
-    const cy = Math.min(Math.max(y, 0), h);
-    const x0 = Math.min(Math.floor(cx), w - 1);
-    const y0 = Math.min(Math.floor(cy), h - 1);
-    const fx = cx - x0;
-    const fy = cy - y0;
-    const s = (xx: number, yy: number) => sat[yy * (w + 1) + xx]!;
-    return (
-      s(x0, y0) * (1 - fx) * (1 - fy) + s(x0 + 1, y0) * fx * (1 - fy) + s(x0, y0 + 1) * (1 - fx) * fy + s(x0 + 1, y0 + 1) * fx * fy
-    );
-  };
-  // Mask cells to image pixels.
-  const sx = image.width / w;
-  const sy = image.height / h;
-  return (r) => {
-    const x0 = r.left / sx;
-    const x1 = (r.left + r.width) / sx;
-    const y0 = r.top / sy;
-    const y1 = (r.top + r.height) / sy;
-    return (at(x1, y1) - at(x0, y1) - at(x1, y0) + at(x0, y0)) * sx * sy;
-  };
 }

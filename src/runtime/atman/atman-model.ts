@@ -5,7 +5,7 @@ import { AtmanError, isAtmanError } from '../../core/errors';
 import type { ControlMode } from '../../core/types';
 import { type TargetScoringReport, appendTargetScoring } from '../../graph/append-target-scoring';
 import { type AttentionControlReport, insertAttentionControl } from '../../graph/insert-attention-control';
-import { DataType, type Model, type ValueInfo, decodeModel, encodeModel, tensorPayload } from '../../graph/ir/onnx-ir';
+import { DataType, type Model, type ValueInfo, decodeModel, encodeModel } from '../../graph/ir/onnx-ir';
 import { type SplitStackedCacheReport, splitStackedCache } from '../../graph/split-stacked-cache';
 import { type AttentionPath, type AttentionPreference, chooseAttentionPath } from './attention-path';
 import { dequantizeDynamicMatMuls } from '../../graph/dequantize-dynamic-matmuls';
@@ -24,6 +24,7 @@ import { type VisionParts, embedTokens, releaseVisionParts } from '../image/visi
 import type { FileProgress, ModelSource } from '../sources/model-source';
 import { floatData } from '../backends/tensor-data';
 import { type TextTokenizer, loadTokenizer, withinVocabulary } from '../model/text-tokenizer';
+import { loadAuxiliary, readExternalFiles } from './graph-files';
 
 export interface LoadProgress {
   stage: 'download' | 'rewrite' | 'session' | 'self-check';
@@ -327,25 +328,6 @@ function encoderHiddenSize(config: ModelConfig): number {
   return h;
 }
 
-/** An image encoder or embedding graph, run as exported (the control lives in the decoder). */
-async function loadAuxiliary(
-  source: ModelSource,
-  backend: OrtBackend,
-  file: string,
-  progress: (p: FileProgress) => void,
-): Promise<{ session: InferenceSession; table: EmbeddingTable | null }> {
-  const bytes = await source.read(file, progress);
-  const graph = decodeModel(bytes);
-  const external = await readExternalFiles(graph, source, file, progress);
-  const byLocation = new Map(external.map((f) => [f.path, f.data]));
-  try {
-    const session = await backend.createSession(bytes, external);
-    return { session, table: findTokenEmbedding(graph.graph, (loc) => byLocation.get(loc)) };
-  } catch (e) {
-    throw new AtmanError('BACKEND_FAILED', `The ${backend.name} backend could not create a session for ${file} of ${source.id}: ${(e as Error).message}`);
-  }
-}
-
 export async function logitsOf(session: InferenceSession, feeds: Parameters<InferenceSession['run']>[0]): Promise<Float32Array> {
   const out = await session.run(feeds, ['logits']);
   const t = out.logits!;
@@ -376,34 +358,4 @@ function fp16Error(backend: OrtBackend, dtype: string): AtmanError {
     'FP16_UNSUPPORTED',
     `This model variant (${dtype}) computes in 16-bit floats, which the ${backend.name} backend here (${backend.device}) cannot run correctly (no shader-f16). Choose the fp32, q8 or q4 variant.`,
   );
-}
-
-async function readExternalFiles(
-  m: Model,
-  source: ModelSource,
-  onnxFile: string,
-  progress: (p: FileProgress) => void,
-): Promise<ExternalFile[]> {
-  const locations = new Set<string>();
-  const visit = (g: Model['graph']): void => {
-    for (const t of g.initializers) {
-      const ext = tensorPayload(t).external;
-      if (ext) locations.add(ext.location);
-    }
-    for (const n of g.nodes) for (const a of n.attributes) [a.g, ...(a.graphs ?? [])].forEach((sg) => sg && visit(sg));
-  };
-  visit(m.graph);
-  const dir = onnxFile.slice(0, onnxFile.lastIndexOf('/') + 1);
-  const files: ExternalFile[] = [];
-  for (const loc of locations) {
-    if (loc.includes('..') || loc.startsWith('/')) {
-      throw new AtmanError('MODEL_UNSUPPORTED', `The graph points to external weights outside its folder (${loc}).`);
-    }
-    const path = dir + loc;
-    if (!(await source.has(path))) throw new AtmanError('MODEL_FILES_MISSING', `${source.id} is missing ${path}, which holds the model's weights.`);
-    const data = await source.read(path, progress);
-    const diskPath = source.localPath?.(path);
-    files.push({ path: loc, data, ...(diskPath ? { diskPath } : {}) });
-  }
-  return files;
 }
