@@ -45,3 +45,42 @@ export function attend(e: Emitter, c: CoreInputs): string {
 export function arange(e: Emitter, n: string): string {
   return e.op('Range', [e.i64(0), e.squeeze(n, [0]), e.i64(1)]);
 }
+
+export interface MaskedAttention {
+  /** in the node's type; cast to the compute type here */
+  q: string;
+  k: string;
+  v: string;
+  dtype: number;
+  computeType: number;
+  scale: number;
+  /** bool keys a query may see, or undefined for all */
+  allowed: string | undefined;
+  /** what the op adds to hidden keys (its mask_filter_value): finite, as the kernels add it */
+  filterValue: number;
+  bias: string | undefined;
+  /** heads x head size of the result */
+  width: number;
+  /** the fused node's output name, written in the node's type */
+  output: string;
+}
+
+/**
+ * Attention as contrib Attention and MultiHeadAttention compute it: hidden keys get the op's filter
+ * value added (not -inf), the result merged back to [B,S,width] in the node's type.
+ */
+export function attendMasked(e: Emitter, a: MaskedAttention): void {
+  const ct = a.computeType;
+  const additiveMask = a.allowed ? e.op('Where', [a.allowed, e.scalar(ct, 0), e.scalar(ct, a.filterValue)]) : undefined;
+  const out = attend(e, {
+    q: e.cast(a.q, a.dtype, ct),
+    k: e.cast(a.k, a.dtype, ct),
+    v: e.cast(a.v, a.dtype, ct),
+    computeType: ct,
+    scale: a.scale,
+    additiveMask,
+    bias: a.bias ? e.cast(a.bias, a.dtype, ct) : undefined,
+  });
+  const merged = e.fromHeads(out, a.width, ct === a.dtype ? a.output : undefined);
+  if (ct !== a.dtype) e.op('Cast', [merged], { to: a.dtype }, a.output);
+}

@@ -7,7 +7,7 @@
 //    mask_filter_value for keys the raw 2-D mask_index zeroes or that lie after
 //    the query (unidirectional); then attention_bias is added; softmax over all keys.
 import { DataType, attrInt, getAttr } from '../ir/onnx-ir';
-import { arange, attend } from './attention-core';
+import { arange, attendMasked } from './attention-core';
 import { type FusedContext, headSize } from './context';
 
 const KNOWN = new Set([
@@ -76,18 +76,7 @@ export function decomposeContribAttention(ctx: FusedContext): string {
     allowed = allowed ? e.op('And', [allowed, keep]) : keep;
     parts.push('2-D key mask');
   }
-  const additiveMask = allowed ? e.op('Where', [allowed, e.scalar(ct, 0), e.scalar(ct, mfv)]) : undefined;
-  const out = attend(e, {
-    q: e.cast(q, dtype, ct),
-    k: e.cast(k, dtype, ct),
-    v: e.cast(v, dtype, ct),
-    computeType: ct,
-    scale,
-    additiveMask,
-    bias: attnBias ? e.cast(attnBias, dtype, ct) : undefined,
-  });
-  const merged = e.fromHeads(out, Dv, ct === dtype ? n.outputs[0] : undefined);
-  if (ct !== dtype) e.op('Cast', [merged], { to: dtype }, n.outputs[0]);
+  attendMasked(e, { q, k, v, dtype, computeType: ct, scale, allowed, filterValue: mfv, bias: attnBias, width: Dv, output: n.outputs[0]! });
 
   parts.unshift(`packed QKV weights${sizes ? ` (${sizes.join('/')})` : ''}`);
   if (past) parts.push('stacked past/present');

@@ -7,7 +7,7 @@
 //    key_padding_mask zeroes and, unidirectional, keys after the query), plus
 //    attention_bias; softmax over all keys.
 import { DataType, attrInt, getAttr } from '../ir/onnx-ir';
-import { arange, attend } from './attention-core';
+import { arange, attendMasked } from './attention-core';
 import { type FusedContext, headSize } from './context';
 
 const KNOWN = new Set(['num_heads', 'mask_filter_value', 'scale', 'unidirectional']);
@@ -89,18 +89,7 @@ export function decomposeMultiHeadAttention(ctx: FusedContext): string {
     allowed = allowed ? e.op('And', [allowed, keep]) : keep;
     parts.push(`${rank}-D key_padding_mask`);
   }
-  const additiveMask = allowed ? e.op('Where', [allowed, e.scalar(ct, 0), e.scalar(ct, mfv)]) : undefined;
-  const out = attend(e, {
-    q: e.cast(q, dtype, ct),
-    k: e.cast(k, dtype, ct),
-    v: e.cast(v, dtype, ct),
-    computeType: ct,
-    scale,
-    additiveMask,
-    bias: attnBias ? e.cast(attnBias, dtype, ct) : undefined,
-  });
-  const merged = e.fromHeads(out, N * Hv, ct === dtype ? n.outputs[0] : undefined);
-  if (ct !== dtype) e.op('Cast', [merged], { to: dtype }, n.outputs[0]);
+  attendMasked(e, { q, k, v, dtype, computeType: ct, scale, allowed, filterValue: mfv, bias: attnBias, width: N * Hv, output: n.outputs[0]! });
 
   if (attnBias) parts.push('attention_bias');
   if (pastK) parts.push('past key/value');

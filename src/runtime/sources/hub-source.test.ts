@@ -4,26 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type HubFile, type HubServer, startHubServer } from '../../testing/hub-server';
 import { expectCode } from '../../testing/expect-code';
 import { hubSource, nextLink } from './hub-source';
-import { type CacheLike, cachedSource } from './model-cache';
+import { MemoryCache } from '../../testing/memory-cache';
+import { cachedSource } from './model-cache';
 import { urlSource } from './model-source';
-
-/** Cache Storage in memory (bodies and headers kept as the real one keeps them). */
-class MemoryCache implements CacheLike {
-  readonly store = new Map<string, { body: Uint8Array; headers: [string, string][] }>();
-  async match(url: string): Promise<Response | undefined> {
-    const e = this.store.get(url);
-    return e ? new Response(new Blob([e.body as Uint8Array<ArrayBuffer>]), { headers: e.headers }) : undefined;
-  }
-  async put(url: string, res: Response): Promise<void> {
-    this.store.set(url, { body: new Uint8Array(await res.arrayBuffer()), headers: [...res.headers] });
-  }
-  async delete(url: string): Promise<boolean> {
-    return this.store.delete(url);
-  }
-  async keys(): Promise<Array<{ url: string }>> {
-    return [...this.store.keys()].map((url) => ({ url }));
-  }
-}
 
 const bytes = (s: string): { data: Uint8Array } => ({ data: new TextEncoder().encode(s) });
 

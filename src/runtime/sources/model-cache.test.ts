@@ -1,25 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { MemoryCache } from '../../testing/memory-cache';
 import { AtmanError } from '../../core/errors';
 import { type CacheLike, cacheIdFor, cacheKey, cachedSource, clearCachedModels, listCachedModels, parseCacheKey } from './model-cache';
 import type { FileProgress, ModelSource } from './model-source';
 
-/** Cache Storage in memory: Responses are stored as bytes plus headers, like the real one does. */
-class MemoryCache implements CacheLike {
-  readonly store = new Map<string, { body: Uint8Array; headers: [string, string][] }>();
-  async match(url: string): Promise<Response | undefined> {
-    const e = this.store.get(url);
-    return e ? new Response(new Blob([e.body as Uint8Array<ArrayBuffer>]), { headers: e.headers }) : undefined;
-  }
-  async put(url: string, res: Response): Promise<void> {
-    this.store.set(url, { body: new Uint8Array(await res.arrayBuffer()), headers: [...res.headers] });
-  }
-  async delete(url: string): Promise<boolean> {
-    return this.store.delete(url);
-  }
-  async keys(): Promise<Array<{ url: string }>> {
-    return [...this.store.keys()].map((url) => ({ url }));
-  }
-}
 
 /** A network source that counts requests and can be switched off. */
 function fakeNetwork(files: Record<string, number>) {
