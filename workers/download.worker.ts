@@ -5,6 +5,7 @@
 // confirmed; a worker script's policy is its own (none is sent with it), so the page asks this
 // worker instead. The page only ever asks after the user said yes (see link-targets.ts).
 import type { DownloadReply, DownloadRequest } from '../src/runtime-client/download-client';
+import { readStream } from '../src/runtime/sources/model-source';
 
 self.onmessage = async (e: MessageEvent<DownloadRequest>) => {
   const { url, maxBytes } = e.data;
@@ -19,25 +20,8 @@ self.onmessage = async (e: MessageEvent<DownloadRequest>) => {
   try {
     const r = await fetch(u.href, { mode: 'cors', credentials: 'omit', cache: 'force-cache' });
     const headers = [...r.headers].filter(([k]) => k === 'content-type' || k === 'content-length');
-    const reader = r.body?.getReader();
-    const parts: Uint8Array[] = [];
-    let size = 0;
-    while (reader) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.length;
-      if (size > maxBytes) {
-        await reader.cancel();
-        return reply({ ok: false, tooLarge: true, message: `larger than ${maxBytes} bytes` });
-      }
-      parts.push(value);
-    }
-    const body = new Uint8Array(size);
-    let o = 0;
-    for (const p of parts) {
-      body.set(p, o);
-      o += p.length;
-    }
+    const body = r.body ? await readStream(r.body, maxBytes) : new Uint8Array(0);
+    if (!body) return reply({ ok: false, tooLarge: true, message: `larger than ${maxBytes} bytes` });
     reply({ ok: true, status: r.status, statusText: r.statusText, headers, body: body.buffer }, [body.buffer]);
   } catch (err) {
     reply({ ok: false, message: String((err as Error)?.message ?? err) });

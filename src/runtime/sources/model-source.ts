@@ -75,15 +75,27 @@ export async function readBody(r: Response, file: string, onProgress?: (p: FileP
   const len = r.headers.get('content-length');
   const total = len ? Number(len) : null;
   if (!r.body || !onProgress) return new Uint8Array(await r.arrayBuffer());
-  const reader = r.body.getReader();
+  return (await readStream(r.body, Infinity, (loaded) => onProgress({ file, loaded, total })))!;
+}
+
+/**
+ * Reads a stream whole, in one buffer; null as soon as it holds more than `limit` bytes (the rest
+ * is cancelled unread). `onChunk` hears the bytes read so far after each chunk.
+ */
+export async function readStream(stream: ReadableStream<Uint8Array>, limit = Infinity, onChunk?: (loaded: number) => void): Promise<Uint8Array<ArrayBuffer> | null> {
+  const reader = stream.getReader();
   const chunks: Uint8Array[] = [];
   let loaded = 0;
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
-    chunks.push(value);
     loaded += value.length;
-    onProgress({ file, loaded, total });
+    if (loaded > limit) {
+      await reader.cancel();
+      return null;
+    }
+    chunks.push(value);
+    onChunk?.(loaded);
   }
   const out = new Uint8Array(loaded);
   let off = 0;

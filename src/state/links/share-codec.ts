@@ -11,6 +11,7 @@ import { type ImageView, LINK_IMAGE_TYPES, type LinkImageType, MAX_LINK_IMAGE_BY
 import type { ModelChoice } from '../model-catalog';
 import { type FaithfulnessSummary, roundSummary, sanitizeFaithfulness } from '../faithfulness-summary';
 import { MAX_STEER_TOKENS, type SteerRecord, type SteerUnitDraft, roundSteerRecord, sanitizeSteerRecord, sanitizeSteerUnits } from '../slices/steer-slice';
+import { readStream } from '../../runtime/sources/model-source';
 import { base64urlToBytes, bytesToBase64url } from '../base64';
 import { MAX_HASH_CHARS, boundedParams, boundedProblems, parseLinkJson } from './link-limits';
 import type { SharedState, SharedFaithfulness, SharedSteer, SharedImage, DecodedShare } from '../slices/app-state';
@@ -26,29 +27,9 @@ export { MAX_HASH_CHARS };
 /** Decompressed explanation JSON; guards against a deflate bomb. */
 const MAX_INFLATED_BYTES = 4 * 2 ** 20;
 
-
-
-
 async function pump(stream: ReadableStream<Uint8Array>, limit: number): Promise<Uint8Array> {
-  const reader = stream.getReader();
-  const parts: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.length;
-    if (size > limit) {
-      await reader.cancel();
-      throw new Error('too large');
-    }
-    parts.push(value);
-  }
-  const out = new Uint8Array(size);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
+  const out = await readStream(stream, limit);
+  if (!out) throw new Error('too large');
   return out;
 }
 
