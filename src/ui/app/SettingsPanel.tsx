@@ -49,7 +49,7 @@ export function SettingsPanel(): ReactNode {
               <option value="log-additive">log-additive (production API)</option>
             </select>
           </label>
-          <Help id="h-mode">Multiplicative scales the attention scores (the paper); log-additive adds log(factor). Fused-attention models need log-additive.</Help>
+          <Help id="h-mode">Multiplicative scales the attention scores (the paper); log-additive adds log(factor). Both work on every model: fused attention is rewritten as standard ops at load.</Help>
         </div>
         <div className="setting">
           <label>
