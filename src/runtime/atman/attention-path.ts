@@ -19,6 +19,9 @@ export const ATTENTION_PREFERENCES: readonly AttentionPreference[] = ['auto', 'f
 const BIAS_CAPABLE = new Set(['GroupQueryAttention', 'MultiHeadAttention']);
 const FUSED = new Set([...BIAS_CAPABLE, 'Attention']);
 
+/** The run report's words for the path, only where the model had fused attention to keep or rewrite. */
+export const attentionReport = (a: AttentionPath): { attention?: string } => (a.kind === 'plain' ? {} : { attention: a.description });
+
 export interface AttentionPath {
   kind: 'decomposed' | 'fused' | 'plain';
   /** in words, for the run report */

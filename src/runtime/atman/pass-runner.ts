@@ -11,6 +11,7 @@ import { factorsForBatch, groupByStart } from '../../core/plan';
 import { crossEntropyAtTargets } from '../../core/scores';
 import { TARGET_LOGPROBS_OUTPUT } from '../../graph/append-target-scoring';
 import type { AtmanModel, ControlState } from './atman-model';
+import { attentionReport } from './attention-path';
 import { type CoupledNumerics, EXACT_NOTE, type RowCouplingReport, deviationSample, dequantizedNote, measureDeviation } from './coupled-numerics';
 import { type DecoderContext, type PastTensor, buildFeeds, feedBytes } from './feeds';
 import { floatData } from '../backends/tensor-data';
@@ -119,7 +120,7 @@ export async function runPassesOn(model: AtmanModel, control: ControlState, job:
   const total = 1 + unitCount;
   const { session, inputs, cache } = control;
   const report: RunReport = {
-    attention: model.current.attention.description,
+    ...attentionReport(model.current.attention),
     scoreHead: opts.scoreHead,
     prefixReuse: !opts.prefixReuse ? 'off' : cache ? 'used' : 'unavailable: the graph takes no key/value cache (past_key_values)',
     notes: [],

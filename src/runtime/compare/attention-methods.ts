@@ -7,7 +7,7 @@ import { type ExposeAttentionReport, exposeAttentionProbs } from '../../graph/ex
 import { type ValueInfo, decodeModel, encodeModel } from '../../graph/ir/onnx-ir';
 import { splitStackedCache } from '../../graph/split-stacked-cache';
 import type { AtmanModel } from '../atman/atman-model';
-import { chooseAttentionPath } from '../atman/attention-path';
+import { attentionReport, chooseAttentionPath } from '../atman/attention-path';
 import { type Prepared } from '../atman/prepare';
 import { buildFeeds, feedBytes } from '../atman/feeds';
 
@@ -17,8 +17,8 @@ interface ProbsSession {
   session: InferenceSession;
   inputs: ValueInfo[];
   report: ExposeAttentionReport;
-  /** the attention the probabilities come from, in words */
-  attention: string;
+  /** the run report's words for the attention the probabilities come from (none for plain exports) */
+  attention: { attention?: string };
 }
 
 /** A session on the unmodified graph with every layer's attention probabilities as outputs, made on first use. */
@@ -40,7 +40,7 @@ function probsSession(model: AtmanModel): Promise<ProbsSession> {
     } catch (e) {
       throw new AtmanError('BACKEND_FAILED', `The ${model.backend.name} backend could not create a session that reads the attention of ${model.id}: ${(e as Error).message}`);
     }
-    return { session, inputs: graph.graph.inputs, report, attention: attention.description };
+    return { session, inputs: graph.graph.inputs, report, attention: attentionReport(attention) };
   })();
   probsSessions.set(model, made);
   // A failed build is not kept: the next call tries again.
@@ -106,7 +106,7 @@ export async function attentionScores(model: AtmanModel, p: Prepared, method: 'a
   const scores = perTarget.map((row) => (query === 'last-prompt' ? row[0]! : row.reduce((a, x) => a + x, 0) / T));
 
   const report = emptyReport(1, false);
-  report.attention = attention;
+  Object.assign(report, attention);
   report.batches = 1;
   report.rowsComputed = report.rowsFullRecompute = S;
   report.ioPeakBytes = io;

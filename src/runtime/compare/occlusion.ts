@@ -5,6 +5,7 @@ import type { Unit } from '../../core/types';
 import { TARGET_LOGPROBS_OUTPUT } from '../../graph/append-target-scoring';
 import { DataType } from '../../graph/ir/onnx-ir';
 import { type AtmanModel, checkTokenIds } from '../atman/atman-model';
+import { attentionReport } from '../atman/attention-path';
 import { batchSizeFor } from '../atman/explain';
 import { type Prepared } from '../atman/prepare';
 import { buildFeeds, feedBytes } from '../atman/feeds';
@@ -43,7 +44,7 @@ export async function occlusionScores(
   // Coupled rows: a pass's numbers depend on its batch partners, so each runs alone (the score head already picks rows after the LM head).
   const batchSize = coupling.coupled ? 1 : (req.batchSize ?? batchSizeFor(model, S, T, req.memoryBudgetBytes));
   const report = emptyReport(batchSize, true);
-  report.attention = model.current.attention.description;
+  Object.assign(report, attentionReport(model.current.attention));
   if (coupling.coupled) {
     report.rowCoupling = { reason: coupling.reason!, handling: 'exact' };
     report.notes.push('rows and batch items are coupled in this model (see rowCoupling): occlusion passes ran one at a time');

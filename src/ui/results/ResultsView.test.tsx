@@ -30,6 +30,14 @@ describe('ResultsView', () => {
     expect(summaryLine(fast)).toMatch(/dequantized variant: scores within 5\.0% of the largest score .* 9 passes\)$/);
   });
 
+  it('says in the summary line which attention ran for a fused-attention model, and nothing without one', () => {
+    const x = testExplanation();
+    const run = { scoreHead: true, prefixReuse: 'used', notes: [], batches: 1, batchSize: 16, rowsComputed: 6, rowsFullRecompute: 6, passesSkipped: 0, ioPeakBytes: 0 };
+    const rewritten = { ...x, run: { ...run, attention: '2 GroupQueryAttention rewritten as standard ops (multiplicative mode needs the raw q·k scores)' } };
+    expect(summaryLine(rewritten)).toMatch(/score head\); attention: 2 GroupQueryAttention rewritten as standard ops \(multiplicative mode needs the raw q·k scores\)$/);
+    expect(summaryLine({ ...x, run })).toMatch(/score head\)$/);
+  });
+
   it('shows the matrix only for per-token targets', () => {
     render(<ResultsView explanation={completeExplanation()} selectedUnit={null} onSelectUnit={noop} selectedTarget={null} onSelectTarget={noop} />);
     expect(screen.queryByTestId('target-matrix')).toBeNull();

@@ -34,7 +34,13 @@ export function summaryLine(x: Explanation): string {
   const on = x.model.backend && !dev.toLowerCase().includes(x.model.backend.toLowerCase()) ? `${dev} (${x.model.backend})` : dev;
   const s = x.settings;
   const run = x.run ? `; ${x.run.rowsComputed} of ${x.run.rowsFullRecompute} rows computed (prefix reuse ${x.run.prefixReuse}${x.run.scoreHead ? ', score head' : ''})` : '';
-  return `${x.passes} passes in ${seconds(x.seconds)} s on ${on}, batch ${x.batchSize}; ${s.mode}, factor ${s.factor}, kappa ${s.kappa ?? 'off'}${run}${couplingWords(x)}`;
+  return `${x.passes} passes in ${seconds(x.seconds)} s on ${on}, batch ${x.batchSize}; ${s.mode}, factor ${s.factor}, kappa ${s.kappa ?? 'off'}${run}${attentionWords(x)}${couplingWords(x)}`;
+}
+
+/** Models exported with fused attention: whether the passes ran its kernels or its rewrite. */
+function attentionWords(x: Explanation): string {
+  const a = x.run?.attention;
+  return a ? `; attention: ${a}` : '';
 }
 
 /** Models whose rows are coupled (8-bit dynamic quantization): how the passes ran instead. */
