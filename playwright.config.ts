@@ -22,7 +22,8 @@ const webgpu = ['--enable-unsafe-webgpu'];
 // there do its pthreads re-load our worker (the em-pthread guard) and do the .wasm asset URLs
 // get rewritten.
 const dev = process.env.E2E_SERVER === 'dev';
-const port = dev ? 5173 : 4173;
+// E2E_PORT lets several checkouts run their e2e on one machine without sharing a server.
+const port = Number(process.env.E2E_PORT) || (dev ? 5173 : 4173);
 
 export default defineConfig({
   testDir: 'e2e',
