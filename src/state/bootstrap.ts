@@ -5,6 +5,7 @@ import { DEFAULT_MODEL, type ModelChoice } from './model-catalog';
 import type { Example } from './slices/model-slice';
 import { openLinkFromLocation, startUrlSync } from './links/share-sync';
 import type { AppStore } from './slices/app-state';
+import { fetchServedModels, isServedChoice } from './served-models';
 
 /** Whether the dev/test server serves the random-weight test models (a real deployment does not). */
 async function fixturesServed(fetchFn: typeof fetch): Promise<boolean> {
@@ -32,7 +33,7 @@ export async function fetchExamples(c: ModelChoice, fetchFn: typeof fetch = fetc
 }
 
 /** Local models (bundled, test, picked folder) load at once; downloads wait for a click. */
-export const loadsWithoutAsking = (c: ModelChoice): boolean => c.kind === 'bundled' || c.kind === 'fixture' || c.kind === 'folder';
+export const loadsWithoutAsking = (c: ModelChoice): boolean => c.kind === 'bundled' || c.kind === 'fixture' || c.kind === 'folder' || isServedChoice(c);
 
 export interface StartOptions {
   /** explain the demo example on a first visit; the browser tests' `?test` mode turns it off so each test starts idle */
@@ -41,8 +42,8 @@ export interface StartOptions {
 
 export async function startApp(store: AppStore, actions: Actions, fetchFn: typeof fetch = fetch, opts: StartOptions = {}): Promise<void> {
   void actions.probe();
-  const fixtures = await fixturesServed(fetchFn);
-  store.setState({ fixturesAvailable: fixtures });
+  const [fixtures, servedModels] = await Promise.all([fixturesServed(fetchFn), fetchServedModels(fetchFn)]);
+  store.setState({ fixturesAvailable: fixtures, servedModels });
   await openLinkFromLocation(store, { allowFixtures: fixtures });
   if (store.getState().modelChoice.kind === 'fixture' && !fixtures) {
     store.setState({ modelChoice: { ...DEFAULT_MODEL }, notices: [...store.getState().notices, 'The saved test model is not served here; using the demo model.'] });

@@ -15,6 +15,7 @@ export const selectLoadProgress = (s: AppState) => s.loadProgress;
 export const selectCached = (s: AppState) => s.cached;
 export const selectPendingModel = (s: AppState) => s.pendingModel;
 export const selectFixturesAvailable = (s: AppState) => s.fixturesAvailable;
+export const selectServedModels = (s: AppState) => s.servedModels;
 export const selectExamples = (s: AppState) => s.examples;
 export const selectStatus = (s: AppState) => s.status;
 export const selectFinishedRuns = (s: AppState) => s.finishedRuns;

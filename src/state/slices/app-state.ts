@@ -3,6 +3,7 @@
 // state (`get()`) without importing the store, and the store can import the slices: no import
 // circle between store.ts, the slices and the share-link codec.
 import type { StoreApi } from 'zustand/vanilla';
+import type { ServedModel } from '../served-models';
 import type { Rect } from '../../core/image-regions';
 import type { ControlMode, ExplainSettings } from '../../core/types';
 import type {
@@ -43,6 +44,8 @@ export interface ModelSlice {
   pendingModel: ModelChoice | null;
   /** whether the test models are served here (dev and test servers only) */
   fixturesAvailable: boolean;
+  /** hub models this app's own server offers (a workshop); empty elsewhere */
+  servedModels: ServedModel[];
   /** examples shipped with the chosen bundled model */
   examples: Example[];
   /** the chosen hub model's variants, listed before any download (key: variantsKey) */

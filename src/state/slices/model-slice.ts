@@ -19,6 +19,7 @@ export const createModelSlice: StateCreator<AppState, [], [], ModelSlice> = (set
   cached: [],
   pendingModel: null,
   fixturesAvailable: false,
+  servedModels: [],
   examples: [],
   variants: null,
 

@@ -16,7 +16,8 @@ import {
   modelKey,
   modelLabel,
 } from '../../../state/model-catalog';
-import { selectBackend, selectFixturesAvailable, selectLoadProgress, selectLoaded, selectModelChoice, selectPendingModel, selectStatus, selectVariants } from '../../../state/selectors';
+import { type ServedModel, servedChoice, servedFor } from '../../../state/served-models';
+import { selectBackend, selectFixturesAvailable, selectServedModels, selectLoadProgress, selectLoaded, selectModelChoice, selectPendingModel, selectStatus, selectVariants } from '../../../state/selectors';
 import { variantsKey } from '../../../state/slices/model-slice';
 import type { AppStore } from '../../../state/slices/store';
 import type { Actions } from '../../../state/actions';
@@ -27,15 +28,17 @@ import { PrecisionSelect } from './PrecisionSelect';
 
 const CUSTOM = 'custom';
 
-export function selectValue(c: ModelChoice): string {
+export function selectValue(c: ModelChoice, served: readonly ServedModel[] = []): string {
   switch (c.kind) {
     case 'bundled':
     case 'fixture':
       return `${c.kind}:${c.id}`;
     case 'hub':
       return CURATED_MODELS.some((m) => m.repo === c.repo && m.dtype === c.dtype) ? `hub:${c.repo}|${c.dtype}` : CUSTOM;
-    case 'url':
-      return CUSTOM;
+    case 'url': {
+      const m = servedFor(c, served);
+      return m ? `served:${m.repo}` : CUSTOM;
+    }
     case 'folder':
       return 'folder';
   }
@@ -44,6 +47,7 @@ export function selectValue(c: ModelChoice): string {
 function choiceFromValue(v: string): ModelChoice | null {
   const [kind, rest = ''] = [v.slice(0, v.indexOf(':')), v.slice(v.indexOf(':') + 1)];
   if (kind === 'bundled' || kind === 'fixture') return { kind, id: rest };
+  if (kind === 'served') return servedChoice({ repo: rest });
   if (kind === 'hub') {
     const m = CURATED_MODELS.find((c) => `${c.repo}|${c.dtype}` === rest);
     return m ? { kind: 'hub', repo: m.repo, dtype: m.dtype } : null;
@@ -141,7 +145,8 @@ export function ModelPicker(): ReactNode {
   const status = useApp(selectStatus);
   const { store } = useServices();
   const actions = useActions();
-  const value = selectValue(choice);
+  const served = useApp(selectServedModels);
+  const value = selectValue(choice, served);
   const [custom, setCustom] = useState(choice.kind === 'hub' ? choice.repo : choice.kind === 'url' ? choice.url : '');
   const [showCustom, setShowCustom] = useState(value === CUSTOM);
   useEffect(() => {
@@ -182,6 +187,15 @@ export function ModelPicker(): ReactNode {
                 </option>
               ))}
             </optgroup>
+            {served.length ? (
+              <optgroup label="Served by this workshop (from the teacher's machine)">
+                {served.map((m) => (
+                  <option key={m.repo} value={`served:${m.repo}`}>
+                    {m.repo} — {m.onnx.join(', ')}, {formatBytes(m.bytes)}
+                  </option>
+                ))}
+              </optgroup>
+            ) : null}
             {fixtures ? (
               <optgroup label="Test models (random weights)">
                 {FIXTURE_MODELS.map((m) => (
