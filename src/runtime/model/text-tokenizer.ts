@@ -142,24 +142,68 @@ export function withinVocabulary(tok: TextTokenizer, vocabSize: number): TextTok
   };
 }
 
+/** Tokens a span window may hold back waiting for a character to complete before it gives up. */
+const MAX_PENDING_TOKENS = 32;
+
 /**
- * Character span of each token in `text`: the growth of the decoded prefix.
- * A prefix ending inside a multi-byte character decodes with U+FFFD; such a
- * token gets the characters completed by the next one. When decoding does not
+ * Character span of each token in `text`: how much the decoded text grows with it.
+ * A token ending inside a multi-byte character decodes with U+FFFD; such a token gets no
+ * characters, and the one that completes the character gets them. When decoding does not
  * reproduce the text (normalising tokenizers), pieces are found left to right.
+ *
+ * Linear in the number of tokens: each token is decoded in a short window that starts one
+ * committed token back (so a decoder that drops the leading space of the first token it sees,
+ * as SentencePiece's does, drops it from the context, not from the new text), and only the
+ * growth of that window is new text. Decoding every prefix instead made a long prompt quadratic.
  */
 export function charSpans(ids: number[], text: string, decode: (ids: number[]) => string): Array<[number, number]> {
-  const prefixes: string[] = [''];
-  for (let i = 1; i <= ids.length; i++) prefixes.push(decode(ids.slice(0, i)).replace(/\uFFFD+$/, ''));
-  const full = prefixes[ids.length]!;
-  const exact = full === text && prefixes.every((p, i) => i === 0 || p.startsWith(prefixes[i - 1]!) || text.startsWith(p));
-  if (exact) {
+  const n = ids.length;
+  const ends: number[] = new Array<number>(n);
+  // window: ids[from, i]; context = decode(ids[from, read]), already committed before the window's new text
+  let from = 0;
+  let read = 0;
+  let context = '';
+  let emitted = 0; // characters after the context already committed
+  let pos = 0; // characters of `text` committed
+  let exact = true;
+  for (let i = 1; i <= n && exact; i++) {
+    const full = decode(ids.slice(from, i));
+    const stuck = i - read > MAX_PENDING_TOKENS;
+    // A trailing U+FFFD is a character cut in half, unless waiting longer is pointless.
+    const cur = stuck ? full : full.replace(/\uFFFD+$/, '');
+    if (!cur.startsWith(context)) {
+      exact = false;
+      break;
+    }
+    const piece = cur.slice(context.length + emitted);
+    if (piece.length > 0) {
+      if (!text.startsWith(piece, pos)) {
+        exact = false;
+        break;
+      }
+      pos += piece.length;
+      emitted += piece.length;
+    }
+    ends[i - 1] = pos;
+    if (cur === full) {
+      // Everything up to token i is settled: it becomes the next window's context.
+      from = read;
+      read = i;
+      context = decode(ids.slice(from, read));
+      emitted = 0;
+    }
+  }
+  if (exact && n > 0 && pos < text.length) {
+    // What a last, incomplete character left pending (the text itself may end in U+FFFD).
+    const rest = decode(ids.slice(from, n)).slice(context.length + emitted);
+    if (rest.length > 0 && text.startsWith(rest, pos)) pos = ends[n - 1] = pos + rest.length;
+  }
+  if (exact && pos === text.length) {
     const spans: Array<[number, number]> = [];
     let prev = 0;
-    for (let i = 1; i <= ids.length; i++) {
-      const end = Math.max(prev, Math.min(prefixes[i]!.length, text.length));
-      spans.push([prev, end]);
-      prev = end;
+    for (let i = 0; i < n; i++) {
+      spans.push([prev, ends[i]!]);
+      prev = ends[i]!;
     }
     return spans;
   }
