@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isAtmanError } from './errors';
-import { NUMBER_RULES, assertFinite, checkNumber, checkRunNumbers, numberProblem, parseDecimal, readNumber, readNumberList, validateSettings } from './index';
+import { NUMBER_RULES, assertFinite, checkNumber, checkRunNumbers, numberProblem, parseDecimal, parseGranularity, readNumber, readNumberList, validateSettings } from './index';
 
 const thrown = (f: () => unknown): { code: string; message: string; detail: unknown } => {
   try {
@@ -40,6 +40,13 @@ describe('numbers read from text', () => {
   it('quotes long input shortened', () => {
     const e = thrown(() => readNumber('9'.repeat(500), NUMBER_RULES.generate));
     expect(e.message.length).toBeLessThan(200);
+  });
+});
+
+describe('granularity offsets', () => {
+  it('chunk offsets are whole character offsets in range', () => {
+    expect(parseGranularity('chunks:0-12,20-31')).toEqual({ kind: 'chunks', chunks: [[0, 12], [20, 31]] });
+    expect(thrown(() => parseGranularity('chunks:0-99999999999999999999')).message).toMatch(/^A chunk end must be a whole number from 0 to 10000000; got "99999999999999999999"\.$/);
   });
 });
 

@@ -2,7 +2,7 @@
 // the user can act on, so the runtime never sees one.
 
 import { AtmanError } from './errors';
-import { NUMBER_RULES, checkNumber } from './numbers';
+import { NUMBER_RULES, checkNumber, readNumber } from './numbers';
 import { DEFAULT_SETTINGS, type ExplainSettings, type Granularity } from './types';
 
 const MODES = ['multiplicative', 'log-additive'] as const;
@@ -110,7 +110,7 @@ export function parseGranularity(s: string): Granularity {
     const chunks = (arg ?? '').split(',').map((part): [number, number] => {
       const m = /^\s*(\d+)\s*-\s*(\d+)\s*$/.exec(part);
       if (!m) return bad(`Cannot read chunk "${part}"; write chunks as start-end character offsets, e.g. chunks:0-12,20-31.`);
-      return [Number(m[1]), Number(m[2])];
+      return [readNumber(m[1]!, NUMBER_RULES.offset, 'A chunk start'), readNumber(m[2]!, NUMBER_RULES.offset, 'A chunk end')];
     });
     return checkGranularity({ kind: 'chunks', chunks });
   }
