@@ -5,6 +5,8 @@ import { ort } from './ort-runtime';
 import { expose } from 'comlink';
 import { AtmanError } from '../src/core/errors';
 import { DEFAULT_MEMORY_BUDGET } from '../src/core/plan';
+import { checkRunNumbers } from '../src/core/numbers';
+import { validateSettings } from '../src/core/settings';
 import type { BackendChoice, EngineApi, ImageData, LoadRequest, ModelInfo } from '../src/protocol/engine-api';
 import type { OrtBackend } from '../src/runtime/backends/backend';
 import { describeVariants } from '../src/runtime/sources/model-files';
@@ -139,6 +141,8 @@ const api: EngineApi = {
     return describeVariants(await sourceOf(req, false), await backendFor(req.backend), req.dtype ?? 'auto');
   },
   async load(req, onProgress) {
+    // Before any download: a bad layer list or mode would otherwise fail only after it.
+    validateSettings({ ...(req.mode ? { mode: req.mode } : {}), ...(req.layers !== undefined ? { layers: req.layers } : {}) });
     const backend = await backendFor(req.backend);
     ort.env.wasm.numThreads = wasmThreads;
     running?.abort();
@@ -158,6 +162,8 @@ const api: EngineApi = {
     });
   },
   explain(req, onProgress) {
+    // Numbers first, so a bad batch size is refused before a picture is decoded.
+    checkRunNumbers(req);
     return withSignal(async (signal, m) => {
       const { image: imageData, imageRegions, method, attention, ...rest } = req;
       const image = await imageOf(imageData);

@@ -1,10 +1,10 @@
 // npm run explain -- --model <folder or hub id> --prompt "..." [--target "..." | --generate N] [--image FILE [--region L,T,W,H ...]] ...
 import { readFile, writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { parseArgs } from 'node:util';
 import { AtmanError } from '../core/errors';
+import { NUMBER_RULES, readNumber, readNumberList } from '../core/numbers';
 import type { Rect } from '../core/image-regions';
-import { parseGranularity } from '../core/settings';
+import { parseGranularity, validateSettings } from '../core/settings';
 import type { ExplainSettings } from '../core/types';
 import { explainComparison } from '../runtime/compare/comparison-methods';
 import { COMPARISON_METHODS } from '../runtime/schema';
@@ -15,6 +15,7 @@ import { type Explanation, type ExplanationMethod } from '../runtime/schema';
 import { type FaithfulnessReport, measureFaithfulness } from '../runtime/compare/faithfulness';
 import type { ImageRequest } from '../runtime/image/image-passes';
 import { decodeImage } from '../runtime/image/decode-image';
+import { checkOutputFile, flagNumber, parseCliArgs } from './cli-args';
 import { chatFlag, loadCliModel, runWhenMain } from './load-model';
 import { renderExplanation } from './render';
 
@@ -28,9 +29,7 @@ const USAGE = `usage: npm run explain -- --model <folder or hub id> --prompt "..
   [--method atman|attention|rollout|occlusion-delete|occlusion-mask] [--faithfulness] [--json FILE]`;
 
 export async function main(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
+  const { values } = parseCliArgs(argv, {
       model: { type: 'string' },
       prompt: { type: 'string' },
       target: { type: 'string' },
@@ -58,8 +57,6 @@ export async function main(argv: string[]): Promise<number> {
       chat: { type: 'boolean' },
       'no-chat': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
   });
   // A captioner may be explained from its start token alone, so an image makes the prompt optional.
   const prompt = values.prompt ?? (values.image !== undefined ? '' : undefined);
@@ -72,20 +69,26 @@ export async function main(argv: string[]): Promise<number> {
   if (values.image !== undefined && values.generate !== undefined) {
     throw new AtmanError('BAD_SETTING', '--generate continues text prompts only; with --image, give the text to explain with --target.');
   }
+  // Every number and the output file are checked before the model loads or the image is decoded,
+  // so a typo costs no download and the JSON is never lost after a whole run.
+  const generate = flagNumber(values.generate, '--generate', NUMBER_RULES.generate);
+  const batchSize = flagNumber(values['batch-size'], '--batch-size', NUMBER_RULES.batchSize);
+  if (values.json !== undefined) checkOutputFile(values.json, '--json');
+  const settings: Partial<ExplainSettings> = {};
+  if (values.factor !== undefined) settings.factor = readNumber(values.factor, NUMBER_RULES.factor, '--factor');
+  if (values.kappa !== undefined) settings.kappa = values.kappa === 'off' ? null : readNumber(values.kappa, NUMBER_RULES.kappa, '--kappa (or off)');
+  if (values.layers !== undefined) settings.layers = readNumberList(values.layers, NUMBER_RULES.layer, 'Each of --layers');
   // Read and checked before the model loads, so a wrong file fails fast.
   const image = values.image === undefined ? undefined : await readImage(values.image, regions);
   const method = parseMethod(values.method);
   const coupledNumerics = parseCoupledNumerics(values['coupled-numerics']);
-  const settings: Partial<ExplainSettings> = {};
   if (values.mode) settings.mode = values.mode as ExplainSettings['mode'];
-  if (values.factor !== undefined) settings.factor = Number(values.factor);
-  if (values.kappa !== undefined) settings.kappa = values.kappa === 'off' ? null : Number(values.kappa);
   if (values.granularity) settings.granularity = parseGranularity(values.granularity);
   if (values['target-granularity']) settings.targetGranularity = values['target-granularity'] as ExplainSettings['targetGranularity'];
   if (values.postprocess) settings.postprocess = values.postprocess as ExplainSettings['postprocess'];
-  if (values.layers) settings.layers = values.layers.split(',').map((s) => Number(s.trim()));
   const chat = chatFlag(values);
   if (chat !== undefined) settings.chat = chat;
+  validateSettings(settings);
 
   const model = await loadCliModel(values.model, {
     ...(values.dtype ? { dtype: values.dtype } : {}),
@@ -97,18 +100,14 @@ export async function main(argv: string[]): Promise<number> {
   });
   try {
     let target = values.target;
-    if (target === undefined) {
-      const n = Number(values.generate);
-      if (!Number.isInteger(n) || n < 1) throw new Error('--generate takes a whole number of tokens');
-      target = await generateGreedy(model, prompt, n, undefined, undefined, { chat: settings.chat ?? true });
-    }
+    if (target === undefined) target = await generateGreedy(model, prompt, generate!, undefined, undefined, { chat: settings.chat ?? true });
     const progressTty = process.stderr.isTTY;
     const request = {
       prompt,
       target,
       settings,
       ...(image ? { image } : {}),
-      ...(values['batch-size'] ? { batchSize: Number(values['batch-size']) } : {}),
+      ...(batchSize !== undefined ? { batchSize } : {}),
       onProgress: (p: { loaded: number; total: number }) => progressTty && process.stderr.write(`\r${p.loaded}/${p.total} passes`),
     };
     const result: Explanation =
@@ -151,8 +150,15 @@ function renderFaithfulness(f: FaithfulnessReport): string {
 /** LEFT,TOP,WIDTH,HEIGHT in the image's own pixels. */
 export function parseRegion(text: string): Rect {
   const parts = text.split(',').map((s) => s.trim());
-  const [left, top, width, height] = parts.map(Number) as [number, number, number, number];
-  if (parts.length !== 4 || parts.some((s) => s === '') || ![left, top, width, height].every(Number.isFinite) || !(width > 0 && height > 0)) {
+  const read = (s: string): number => {
+    try {
+      return readNumber(s, NUMBER_RULES.pixel);
+    } catch {
+      return NaN;
+    }
+  };
+  const [left, top, width, height] = parts.map(read) as [number, number, number, number];
+  if (parts.length !== 4 || ![left, top, width, height].every(Number.isFinite) || !(width > 0 && height > 0)) {
     throw new AtmanError('BAD_SETTING', `--region takes LEFT,TOP,WIDTH,HEIGHT in pixels of the image, width and height above 0 (got "${text}").`);
   }
   return { left, top, width, height };

@@ -1,10 +1,11 @@
 // npm run steer -- --model <folder or hub id> --prompt "..." --steer "text=FACTOR" ... [--json FILE]
 import { writeFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { AtmanError } from '../core/errors';
+import { NUMBER_RULES, readNumber, readNumberList } from '../core/numbers';
 import { validateSettings } from '../core/settings';
 import type { ControlMode, TokenOverlap } from '../core/types';
 import { type SteerResult, type SteerRun, type SteerUnit, steer } from '../runtime/atman/steer';
+import { checkOutputFile, flagNumber, parseCliArgs } from './cli-args';
 import { chatFlag, loadCliModel, runWhenMain } from './load-model';
 
 const USAGE = `usage: npm run steer -- --model <folder or hub id> --prompt "..." --steer "TEXT=FACTOR" [--steer ...]
@@ -24,10 +25,7 @@ export function splitFactor(arg: string, flag: string): { what: string; factor: 
   const eq = arg.lastIndexOf('=');
   if (eq < 0) bad(`${flag} "${arg}" has no factor; write it as WHAT=FACTOR, e.g. ${flag} "cat=0" or ${flag} "cat=2.5".`);
   const raw = arg.slice(eq + 1).trim();
-  if (!/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(raw)) {
-    bad(`Cannot read the factor "${raw}" in ${flag} "${arg}"; it must be a number >= 0 (0 ignores, between 0 and 1 weakens, above 1 amplifies).`);
-  }
-  return { what: arg.slice(0, eq), factor: Number(raw) };
+  return { what: arg.slice(0, eq), factor: readNumber(raw, NUMBER_RULES.steerFactor, `The factor in ${flag} "${arg.length > 40 ? `${arg.slice(0, 39)}…` : arg}"`) };
 }
 
 /** The steering units of the --steer, --steer-span and --steer-tokens flags, in that order. */
@@ -42,21 +40,19 @@ export function parseSteerFlags(flags: { steer?: string[]; 'steer-span'?: string
     const { what, factor } = splitFactor(arg, '--steer-span');
     const m = /^\s*(\d+)\s*-\s*(\d+)\s*$/.exec(what);
     if (!m) bad(`Cannot read the span "${what}" in --steer-span "${arg}"; write START-END=FACTOR with character offsets, e.g. 4-7=0.`);
-    units.push({ span: [Number(m![1]), Number(m![2])], factor });
+    units.push({ span: [readNumber(m![1]!, NUMBER_RULES.offset, '--steer-span START'), readNumber(m![2]!, NUMBER_RULES.offset, '--steer-span END')], factor });
   }
   for (const arg of flags['steer-tokens'] ?? []) {
     const { what, factor } = splitFactor(arg, '--steer-tokens');
     const parts = what.split(',').map((s) => s.trim());
     if (parts.some((p) => !/^\d+$/.test(p))) bad(`Cannot read the token positions "${what}" in --steer-tokens "${arg}"; write P1,P2=FACTOR, e.g. 1,2=0.`);
-    units.push({ positions: parts.map(Number), factor });
+    units.push({ positions: parts.map((p) => readNumber(p, NUMBER_RULES.position, 'Each --steer-tokens position')), factor });
   }
   return units;
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
+  const { values } = parseCliArgs(argv, {
       model: { type: 'string' },
       prompt: { type: 'string' },
       steer: { type: 'string', multiple: true },
@@ -73,8 +69,6 @@ export async function main(argv: string[]): Promise<number> {
       'no-self-check': { type: 'boolean' },
       json: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
   });
   const units = parseSteerFlags(values);
   if (values.help || !values.model || values.prompt === undefined || units.length === 0) {
@@ -82,12 +76,12 @@ export async function main(argv: string[]): Promise<number> {
     return values.help ? 0 : 2;
   }
   const chat = chatFlag(values);
-  const maxNewTokens = values['max-new-tokens'] === undefined ? 20 : Number(values['max-new-tokens']);
-  if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) bad(`--max-new-tokens takes a whole number >= 1; got ${values['max-new-tokens']}.`);
-  // Checked before the model loads, so a typo costs no download.
+  // Checked before the model loads, so a typo costs no download and the JSON is never lost after a run.
+  const maxNewTokens = flagNumber(values['max-new-tokens'], '--max-new-tokens', NUMBER_RULES.maxNewTokens) ?? 20;
+  if (values.json !== undefined) checkOutputFile(values.json, '--json');
   const { mode, layers } = validateSettings({
     mode: (values.mode ?? 'multiplicative') as ControlMode,
-    layers: values.layers ? values.layers.split(',').map((s) => Number(s.trim())) : null,
+    layers: values.layers !== undefined ? readNumberList(values.layers, NUMBER_RULES.layer, 'Each of --layers') : null,
   });
 
   const model = await loadCliModel(values.model, {

@@ -2,6 +2,7 @@
 // Sign: paper sign throughout, R[u][t] = CE_u[t] - CE_0[t]; positive = suppressing u hurt the
 // target, i.e. u is evidence. The reference code stores the negation; see toReferenceSign.
 
+import { AtmanError } from './errors';
 import type { PostProcess } from './types';
 
 /**
@@ -96,3 +97,27 @@ export function minMaxNormalise(values: ArrayLike<number>): number[] {
 
 /** Converts paper-sign relevance to the reference code's sign (CE_0 - CE_u), for comparisons with it. */
 export const toReferenceSign = (R: ArrayLike<number>[]): Float64Array[] => R.map((row) => Float64Array.from(row, (x) => -x));
+
+/**
+ * Throws NON_FINITE_SCORES when any value of any row is NaN or infinite. A score like that is not a
+ * measurement (JSON would even write it as null), so a run that produced one fails as a whole.
+ * `rows` are per pass (the unperturbed pass first) or per unit; `what` names them in the sentence.
+ */
+export function assertFinite(rows: readonly ArrayLike<number>[], what: 'passes' | 'units'): void {
+  let bad = 0;
+  for (const row of rows) {
+    for (let i = 0; i < row.length; i++) {
+      if (!Number.isFinite(row[i])) {
+        bad++;
+        break;
+      }
+    }
+  }
+  if (bad === 0) return;
+  throw new AtmanError(
+    'NON_FINITE_SCORES',
+    `The model's outputs were not finite numbers (NaN or infinity) in ${bad} of ${rows.length} ${what}, so this run has no scores to show. ` +
+      'This comes from an extreme factor, a damaged model file or an overflow at low precision: try a factor closer to 1, another precision (dtype) or the other backend.',
+    { what, bad, of: rows.length },
+  );
+}

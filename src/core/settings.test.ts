@@ -29,8 +29,8 @@ describe('validateSettings', () => {
   });
 
   it('refuses bad layer lists', () => {
-    badSetting({ layers: [0, -1] }, /Layer -1/);
-    badSetting({ layers: [1.5] }, /Layer 1.5/);
+    badSetting({ layers: [0, -1] }, /layer index must be a whole number from 0 to 9999; got -1\./);
+    badSetting({ layers: [1.5] }, /layer index .*; got 1\.5\./);
     badSetting({ layers: [2, 2] }, /twice/);
     badSetting({ layers: [] }, /at least one/);
   });

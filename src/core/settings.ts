@@ -2,6 +2,7 @@
 // the user can act on, so the runtime never sees one.
 
 import { AtmanError } from './errors';
+import { NUMBER_RULES, checkNumber, readNumber } from './numbers';
 import { DEFAULT_SETTINGS, type ExplainSettings, type Granularity } from './types';
 
 const MODES = ['multiplicative', 'log-additive'] as const;
@@ -29,22 +30,15 @@ export function validateSettings(partial: Partial<ExplainSettings> = {}): Explai
   const pick = <K extends keyof ExplainSettings>(k: K): ExplainSettings[K] =>
     partial[k] === undefined ? DEFAULT_SETTINGS[k] : (partial[k] as ExplainSettings[K]);
 
-  const factor = pick('factor');
-  if (typeof factor !== 'number' || !Number.isFinite(factor) || factor < 0) {
-    bad(`The factor must be a finite number >= 0 (0.1 suppresses, 1 leaves alone, > 1 amplifies); got ${factor}.`);
-  }
+  const factor = checkNumber(pick('factor'), NUMBER_RULES.factor);
 
   const kappa = pick('kappa');
-  if (kappa !== null && (typeof kappa !== 'number' || !(kappa >= 0 && kappa <= 1))) {
-    bad(`kappa (the conceptual-suppression threshold) must be between 0 and 1, or off; got ${kappa}.`);
-  }
+  if (kappa !== null) checkNumber(kappa, NUMBER_RULES.kappa);
 
   const layers = pick('layers');
   if (layers !== null) {
     if (!Array.isArray(layers) || layers.length === 0) bad('layers must list at least one layer index, or be null for all layers.');
-    for (const l of layers) {
-      if (typeof l !== 'number' || !Number.isInteger(l) || l < 0) bad(`Layer ${l} is not a layer index (a whole number >= 0).`);
-    }
+    for (const l of layers) checkNumber(l, NUMBER_RULES.layer);
     if (new Set(layers).size !== layers.length) bad(`layers lists a layer twice: ${layers.join(', ')}.`);
   }
 
@@ -116,7 +110,7 @@ export function parseGranularity(s: string): Granularity {
     const chunks = (arg ?? '').split(',').map((part): [number, number] => {
       const m = /^\s*(\d+)\s*-\s*(\d+)\s*$/.exec(part);
       if (!m) return bad(`Cannot read chunk "${part}"; write chunks as start-end character offsets, e.g. chunks:0-12,20-31.`);
-      return [Number(m[1]), Number(m[2])];
+      return [readNumber(m[1]!, NUMBER_RULES.offset, 'A chunk start'), readNumber(m[2]!, NUMBER_RULES.offset, 'A chunk end')];
     });
     return checkGranularity({ kind: 'chunks', chunks });
   }

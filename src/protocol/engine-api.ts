@@ -116,6 +116,7 @@ export interface ExplainRequestData {
   prompt: string;
   target: string;
   settings?: Partial<ExplainSettings>;
+  /** passes per batch, a whole number from 1 to 1024 (src/core/numbers.ts); the engine picks it when absent */
   batchSize?: number;
   /** the savings, on by default; off only to compare (bench, tests) */
   scoreHead?: boolean;

@@ -132,7 +132,7 @@ export class AtmanModel {
     const { source, config, layout, choice, graphs } = await resolveModelFiles(given, backend, requested, progress);
     const { decoder: onnxFile, encoder: encoderFile, embedTokens: embedFile } = graphs;
     const dtype = choice.dtype;
-    const tokenizer = withinVocabulary(await loadTokenizer(source), config.vocabSize);
+    const tokenizer = withinVocabulary(await loadTokenizer(source, { maxTokens: config.maxPositions }), config.vocabSize);
     const graphBytes = await source.read(onnxFile, progress);
 
     opts.onProgress?.({ stage: 'rewrite', loaded: 0, total: 1 });

@@ -1,6 +1,6 @@
 // AtMan over a loaded model: the unperturbed pass and one pass per unit, in
 // batches, keeping only the target tokens' cross-entropies from each.
-import { DEFAULT_MEMORY_BUDGET, aggregate, chooseBatchSize, passCount, relevanceMatrix } from '../../core';
+import { DEFAULT_MEMORY_BUDGET, aggregate, assertFinite, checkRunNumbers, chooseBatchSize, passCount, relevanceMatrix } from '../../core';
 import type { ImageUnit } from '../../core/image-units';
 import type { Unit } from '../../core/types';
 import type { AtmanModel } from './atman-model';
@@ -31,6 +31,7 @@ export interface ExplainRequest extends PrepareRequest {
 
 export async function explain(model: AtmanModel, req: ExplainRequest): Promise<Explanation> {
   const t0 = performance.now();
+  checkRunNumbers(req);
   const prepared = await prepare(model, req);
   const { settings, tokens, units, ids, targetIds, promptLen: P, factorsOf } = prepared;
   const S = ids.length;
@@ -49,8 +50,11 @@ export async function explain(model: AtmanModel, req: ExplainRequest): Promise<E
     onBatch: (loaded, all) => req.onProgress?.({ stage: 'passes', loaded, total: all, elapsedSeconds: (performance.now() - t0) / 1000 }),
   });
 
+  assertFinite(ce, 'passes');
   const R = relevanceMatrix(ce[0]!, ce.slice(1));
   const scores = aggregate(R, settings.postprocess);
+  // Finite cross-entropies can still overflow in the post-processing (square).
+  assertFinite([...R, scores], 'units');
   return {
     schemaVersion: SCHEMA_VERSION,
     sign: SIGN_SENTENCE,

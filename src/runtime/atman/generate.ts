@@ -1,6 +1,7 @@
 // Greedy generation on the controlled model with every factor 1: what the playground's Generate
 // and the CLI's --generate continue a prompt with, before anything is explained.
 import { AtmanError } from '../../core/errors';
+import { NUMBER_RULES, checkNumber } from '../../core/numbers';
 import type { DecodedImage } from '../image/decode-image';
 import { contextForGeneration, imagePrompt } from '../image/image-passes';
 import { embedTokens } from '../image/vision-sessions';
@@ -23,6 +24,7 @@ export async function generateGreedy(
   opts: { chat?: boolean } = {},
 ): Promise<string> {
   const chat = opts.chat ?? true;
+  checkNumber(maxNewTokens, NUMBER_RULES.generate);
   if (image && !model.vision) throw new AtmanError('BAD_SETTING', `${model.id} reads text only; remove the image or pick a vision-language model.`);
   if (!image && model.layout === 'vision2seq') throw new AtmanError('IMAGE_REQUIRED', `${model.id} describes images: add an image first.`);
   if (!prompt.trim() && model.layout !== 'vision2seq') throw new AtmanError('EMPTY_PROMPT', 'Type a prompt first.');

@@ -137,7 +137,7 @@ describe('steering the demo model', () => {
     const ex = examples[0]!;
     await expectCode(steer(model, { prompt: ' ', units: [{ text: 'a', factor: 0 }], maxNewTokens: 1 }), 'EMPTY_PROMPT');
     await expectCode(steer(model, { prompt: ex.prompt, units: [{ text: 'zebra', factor: 0 }], maxNewTokens: 1 }), 'BAD_SETTING', /"zebra" does not occur/);
-    await expectCode(steer(model, { prompt: ex.prompt, units: [{ text: 'Karl', factor: -1 }], maxNewTokens: 1 }), 'BAD_SETTING', />= 0/);
+    await expectCode(steer(model, { prompt: ex.prompt, units: [{ text: 'Karl', factor: -1 }], maxNewTokens: 1 }), 'BAD_SETTING', /^The factor for "Karl" must be a number from 0 to 1000 .*; got -1\.$/);
     await expectCode(steer(model, { prompt: ex.prompt, units: [{ text: 'Karl', factor: 0 }], maxNewTokens: 0 }), 'BAD_SETTING', /new tokens/);
     await expectCode(steer(model, { prompt: ex.prompt, units: [{ text: 'Karl', factor: 0 }], maxNewTokens: 1, mode: 'sideways' as never }), 'BAD_SETTING');
   });

@@ -5,6 +5,7 @@
 // multiplicative mode the score becomes phi*s + (1-phi)*m, pushed away from the row minimum; in
 // log-additive mode log(phi) > 0 is added).
 import { AtmanError } from '../../core/errors';
+import { NUMBER_RULES, checkNumber } from '../../core/numbers';
 import { validateSettings } from '../../core/settings';
 import type { ControlMode, TokenInfo, TokenOverlap } from '../../core/types';
 import { buildUnits } from '../../core/units';
@@ -112,9 +113,7 @@ export function steeringColumns(
     const given = [u.text !== undefined, u.span !== undefined, u.positions !== undefined].filter(Boolean).length;
     const name = u.text !== undefined ? `"${u.text}"` : u.span ? `characters ${u.span[0]}-${u.span[1]}` : `unit ${i + 1}`;
     if (given !== 1) bad(`Steering unit ${i + 1} must give exactly one of a text, a character span or token positions.`);
-    if (typeof u.factor !== 'number' || !Number.isFinite(u.factor) || u.factor < 0) {
-      bad(`The factor for ${name} must be a number >= 0 (0 ignores it, between 0 and 1 weakens it, above 1 amplifies it); got ${u.factor}.`);
-    }
+    checkNumber(u.factor, NUMBER_RULES.steerFactor, `The factor for ${name}`);
     let spans: Array<[number, number]> | null = null;
     let positions: number[];
     let coverage: number[] | undefined;
@@ -171,7 +170,7 @@ interface RunState {
 export async function steer(model: AtmanModel, req: SteerRequest): Promise<SteerResult> {
   const t0 = performance.now();
   if (typeof req.prompt !== 'string' || !req.prompt.trim()) throw new AtmanError('EMPTY_PROMPT', 'The prompt is empty; type the text the model should continue.');
-  if (!Number.isInteger(req.maxNewTokens) || req.maxNewTokens < 1) bad(`The number of new tokens must be a whole number >= 1; got ${req.maxNewTokens}.`);
+  checkNumber(req.maxNewTokens, NUMBER_RULES.maxNewTokens);
   const settings = validateSettings({ mode: req.mode ?? 'multiplicative', layers: req.layers ?? null, tokenOverlap: req.tokenOverlap ?? 'complete' });
   const chat = req.chat ?? true;
   const promptTokens = textPromptTokens(model, req.prompt, chat);

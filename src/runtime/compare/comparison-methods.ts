@@ -20,6 +20,8 @@
 //   A target token whose own input position is deleted (an earlier-target-token unit) is predicted
 //   from what precedes it, so, as in AtMan, a unit cannot explain itself or earlier target tokens.
 import { AtmanError } from '../../core/errors';
+import { checkRunNumbers } from '../../core/numbers';
+import { assertFinite } from '../../core/scores';
 import type { AtmanModel } from '../atman/atman-model';
 import { plainTokens, prepare } from '../atman/prepare';
 import { COMPARISON_METHODS, COMPARISON_SIGNS, type Explanation, SCHEMA_VERSION } from '../schema';
@@ -33,6 +35,7 @@ export { releaseComparisonSessions } from './attention-methods';
 export async function explainComparison(model: AtmanModel, req: ComparisonRequest): Promise<Explanation> {
   const t0 = performance.now();
   if (!COMPARISON_METHODS.includes(req.method)) throw new AtmanError('BAD_SETTING', `Unknown method "${req.method}".`);
+  checkRunNumbers(req);
   if (model.vision) {
     throw new AtmanError(
       'MODEL_UNSUPPORTED',
@@ -44,6 +47,7 @@ export async function explainComparison(model: AtmanModel, req: ComparisonReques
     req.method === 'attention' || req.method === 'rollout'
       ? await attentionScores(model, p, req.method, attentionOptionsOf(req, p.settings.layers))
       : await occlusionScores(model, p, req.method, req, t0);
+  assertFinite([result.ce0, ...result.perTarget, result.scores], 'units');
   return {
     schemaVersion: SCHEMA_VERSION,
     method: req.method,

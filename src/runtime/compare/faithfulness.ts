@@ -23,6 +23,8 @@ import {
   seededPermutation,
   targetProbability,
 } from '../../core';
+import { NUMBER_RULES, checkNumber, checkRunNumbers } from '../../core/numbers';
+import { assertFinite } from '../../core/scores';
 import type { ControlMode, ExplainSettings } from '../../core/types';
 import type { AtmanModel, ModelFacts } from '../atman/atman-model';
 import { batchSizeFor } from '../atman/explain';
@@ -119,13 +121,10 @@ export interface FaithfulnessReport extends Curves, CurveAreas {
 export async function measureFaithfulness(model: AtmanModel, input: FaithfulnessInput, opts: FaithfulnessOptions = {}): Promise<FaithfulnessReport> {
   const t0 = performance.now();
   const removal = opts.removalFactor ?? 0;
-  if (removal !== 'explanation' && !(typeof removal === 'number' && Number.isFinite(removal) && removal >= 0 && removal < 1)) {
-    throw new AtmanError('BAD_SETTING', `The removal factor must be at least 0 and below 1 (0 removes a unit fully), or "explanation"; got ${removal}.`);
-  }
-  const randomRuns = opts.randomRuns ?? 3;
-  if (!Number.isInteger(randomRuns) || randomRuns < 0) throw new AtmanError('BAD_SETTING', `The number of random rankings must be a whole number >= 0; got ${randomRuns}.`);
-  const seed = opts.seed ?? 1;
-  if (!Number.isInteger(seed)) throw new AtmanError('BAD_SETTING', `The seed must be a whole number; got ${seed}.`);
+  if (removal !== 'explanation') checkNumber(removal, NUMBER_RULES.removalFactor, 'The removal factor (or "explanation")');
+  const randomRuns = checkNumber(opts.randomRuns ?? 3, NUMBER_RULES.randomRuns);
+  const seed = checkNumber(opts.seed ?? 1, NUMBER_RULES.seed);
+  checkRunNumbers(opts);
   const n = input.units.length;
   if (n === 0) throw new AtmanError('BAD_SETTING', 'The explanation has no units to remove.');
 
@@ -191,6 +190,7 @@ export async function measureFaithfulness(model: AtmanModel, input: Faithfulness
     onBatch: (loaded, total) => opts.onProgress?.({ stage: 'passes', loaded, total, elapsedSeconds: (performance.now() - t0) / 1000 }),
   });
 
+  assertFinite(ce, 'passes');
   const probs = ce.map(targetProbability);
   const base = probs[0]!;
   const m = ks.length;

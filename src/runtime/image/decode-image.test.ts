@@ -255,6 +255,20 @@ describe('decodeImage: errors a user can meet', () => {
     await expectCode(decodeImage(u8(jpeg)), 'IMAGE_TOO_LARGE', /3600 megapixels/);
   });
 
+  it('a valid 1 x 2000 PNG, and a header claiming 1 x 39,000,000, -> IMAGE_TOO_THIN from the header', async () => {
+    const strip = pngFile(1, 2000, 8, 0, () => [128]);
+    expect(readImageHeader(strip)).toEqual({ format: 'png', width: 1, height: 2000 });
+    await expectCode(decodeImage(strip), 'IMAGE_TOO_THIN', /^This PNG image is 1 × 2000 pixels, a strip 2000 times longer than it is wide; images up to 200:1 are accepted/);
+    // the header alone is enough: the picture data is cut off after it, so a decode would fail differently
+    const long = Buffer.from(pngFile(1, 2, 8, 0, () => [128]));
+    long.writeUInt32BE(39_000_000, 20);
+    const t0 = performance.now();
+    await expectCode(decodeImage(u8(long.subarray(0, 40))), 'IMAGE_TOO_THIN', /1 × 39000000 pixels/);
+    console.log(`1 x 39,000,000 header refused in ${(performance.now() - t0).toFixed(1)} ms`);
+    // 200:1 itself decodes
+    expect(await decodeImage(pngFile(200, 1, 8, 0, () => Array(200).fill(7)))).toMatchObject({ width: 200, height: 1 });
+  });
+
   it('enforces the byte and pixel limits it is given', async () => {
     const png = u8(await raw(rgbaPixels(), 4).png().toBuffer());
     const opts: DecodeImageOptions = { maxBytes: 50, filename: 'a.png' };

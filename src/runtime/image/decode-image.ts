@@ -36,6 +36,12 @@ const WORKING_FORMATS = 'PNG, JPEG, WebP, GIF, BMP, AVIF or TIFF';
 
 export const DEFAULT_MAX_PIXELS = 40_000_000;
 export const DEFAULT_MAX_BYTES = 50 * 1024 * 1024;
+/**
+ * Longest side over shortest side. Beyond it, an image processor that keeps the aspect shrinks
+ * the short side to nothing (Qwen2-VL's refuses past the same ratio); checked from the header, so
+ * a 1 × 39,000,000 strip is refused without being decoded.
+ */
+export const MAX_ASPECT_RATIO = 200;
 
 export interface DecodeImageOptions {
   /** the MIME type the file came with, if any (only used to name formats we cannot read) */
@@ -190,6 +196,13 @@ export function toRgb8(img: RawImage): RawImage {
 function checkDimensions(width: number, height: number, maxPixels: number, name: string): void {
   if (!(width > 0 && height > 0)) {
     throw new AtmanError('IMAGE_EMPTY', `This ${name} image has no pixels (${width} × ${height}).`);
+  }
+  const ratio = Math.max(width, height) / Math.min(width, height);
+  if (ratio > MAX_ASPECT_RATIO) {
+    throw new AtmanError(
+      'IMAGE_TOO_THIN',
+      `This ${name} image is ${width} × ${height} pixels, a strip ${Math.round(ratio)} times longer than it is wide; images up to ${MAX_ASPECT_RATIO}:1 are accepted, since a model's image processor would shrink the short side to nothing. Crop it to a less extreme shape.`,
+    );
   }
   if (width * height > maxPixels) {
     throw new AtmanError(

@@ -161,6 +161,15 @@ describe('Idefics3 processor', () => {
   });
 });
 
+describe('thin pictures', () => {
+  it('a picture the processor would shrink to nothing is IMAGE_TOO_THIN in words, not a resampler error', async () => {
+    // longest edge 128: 1 x 150 -> 0 x 128
+    const proc = createImageProcessor(IDEFICS3);
+    expect(() => proc.predictGeometry({ width: 1, height: 150 })).toThrow(expect.objectContaining({ code: 'IMAGE_TOO_THIN', message: expect.stringMatching(/^This image \(1 × 150 pixels\) is too thin for this model's image processor, which resizes it to 0 × 128\./) }));
+    await expect(proc.process(gradient(1, 150))).rejects.toMatchObject({ code: 'IMAGE_TOO_THIN' });
+  });
+});
+
 describe('ViT processor', () => {
   it('stretches to a fixed size: CLS + grid, regions checked against the pixels', async () => {
     const proc = createImageProcessor(VIT({ size: { height: 32, width: 32 } }, { image_size: 32 }));

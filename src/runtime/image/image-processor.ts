@@ -201,6 +201,14 @@ function predictCanvas(p: HfImageProcessor, original: Size): CanvasGeometry {
     const [width, height] = p.get_resize_output_image_size({ size: [original.width, original.height] }, p.size);
     resized = { width, height };
   }
+  // A thin picture that passed the decoder's aspect bound can still lose its short side here
+  // (a small longest_edge); say so in words instead of failing inside the resampler.
+  if (!(resized.width >= 1 && resized.height >= 1)) {
+    throw new AtmanError(
+      'IMAGE_TOO_THIN',
+      `This image (${original.width} × ${original.height} pixels) is too thin for this model's image processor, which resizes it to ${resized.width} × ${resized.height}. Crop it to a less extreme shape.`,
+    );
+  }
   let content = resized;
   let crop: Rect | null = null;
   if (p.do_center_crop && p.crop_size !== undefined) {

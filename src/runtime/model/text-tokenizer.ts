@@ -26,7 +26,16 @@ export interface TextTokenizer {
   chat: ChatTemplate | null;
 }
 
-export async function loadTokenizer(source: ModelSource): Promise<TextTokenizer> {
+/**
+ * How long a text the model can take at all, so that a text far too long is refused before the
+ * tokenizer spends seconds on it (encoding is linear but slow: ~1-9 s for 500,000 characters).
+ */
+export interface TokenizerLimits {
+  /** no text of more tokens than this can be read (the model's position table) */
+  maxTokens: number;
+}
+
+export async function loadTokenizer(source: ModelSource, limits?: TokenizerLimits): Promise<TextTokenizer> {
   const dec = new TextDecoder();
   let json: unknown;
   let config: Record<string, unknown>;
@@ -57,10 +66,64 @@ export async function loadTokenizer(source: ModelSource): Promise<TextTokenizer>
     throw new AtmanError('TOKENIZER_FAILED', `The tokenizer of ${source.id} could not be built: ${(e as Error).message}`);
   }
   const eos = generation && typeof generation === 'object' ? (generation as { eos_token_id?: unknown }).eos_token_id : undefined;
-  return wrapTokenizer(tok, Array.isArray(eos) ? eos.filter((x): x is number => typeof x === 'number') : typeof eos === 'number' ? [eos] : []);
+  const eosIds = Array.isArray(eos) ? eos.filter((x): x is number => typeof x === 'number') : typeof eos === 'number' ? [eos] : [];
+  return wrapTokenizer(tok, eosIds, limits ? { ...limits, charsPerToken: maxCharsPerToken(tok, json) } : undefined);
 }
 
-export function wrapTokenizer(tok: HfTokenizer, generationEos: number[] = []): TextTokenizer {
+/**
+ * The most characters of input one token can stand for, or Infinity when the tokenizer's
+ * normalizer may delete characters (then no character count bounds the tokens). A vocabulary
+ * entry is at least as long as the UTF-16 text it decodes to (byte-level BPE spells each byte as
+ * one character, SentencePiece a space as one "▁", a fallback byte as "<0xNN>"); NFC and NFKC
+ * compose at most three characters into one (Hangul jamo).
+ */
+export function maxCharsPerToken(tok: HfTokenizer, json: unknown): number {
+  let longest = 1;
+  try {
+    const vocab = tok.get_vocab() as unknown as Map<string, number> | Record<string, number>;
+    for (const key of vocab instanceof Map ? vocab.keys() : Object.keys(vocab)) longest = Math.max(longest, key.length);
+  } catch {
+    return Infinity;
+  }
+  const kinds: string[] = [];
+  const walk = (n: unknown): void => {
+    if (!n || typeof n !== 'object') return;
+    const o = n as { type?: unknown; normalizers?: unknown; content?: unknown; pattern?: { String?: unknown } };
+    if (Array.isArray(o.normalizers)) o.normalizers.forEach(walk);
+    else if (typeof o.type !== 'string') return;
+    // Replacing one character by at least one keeps the length; a regex or a longer string may shrink it.
+    else if (o.type === 'Replace') {
+      const from = o.pattern?.String;
+      kinds.push(typeof from === 'string' && typeof o.content === 'string' && from.length <= o.content.length ? 'Replace' : 'Shrink');
+    } else kinds.push(o.type);
+  };
+  walk((json as { normalizer?: unknown } | null)?.normalizer);
+  // Anything else (Strip, StripAccents, BertNormalizer, Precompiled, unknown kinds) may delete characters.
+  const keepsLength = new Set(['Prepend', 'Replace', 'Lowercase', 'NFD', 'NFKD']);
+  const composes = new Set(['NFC', 'NFKC']);
+  if (!kinds.every((k) => keepsLength.has(k) || composes.has(k))) return Infinity;
+  return kinds.some((k) => composes.has(k)) ? 3 * longest : longest;
+}
+
+export function wrapTokenizer(tok: HfTokenizer, generationEos: number[] = [], limits?: TokenizerLimits & { charsPerToken: number }): TextTokenizer {
+  const maxTokens = limits?.maxTokens ?? Infinity;
+  const maxChars = maxTokens * (limits?.charsPerToken ?? Infinity);
+  const fmt = (n: number) => n.toLocaleString('en');
+  // First by characters (free), then by token count (before the spans are worked out).
+  const checkChars = (text: string, what: string): void => {
+    if (text.length > maxChars) {
+      throw new AtmanError(
+        'TOO_LONG',
+        `The ${what} is ${fmt(text.length)} characters long; this model reads at most ${fmt(maxTokens)} tokens, which never hold more than ${fmt(maxChars)} characters of text. Shorten it.`,
+        { characters: text.length, maxCharacters: maxChars, maxTokens },
+      );
+    }
+  };
+  const checkCount = (ids: readonly number[], what: string): void => {
+    if (ids.length > maxTokens) {
+      throw new AtmanError('TOO_LONG', `The ${what} is ${fmt(ids.length)} tokens long; this model reads at most ${fmt(maxTokens)}. Shorten it.`, { tokens: ids.length, maxTokens });
+    }
+  };
   const specialIds = new Set<number>((tok as unknown as { all_special_ids?: number[] }).all_special_ids ?? []);
   const addedSpecial = (tok as unknown as { added_tokens?: Array<{ id: number; special: boolean }> }).added_tokens ?? [];
   for (const t of addedSpecial) if (t.special) specialIds.add(t.id);
@@ -73,7 +136,12 @@ export function wrapTokenizer(tok: HfTokenizer, generationEos: number[] = []): T
       throw new AtmanError('TOKENIZER_FAILED', `The tokenizer failed on this text: ${(e as Error).message}`);
     }
   };
-  const build = (text: string, role: TokenInfo['role'], addSpecial: boolean): TokenInfo[] => describe(encode(text, addSpecial), text, role);
+  const build = (text: string, role: TokenInfo['role'], addSpecial: boolean): TokenInfo[] => {
+    checkChars(text, role);
+    const ids = encode(text, addSpecial);
+    checkCount(ids, role);
+    return describe(ids, text, role);
+  };
   const describe = (ids: number[], text: string, role: TokenInfo['role']): TokenInfo[] => {
     // Special tokens the tokenizer adds (BOS, EOS) have no characters in the text.
     const isAdded = ids.map((id) => specialIds.has(id));
@@ -91,8 +159,10 @@ export function wrapTokenizer(tok: HfTokenizer, generationEos: number[] = []): T
   };
   const eosId = (tok as unknown as { eos_token_id?: number }).eos_token_id;
   const encodePromptWithInsert = (text: string, at: number, length: number, insert: string) => {
+    checkChars(text, 'prompt');
     const ids = encode(text.slice(0, at) + insert + text.slice(at + length), true);
     const run = encode(insert, false);
+    checkCount(ids, 'prompt');
     const from = indexOfRun(ids, run);
     if (from < 0) throw new AtmanError('TOKENIZER_FAILED', 'The image tokens did not survive tokenisation of the prompt as one run.');
     const to = from + run.length;
@@ -109,7 +179,21 @@ export function wrapTokenizer(tok: HfTokenizer, generationEos: number[] = []): T
     encodeTarget: (text) => build(text, 'target', false),
     decode: (ids) => tok.decode(ids, { skip_special_tokens: true }),
     eosIds: typeof eosId === 'number' ? [eosId] : [],
-    chat: chatTemplateOf(tok, decode, charSpans, generationEos),
+    chat: withLengthChecks(
+      chatTemplateOf(tok, decode, (ids, text, dec) => (checkCount(ids, 'prompt'), charSpans(ids, text, dec)), generationEos),
+      (message) => checkChars(message, 'prompt'),
+    ),
+  };
+}
+
+function withLengthChecks(chat: ChatTemplate | null, checkChars: (message: string) => void): ChatTemplate | null {
+  if (!chat) return null;
+  return {
+    ...chat,
+    encodeUserTurn: (message) => {
+      checkChars(message);
+      return chat.encodeUserTurn(message);
+    },
   };
 }
 
@@ -142,24 +226,68 @@ export function withinVocabulary(tok: TextTokenizer, vocabSize: number): TextTok
   };
 }
 
+/** Tokens a span window may hold back waiting for a character to complete before it gives up. */
+const MAX_PENDING_TOKENS = 32;
+
 /**
- * Character span of each token in `text`: the growth of the decoded prefix.
- * A prefix ending inside a multi-byte character decodes with U+FFFD; such a
- * token gets the characters completed by the next one. When decoding does not
+ * Character span of each token in `text`: how much the decoded text grows with it.
+ * A token ending inside a multi-byte character decodes with U+FFFD; such a token gets no
+ * characters, and the one that completes the character gets them. When decoding does not
  * reproduce the text (normalising tokenizers), pieces are found left to right.
+ *
+ * Linear in the number of tokens: each token is decoded in a short window that starts one
+ * committed token back (so a decoder that drops the leading space of the first token it sees,
+ * as SentencePiece's does, drops it from the context, not from the new text), and only the
+ * growth of that window is new text. Decoding every prefix instead made a long prompt quadratic.
  */
 export function charSpans(ids: number[], text: string, decode: (ids: number[]) => string): Array<[number, number]> {
-  const prefixes: string[] = [''];
-  for (let i = 1; i <= ids.length; i++) prefixes.push(decode(ids.slice(0, i)).replace(/\uFFFD+$/, ''));
-  const full = prefixes[ids.length]!;
-  const exact = full === text && prefixes.every((p, i) => i === 0 || p.startsWith(prefixes[i - 1]!) || text.startsWith(p));
-  if (exact) {
+  const n = ids.length;
+  const ends: number[] = new Array<number>(n);
+  // window: ids[from, i]; context = decode(ids[from, read]), already committed before the window's new text
+  let from = 0;
+  let read = 0;
+  let context = '';
+  let emitted = 0; // characters after the context already committed
+  let pos = 0; // characters of `text` committed
+  let exact = true;
+  for (let i = 1; i <= n && exact; i++) {
+    const full = decode(ids.slice(from, i));
+    const stuck = i - read > MAX_PENDING_TOKENS;
+    // A trailing U+FFFD is a character cut in half, unless waiting longer is pointless.
+    const cur = stuck ? full : full.replace(/\uFFFD+$/, '');
+    if (!cur.startsWith(context)) {
+      exact = false;
+      break;
+    }
+    const piece = cur.slice(context.length + emitted);
+    if (piece.length > 0) {
+      if (!text.startsWith(piece, pos)) {
+        exact = false;
+        break;
+      }
+      pos += piece.length;
+      emitted += piece.length;
+    }
+    ends[i - 1] = pos;
+    if (cur === full) {
+      // Everything up to token i is settled: it becomes the next window's context.
+      from = read;
+      read = i;
+      context = decode(ids.slice(from, read));
+      emitted = 0;
+    }
+  }
+  if (exact && n > 0 && pos < text.length) {
+    // What a last, incomplete character left pending (the text itself may end in U+FFFD).
+    const rest = decode(ids.slice(from, n)).slice(context.length + emitted);
+    if (rest.length > 0 && text.startsWith(rest, pos)) pos = ends[n - 1] = pos + rest.length;
+  }
+  if (exact && pos === text.length) {
     const spans: Array<[number, number]> = [];
     let prev = 0;
-    for (let i = 1; i <= ids.length; i++) {
-      const end = Math.max(prev, Math.min(prefixes[i]!.length, text.length));
-      spans.push([prev, end]);
-      prev = end;
+    for (let i = 0; i < n; i++) {
+      spans.push([prev, ends[i]!]);
+      prev = ends[i]!;
     }
     return spans;
   }

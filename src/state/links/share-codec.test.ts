@@ -173,6 +173,21 @@ describe('share codec', () => {
     expect((await decodeShare('#v=1&factor=-1')).state.settings!.factor).toBe(DEFAULT_SETTINGS.factor);
   });
 
+  it('reads numbers with the engine rules: plain decimal, in range, else the default with a notice naming the range', async () => {
+    for (const [field, value, words] of [
+      ['factor', '0x10', /factor "0x10" is not a number/],
+      ['factor', '', /factor "" is not a number/],
+      ['factor', '1e300', /factor must be a number from 0 to 1000/],
+      ['kappa', '0b1', /kappa "0b1" is not a number/],
+      ['layers', '0,1.5', /layer index must be a whole number from 0 to 9999/],
+    ] as const) {
+      const d = await decodeShare(`#v=1&${field}=${encodeURIComponent(value)}`);
+      expect(d.problems.join(' '), `${field}=${value}`).toMatch(words);
+      expect(d.state.settings!.factor).toBe(DEFAULT_SETTINGS.factor);
+    }
+    expect((await decodeShare('#v=1&factor=2.5e-1')).state.settings!.factor).toBe(0.25);
+  });
+
   it('base64url helpers round-trip all byte values', () => {
     const bytes = new Uint8Array(256).map((_, i) => i);
     const s = bytesToBase64url(bytes);

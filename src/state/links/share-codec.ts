@@ -14,6 +14,7 @@ import { MAX_STEER_TOKENS, type SteerRecord, type SteerUnitDraft, roundSteerReco
 import { readStream } from '../../runtime/sources/model-source';
 import { base64urlToBytes, bytesToBase64url } from '../base64';
 import { MAX_HASH_CHARS, boundedParams, boundedProblems, parseLinkJson } from './link-limits';
+import { NUMBER_RULES, numberProblem, parseDecimal } from '../../core/numbers';
 import type { SharedState, SharedFaithfulness, SharedSteer, SharedImage, DecodedShare } from '../slices/app-state';
 import { LIMITS, type Problems, sanitizeBackend, sanitizeExplanation, sanitizeImageUrl, sanitizeModelChoice, sanitizeSettings, sanitizeText } from '../sanitize';
 
@@ -97,8 +98,9 @@ function settingsFromParams(p: URLSearchParams, problems: Problems): Record<stri
   const num = (key: string, name: string): number | undefined => {
     const v = p.get(key);
     if (v === null) return undefined;
-    const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n)) {
+    // Plain decimal only: Number() would read "" as 0 and "0x10" as 16.
+    const n = parseDecimal(v);
+    if (!Number.isFinite(n)) {
       problems.push(`The ${name} ${JSON.stringify(v.slice(0, 20))} is not a number; using the default.`);
       return undefined;
     }
@@ -220,7 +222,7 @@ function decodeImageParams(p: URLSearchParams, problems: Problems, state: Partia
   }
   if (!state.image) return;
   const view: Record<string, unknown> = {};
-  if (p.has('iop')) view.opacity = p.get('iop')!.trim() === '' ? NaN : Number(p.get('iop'));
+  if (p.has('iop')) view.opacity = parseDecimal(p.get('iop')!);
   if (p.has('ifr')) view.frames = p.get('ifr');
   if (p.has('iop') || p.has('ifr')) state.imageView = sanitizeImageView(view, problems);
   const rg = p.get('irg');
@@ -381,8 +383,8 @@ export const shareUrl = (hash: string): string => `${location.origin}${location.
 /** Test-only: `?batch=N` forces N passes per batch (so a cancel lands midway through a short run). */
 export function readBatchOverride(): number | undefined {
   if (typeof location === 'undefined') return undefined;
-  const n = Number(new URLSearchParams(location.search).get('batch'));
-  return Number.isInteger(n) && n >= 1 && n <= 1024 ? n : undefined;
+  const n = parseDecimal(new URLSearchParams(location.search).get('batch') ?? '', true);
+  return numberProblem(n, NUMBER_RULES.batchSize) === null ? n : undefined;
 }
 
 /** Test-only: `?test` exposes hooks on window (crash the worker) for the browser tests. */

@@ -9,6 +9,7 @@ import type { AnalysisDeps } from './compare-slice';
 import { LIMITS, type Problems } from '../sanitize';
 import type { AppState } from './app-state';
 import type { SteerUnitDraft, SteerTokenRecord, SteerRunRecord, SteerRecord, SteerSlice } from './app-state';
+import { NUMBER_RULES, numberProblem } from '../../core/numbers';
 export type { SteerUnitDraft, SteerTokenRecord, SteerRunRecord, SteerRecord, SteerSlice } from './app-state';
 
 type SteerRun = SteerResult['steered'];
@@ -190,8 +191,8 @@ export function sanitizeSteerRecord(v: unknown, problems: Problems): SteerRecord
   const units: SteerRecord['units'] = [];
   for (const raw of r.units as unknown[]) {
     const u = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
-    if (!isText(u.label, LIMITS.prompt) || !isNum(u.factor) || u.factor < 0) return drop('its parts are unreadable');
-    units.push({ label: u.label, factor: u.factor });
+    if (!isText(u.label, LIMITS.prompt) || numberProblem(u.factor, NUMBER_RULES.steerFactor) !== null) return drop('its parts are unreadable');
+    units.push({ label: u.label, factor: u.factor as number });
   }
   const steered = sanitizeRun(r.steered);
   const unsteered = sanitizeRun(r.unsteered);

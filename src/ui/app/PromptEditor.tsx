@@ -5,6 +5,7 @@ import { useActions, useApp, useServices } from './app-context';
 import { GeneratedChips } from './GeneratedChips';
 import { TokenPreview } from './TokenPreview';
 import { ImageInput } from '../image/ImageInput';
+import { PromptBox } from './PromptBox';
 
 export function PromptEditor(): ReactNode {
   const prompt = useApp(selectPrompt);
@@ -46,7 +47,7 @@ export function PromptEditor(): ReactNode {
       <label htmlFor="prompt" className="block-label">
         Prompt
       </label>
-      <textarea id="prompt" data-testid="prompt" rows={6} value={prompt} spellCheck={false} onChange={(e) => st.setPrompt(e.target.value)} />
+      <PromptBox />
       <div className="row target-row">
         <label htmlFor="target">Target</label>
         <input id="target" data-testid="target" value={target} spellCheck={false} onChange={(e) => st.setTarget(e.target.value)} />
