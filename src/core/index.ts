@@ -12,3 +12,5 @@ export * from './image-units';
 export * from './rollout';
 export * from './faithfulness';
 export * from './presets';
+export * from './drill-down';
+export * from './auto-units';
