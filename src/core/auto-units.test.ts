@@ -17,7 +17,7 @@ describe('automatic units', () => {
     ]);
     expect(c.estimates[0]!.seconds).toBeCloseTo(100.1, 9);
     expect(c.reason).toMatch(/^sentence units: 41 passes at ~100 ms each take ~4\.1 s, within the 30 s budget; token \(1001 passes, ~100 s\), word \(701 passes, ~70 s\) would not fit\.$/);
-    expect(chooseUnitLevel({ unitCounts: counts, passSeconds: 0.1, budgetSeconds: 70.1 }).level).toBe('word');
+    expect(chooseUnitLevel({ unitCounts: counts, passSeconds: 0.1, budgetSeconds: 70.2 }).level).toBe('word');
     expect(chooseUnitLevel({ unitCounts: counts, passSeconds: 0.1, budgetSeconds: 200 })).toMatchObject({ level: 'token', reason: expect.stringMatching(/the finest level/) });
   });
 
