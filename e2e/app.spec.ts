@@ -52,6 +52,21 @@ test('default demo example: the evidence sentence scores highest, at 1280x720 an
   const tok = t.tokens[t.units[top]!.positions[0]!]!;
   expect(tok.start).toBeGreaterThanOrEqual(start);
   expect(tok.end).toBeLessThanOrEqual(start + ex.evidence.length + 1);
+  // Drill down: from sentences (the toggle switches token units to sentences) to tokens inside the
+  // strongest words, each token's score the full token-level run's, drawn inside its sentence.
+  await page.getByTestId('drill-down').check();
+  await expect(page.getByTestId('granularity')).toHaveValue('sentence');
+  const d = await explainOnPage(page);
+  expect(d.drillDown?.levels).toEqual(['sentence', 'word', 'token']);
+  expect(d.passes).toBeLessThan(t.passes);
+  const leaves = d.units.flatMap((s) => s.children ?? []).flatMap((w) => w.children ?? []);
+  expect(leaves.length).toBeGreaterThan(0);
+  for (const leaf of leaves) {
+    const full = t.units.find((u) => u.positions.join() === leaf.positions.join())!;
+    expect(Math.abs(leaf.score - full.score)).toBeLessThan(TOL * Math.max(1, Math.abs(full.score)));
+  }
+  await expect(page.getByTestId('prompt-heatmap').getByTestId('refined').first()).toBeVisible();
+  await page.getByTestId('drill-down').uncheck();
   // The same default example on WASM, for the timing and the same answer.
   await choose(page, { backend: 'wasm' });
   await page.getByTestId('granularity').selectOption('sentence');

@@ -2,8 +2,10 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { AtmanError } from '../core/errors';
-import { NUMBER_RULES, readNumber, readNumberList } from '../core/numbers';
+import { NUMBER_RULES, parseDecimal, readNumber, readNumberList } from '../core/numbers';
 import type { Rect } from '../core/image-regions';
+import { parseDuration } from '../core/auto-units';
+import { DEFAULT_DRILL_TOP } from '../core/drill-down';
 import { parseGranularity, validateSettings } from '../core/settings';
 import type { ExplainSettings } from '../core/types';
 import { explainComparison } from '../runtime/compare/comparison-methods';
@@ -22,7 +24,8 @@ import { renderExplanation } from './render';
 const USAGE = `usage: npm run explain -- --model <folder or hub id> --prompt "..." [--target "..." | --generate N]
   [--image FILE [--region LEFT,TOP,WIDTH,HEIGHT ...]]
   [--mode multiplicative|log-additive] [--factor F] [--kappa K|off]
-  [--granularity token|word|sentence|paragraph|delimiter:X] [--target-granularity complete|token]
+  [--granularity token|word|sentence|paragraph|delimiter:X|auto] [--time-budget 30s] [--target-granularity complete|token]
+  [--drill-down [--drill-top K]]
   [--postprocess none|absolute|square] [--layers 0,1,...] [--dtype auto|fp32|q8|q4|fp16|q4f16] [--revision REV]
   [--chat | --no-chat] [--batch-size N] [--no-prefix-reuse] [--no-score-head] [--no-self-check] [--coupled-numerics exact|dequantized]
   [--attention auto|fused|decomposed]
@@ -38,6 +41,9 @@ export async function main(argv: string[]): Promise<number> {
       factor: { type: 'string' },
       kappa: { type: 'string' },
       granularity: { type: 'string' },
+      'time-budget': { type: 'string' },
+      'drill-down': { type: 'boolean' },
+      'drill-top': { type: 'string' },
       'target-granularity': { type: 'string' },
       postprocess: { type: 'string' },
       layers: { type: 'string' },
@@ -81,9 +87,23 @@ export async function main(argv: string[]): Promise<number> {
   // Read and checked before the model loads, so a wrong file fails fast.
   const image = values.image === undefined ? undefined : await readImage(values.image, regions);
   const method = parseMethod(values.method);
+  if (method !== 'atman' && (values['drill-down'] || values.granularity?.trim().toLowerCase() === 'auto')) {
+    throw new AtmanError('BAD_SETTING', '--drill-down and --granularity auto run AtMan passes; leave them out with --method ' + method + '.');
+  }
   const coupledNumerics = parseCoupledNumerics(values['coupled-numerics']);
   if (values.mode) settings.mode = values.mode as ExplainSettings['mode'];
-  if (values.granularity) settings.granularity = parseGranularity(values.granularity);
+  const auto = values.granularity?.trim().toLowerCase() === 'auto';
+  if (values.granularity && !auto) settings.granularity = parseGranularity(values.granularity);
+  if (values['time-budget'] !== undefined && !auto) throw new AtmanError('BAD_SETTING', '--time-budget is what --granularity auto plans for; add --granularity auto.');
+  if (auto && values['time-budget'] === undefined) throw new AtmanError('BAD_SETTING', '--granularity auto picks the units from a time budget: add --time-budget, e.g. --time-budget 30s.');
+  const autoUnits = auto ? { budgetSeconds: parseDuration(values['time-budget']!) } : undefined;
+  if (values['drill-top'] !== undefined && !values['drill-down']) throw new AtmanError('BAD_SETTING', '--drill-top sets how many units a drill-down refines; add --drill-down.');
+  if (values['drill-down']) {
+    // Drill-down starts at sentences unless another level is asked for.
+    if (!values.granularity) settings.granularity = { kind: 'sentence' };
+    const top = values['drill-top'] === undefined ? DEFAULT_DRILL_TOP : parseDecimal(values['drill-top'], true);
+    settings.drillDown = { top };
+  }
   if (values['target-granularity']) settings.targetGranularity = values['target-granularity'] as ExplainSettings['targetGranularity'];
   if (values.postprocess) settings.postprocess = values.postprocess as ExplainSettings['postprocess'];
   const chat = chatFlag(values);
@@ -112,7 +132,7 @@ export async function main(argv: string[]): Promise<number> {
     };
     const result: Explanation =
       method === 'atman'
-        ? await explain(model, { ...request, prefixReuse: !values['no-prefix-reuse'], scoreHead: !values['no-score-head'], coupledNumerics })
+        ? await explain(model, { ...request, prefixReuse: !values['no-prefix-reuse'], scoreHead: !values['no-score-head'], coupledNumerics, ...(autoUnits ? { autoUnits } : {}) })
         : await explainComparison(model, { ...request, method });
     if (progressTty) process.stderr.write('\n');
     process.stdout.write(`${renderExplanation(result, { color: Boolean(process.stdout.isTTY) })}\n`);

@@ -48,6 +48,7 @@ export function renderExplanation(x: Explanation, opts: { color: boolean; top?: 
   const ranked = x.units.map((u, k) => ({ u, k })).sort((a, b) => b.u.score - a.u.score);
   lines.push(`top units (${x.sign.split(';')[0]}):`);
   for (const { u } of ranked.slice(0, opts.top ?? 10)) lines.push(`  ${fmt(u.score).padStart(10)}  ${JSON.stringify(u.label)}${u.region ? `  image ${rect(u.region)}` : ''}`);
+  if (x.drillDown) lines.push('', ...drillLines(x));
   if (x.image) lines.push('', ...imageLines(x, opts.imageLines ?? 64));
   lines.push(
     '',
@@ -57,6 +58,24 @@ export function renderExplanation(x: Explanation, opts: { color: boolean; top?: 
     ...x.run.notes.map((n) => `note: ${n}`),
   );
   return lines.join('\n');
+}
+
+/** The refined units, each followed by its children (indented, in text order), level by level. */
+function drillLines(x: Explanation): string[] {
+  const d = x.drillDown!;
+  const share = ((100 * x.passes) / d.fullPasses).toFixed(0);
+  const lines = [
+    `drill-down (${d.levels.join(' > ')}, the ${d.top} strongest of each level refined): ${x.passes} passes (${d.passesPerLevel.join(' + ')}), ${share}% of the ${d.fullPasses} a full ${d.levels.at(-1)}-level run takes:`,
+  ];
+  const walk = (units: ExplainedUnit[], depth: number) => {
+    for (const u of units) {
+      if (!u.children && depth === 0) continue;
+      lines.push(`  ${fmt(u.score).padStart(12)}  ${'   '.repeat(depth)}${JSON.stringify(u.label)}`);
+      if (u.children) walk(u.children, depth + 1);
+    }
+  };
+  walk(x.units, 0);
+  return lines;
 }
 
 const fmt = (v: number): string => (v >= 0 ? '+' : '') + v.toPrecision(3);

@@ -13,3 +13,5 @@ export * from './rollout';
 export * from './faithfulness';
 export * from './presets';
 export * from './numbers';
+export * from './drill-down';
+export * from './auto-units';

@@ -2,8 +2,9 @@
 // the user can act on, so the runtime never sees one.
 
 import { AtmanError } from './errors';
+import { checkDrillDown, drillLevels } from './drill-down';
 import { NUMBER_RULES, checkNumber, readNumber } from './numbers';
-import { DEFAULT_SETTINGS, type ExplainSettings, type Granularity } from './types';
+import { DEFAULT_SETTINGS, OPTIONAL_SETTING_KEYS, type ExplainSettings, type Granularity } from './types';
 
 const MODES = ['multiplicative', 'log-additive'] as const;
 const TARGET_GRANULARITIES = ['complete', 'token'] as const;
@@ -25,7 +26,7 @@ function oneOf<T extends string>(name: string, value: unknown, allowed: readonly
 /** Merges partial settings over DEFAULT_SETTINGS and checks every field; throws AtmanError BAD_SETTING. */
 export function validateSettings(partial: Partial<ExplainSettings> = {}): ExplainSettings {
   for (const key of Object.keys(partial)) {
-    if (!(key in DEFAULT_SETTINGS)) bad(`Unknown setting "${key}".`);
+    if (!(key in DEFAULT_SETTINGS) && !OPTIONAL_SETTING_KEYS.includes(key)) bad(`Unknown setting "${key}".`);
   }
   const pick = <K extends keyof ExplainSettings>(k: K): ExplainSettings[K] =>
     partial[k] === undefined ? DEFAULT_SETTINGS[k] : (partial[k] as ExplainSettings[K]);
@@ -45,16 +46,22 @@ export function validateSettings(partial: Partial<ExplainSettings> = {}): Explai
   const chat = pick('chat');
   if (typeof chat !== 'boolean') bad(`chat must be true (use the model's chat template when it has one) or false (raw text); got ${JSON.stringify(chat)}.`);
 
+  const granularity = checkGranularity(pick('granularity'));
+  // Absent and undefined both mean off, so settings without it compare equal to the defaults.
+  const drillDown = partial.drillDown === undefined ? undefined : checkDrillDown(partial.drillDown);
+  if (drillDown) drillLevels(granularity);
+
   return {
     mode: oneOf('mode', pick('mode'), MODES),
     factor,
     kappa,
-    granularity: checkGranularity(pick('granularity')),
+    granularity,
     targetGranularity: oneOf('target granularity', pick('targetGranularity'), TARGET_GRANULARITIES),
     postprocess: oneOf('post-processing', pick('postprocess'), POSTPROCESS),
     layers: layers === null ? null : [...layers],
     tokenOverlap: oneOf('token overlap', pick('tokenOverlap'), OVERLAPS),
     chat,
+    ...(drillDown ? { drillDown } : {}),
   };
 }
 

@@ -62,7 +62,20 @@ export interface ExplainSettings {
    * assistant's reply) when the model has one; false reads the prompt as raw text.
    */
   chat: boolean;
+  /**
+   * Drill-down (absent = off): explain at the granularity above, then only inside its `top`
+   * strongest units at the next finer level, and so on down to tokens (docs/method.md, "Drill-down").
+   */
+  drillDown?: DrillDownSettings;
 }
+
+export interface DrillDownSettings {
+  /** how many of the strongest units of each level are refined at the next level */
+  top: number;
+}
+
+/** Settings that may be absent (off); every other key is in DEFAULT_SETTINGS. */
+export const OPTIONAL_SETTING_KEYS: readonly string[] = ['drillDown'];
 
 export const DEFAULT_SETTINGS: ExplainSettings = {
   mode: 'multiplicative',

@@ -130,6 +130,8 @@ export interface ExplainRequestData {
   coupledNumerics?: CoupledNumerics;
   /** AtMan (default) or a forward-only method to compare with */
   method?: ExplanationMethod;
+  /** granularity 'auto': the finest unit level whose passes fit this many seconds (replaces the settings' granularity) */
+  autoUnits?: { budgetSeconds: number };
   attention?: AttentionOptions;
 }
 

@@ -1,6 +1,8 @@
 // The result every method returns and every reader of results imports: the explanation's fields,
 // the methods, the sentence that says what a score's sign means, and the schema version. The UI,
 // the worker protocol and the CLI import it from here; docs/method.md says what the numbers mean.
+import type { UnitChoice } from '../core/auto-units';
+import type { DrillLevel } from '../core/drill-down';
 import type { Rect } from '../core/image-regions';
 import type { ExplainSettings, TokenInfo } from '../core/types';
 import type { ExplainedImage } from './image/image-passes';
@@ -34,6 +36,23 @@ export interface ExplainedUnit {
   imageTokens?: number[];
   /** the unit's area as few rectangles, for drawing */
   regions?: Rect[];
+  /**
+   * Drill-down: the units of the next finer level inside this one, each scored as a full run at
+   * that level would score it; present only on the units that were refined.
+   */
+  children?: ExplainedUnit[];
+}
+
+/** What a drill-down ran: its levels, how many units of each it refined, and the passes it took. */
+export interface DrillDownReport {
+  /** how many of the strongest units of each level were refined */
+  top: number;
+  /** coarsest first; `units` are of the first level, their `children` of the next, and so on */
+  levels: DrillLevel[];
+  /** passes run at each level (each level's own unperturbed pass included; 0 where every child equalled its parent) */
+  passesPerLevel: number[];
+  /** what a full run at the finest level takes: its unperturbed pass plus one per unit */
+  fullPasses: number;
 }
 
 /** What produced an explanation: AtMan, or one of the forward-only methods it is compared with. */
@@ -59,6 +78,10 @@ export interface Explanation {
   batchSize: number;
   /** how the passes ran: prefix reuse, score head, fallbacks */
   run: RunReport;
+  /** present on a drill-down: its levels and passes (the hierarchy is in `units[].children`) */
+  drillDown?: DrillDownReport;
+  /** present when the units were chosen automatically: the level, the estimates and why */
+  unitChoice?: UnitChoice;
   /** the image of a vision-language prompt: its size, frames and every image token's region */
   image?: ExplainedImage;
   seconds: number;

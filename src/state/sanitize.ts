@@ -1,8 +1,9 @@
 // Field-by-field checks for everything that comes from outside the running page (a shared
 // link, localStorage): each bad field falls back to its default and adds a problem in words;
 // nothing here throws. The engine's own validateSettings is the authority on settings.
+import { DRILL_LEVELS, canDrillFrom } from '../core/drill-down';
 import { validateSettings } from '../core/settings';
-import { DEFAULT_SETTINGS, type ExplainSettings } from '../core/types';
+import { DEFAULT_SETTINGS, OPTIONAL_SETTING_KEYS, type ExplainSettings } from '../core/types';
 import type { BackendChoice, Explanation } from '../protocol/engine-api';
 import type { Rect } from '../core/image-regions';
 import { DTYPES, type ModelDtype } from '../runtime/model/dtypes';
@@ -50,7 +51,7 @@ export function sanitizeSettings(v: unknown, problems: Problems): ExplainSetting
   // Own keys only: `"__proto__" in {}` is true, and a link's `__proto__` or `constructor` key must
   // read as an unknown setting, not as one of ours.
   for (const [key, value] of Object.entries(v)) {
-    if (!Object.hasOwn(DEFAULT_SETTINGS, key)) {
+    if (!Object.hasOwn(DEFAULT_SETTINGS, key) && !OPTIONAL_SETTING_KEYS.includes(key)) {
       problems.push(`Unknown setting ${quote(key)} was ignored.`);
       continue;
     }
@@ -62,13 +63,18 @@ export function sanitizeSettings(v: unknown, problems: Problems): ExplainSetting
       }
     }
     try {
-      validateSettings({ [key]: value } as Partial<ExplainSettings>);
+      // A drill-down is judged on its own here and against the granularity below.
+      validateSettings((key === 'drillDown' ? { drillDown: value, granularity: { kind: 'sentence' } } : { [key]: value }) as Partial<ExplainSettings>);
       (good as Record<string, unknown>)[key] = value;
     } catch (e) {
       // A value that is not even printable (an object without a prototype) fails while being described.
       const why = (e as { code?: unknown })?.code === 'BAD_SETTING' ? (e as Error).message : 'its value is not readable.';
       problems.push(`Setting ${key}: ${why} Using the default.`);
     }
+  }
+  if (good.drillDown && !canDrillFrom(good.granularity ?? DEFAULT_SETTINGS.granularity)) {
+    problems.push(`Drill-down refines sentence, word or paragraph units; the granularity is ${(good.granularity ?? DEFAULT_SETTINGS.granularity).kind}, so drill-down is off.`);
+    delete good.drillDown;
   }
   return validateSettings(good);
 }
@@ -148,14 +154,8 @@ export function sanitizeExplanation(v: unknown, problems: Problems): Explanation
     prompt: x.prompt,
     target: x.target,
     tokens: x.tokens.map((t) => ({ id: t.id, text: t.text, start: t.start, end: t.end, role: t.role, ...(t.special ? { special: true } : {}) })),
-    units: x.units.map((u) => ({
-      label: u.label,
-      positions: [...u.positions],
-      score: u.score,
-      perTarget: [...u.perTarget],
-      factors: u.factors.map(([p, f]) => [p, f] as [number, number]),
-      ...unitImageFields(u),
-    })),
+    units: x.units.map(copyUnit),
+    ...(x.drillDown ? { drillDown: copyDrillDown(x.drillDown) } : {}),
     ...(x.image ? { image: copyImage(x.image) } : {}),
     baseline: { crossEntropy: [...x.baseline.crossEntropy] },
     settings,
@@ -227,24 +227,74 @@ function explanationProblem(v: unknown): string | null {
   // A captioner's image columns come after the sequence (see ExplainedImage.placement).
   const columns = n + (image?.placement === 'encoder' ? image.tokens.length : 0);
   if (!Array.isArray(x.units) || x.units.length === 0 || x.units.length > LIMITS.units) return 'its units are missing or too many';
-  for (const u of x.units as unknown[]) {
-    const un = u as Record<string, unknown>;
-    if (typeof u !== 'object' || u === null || !isStr(un.label, 2000) || !isNum(un.score)) return 'a unit is malformed';
-    if (!Array.isArray(un.positions) || un.positions.length > columns || !un.positions.every((p) => isInt(p) && p < columns)) return 'a unit names positions outside the text';
-    if (!numArray(un.perTarget, targets)) return 'a unit has unreadable per-token scores';
-    if (!Array.isArray(un.factors) || un.factors.length > columns) return 'a unit has unreadable factors';
-    for (const f of un.factors as unknown[]) {
-      if (!Array.isArray(f) || f.length !== 2 || !isInt(f[0]) || f[0] >= columns || !isNum(f[1])) return 'a unit has unreadable factors';
+  const drill = x.drillDown === undefined ? null : drillDownProblem(x.drillDown);
+  if (drill !== null && typeof drill === 'string') return drill;
+  // A drill-down's refined units carry their children, one level per step; nothing else has children.
+  const depth = drill === null ? 0 : drill.levels - 1;
+  let count = 0;
+  const walk = (units: unknown[], level: number): string | null => {
+    count += units.length;
+    if (count > LIMITS.units) return 'its units are missing or too many';
+    for (const u of units) {
+      const why = unitProblem(u, columns, targets, image);
+      if (why !== null) return why;
+      const children = (u as Record<string, unknown>).children;
+      if (children === undefined) continue;
+      if (level >= depth || !Array.isArray(children) || children.length === 0) return 'a unit has children where none can be';
+      const inner = walk(children, level + 1);
+      if (inner !== null) return inner;
     }
-    const unitImageWhy = unitImageProblem(un, image);
-    if (unitImageWhy !== null) return unitImageWhy;
-  }
+    return null;
+  };
+  const unitsWhy = walk(x.units, 0);
+  if (unitsWhy !== null) return unitsWhy;
   const b = x.baseline as Record<string, unknown> | null;
   if (typeof b !== 'object' || b === null || !numArray(b.crossEntropy, targets)) return 'its baseline is unreadable';
   const m = x.model as Record<string, unknown> | null;
   if (typeof m !== 'object' || m === null || !['id', 'dtype', 'backend', 'device', 'file'].every((k) => isStr(m[k], 300))) return 'its model facts are unreadable';
   if (!isInt(x.passes, 1) || !isInt(x.batchSize, 1) || !isNum(x.seconds)) return 'its run facts are unreadable';
   return null;
+}
+
+function unitProblem(u: unknown, columns: number, targets: number, image: ExplainedImage | undefined): string | null {
+  const un = u as Record<string, unknown>;
+  if (typeof u !== 'object' || u === null || !isStr(un.label, 2000) || !isNum(un.score)) return 'a unit is malformed';
+  if (!Array.isArray(un.positions) || un.positions.length > columns || !un.positions.every((p) => isInt(p) && p < columns)) return 'a unit names positions outside the text';
+  if (!numArray(un.perTarget, targets)) return 'a unit has unreadable per-token scores';
+  if (!Array.isArray(un.factors) || un.factors.length > columns) return 'a unit has unreadable factors';
+  for (const f of un.factors as unknown[]) {
+    if (!Array.isArray(f) || f.length !== 2 || !isInt(f[0]) || f[0] >= columns || !isNum(f[1])) return 'a unit has unreadable factors';
+  }
+  return unitImageProblem(un, image);
+}
+
+/** The drill-down report's shape; returns its number of levels when it is readable. */
+function drillDownProblem(v: unknown): string | { levels: number } {
+  const bad = 'its drill-down report is unreadable';
+  const d = v as Record<string, unknown> | null;
+  if (typeof v !== 'object' || d === null || !isInt(d.top, 1) || !isInt(d.fullPasses, 1)) return bad;
+  if (!Array.isArray(d.levels) || d.levels.length < 2 || d.levels.length > DRILL_LEVELS.length) return bad;
+  // The levels are a tail of paragraph > sentence > word > token, in that order.
+  const tail = DRILL_LEVELS.slice(DRILL_LEVELS.length - d.levels.length);
+  if (!d.levels.every((l, i) => l === tail[i])) return bad;
+  if (!Array.isArray(d.passesPerLevel) || d.passesPerLevel.length !== d.levels.length || !d.passesPerLevel.every((n) => isInt(n))) return bad;
+  return { levels: d.levels.length };
+}
+
+function copyUnit(u: ExplainedUnit): ExplainedUnit {
+  return {
+    label: u.label,
+    positions: [...u.positions],
+    score: u.score,
+    perTarget: [...u.perTarget],
+    factors: u.factors.map(([p, f]) => [p, f] as [number, number]),
+    ...unitImageFields(u),
+    ...(u.children ? { children: u.children.map(copyUnit) } : {}),
+  };
+}
+
+function copyDrillDown(d: NonNullable<Explanation['drillDown']>): NonNullable<Explanation['drillDown']> {
+  return { top: d.top, levels: [...d.levels], passesPerLevel: [...d.passesPerLevel], fullPasses: d.fullPasses };
 }
 
 /** Whole numbers in [min, max], else the fallback. */

@@ -1,13 +1,14 @@
 // AtMan over a loaded model: the unperturbed pass and one pass per unit, in
-// batches, keeping only the target tokens' cross-entropies from each.
-import { DEFAULT_MEMORY_BUDGET, aggregate, assertFinite, checkRunNumbers, chooseBatchSize, passCount, relevanceMatrix } from '../../core';
-import type { ImageUnit } from '../../core/image-units';
-import type { Unit } from '../../core/types';
+// batches, keeping only the target tokens' cross-entropies from each. A drill-down
+// (drill-down.ts) and automatic units (auto-units.ts) run the same level runner.
+import { DEFAULT_MEMORY_BUDGET, checkRunNumbers, chooseBatchSize } from '../../core';
 import type { AtmanModel } from './atman-model';
 import type { CoupledNumerics } from './coupled-numerics';
-import { type PrepareRequest, changedFactors, plainTokens, prepare } from './prepare';
-import { runPasses } from './pass-runner';
-import { type ExplainProgress, type ExplainedUnit, type Explanation, SCHEMA_VERSION, SIGN_SENTENCE } from '../schema';
+import { type PrepareRequest, plainTokens, prepare } from './prepare';
+import { chooseUnits } from './auto-units';
+import { drillDown } from './drill-down';
+import { explainedUnit, levelRunner } from './levels';
+import { type ExplainProgress, type Explanation, SCHEMA_VERSION, SIGN_SENTENCE } from '../schema';
 
 export interface ExplainRequest extends PrepareRequest {
   onProgress?: (p: ExplainProgress) => void;
@@ -27,55 +28,60 @@ export interface ExplainRequest extends PrepareRequest {
    * one pass at a time with full recomputation; 'dequantized' runs a faster variant and reports how far it moved the scores
    */
   coupledNumerics?: CoupledNumerics;
+  /**
+   * Granularity 'auto': the finest unit level (token, word, sentence, paragraph) whose passes fit
+   * this many seconds, estimated from one timed pass; replaces the settings' granularity.
+   */
+  autoUnits?: { budgetSeconds: number };
 }
 
 export async function explain(model: AtmanModel, req: ExplainRequest): Promise<Explanation> {
   const t0 = performance.now();
   checkRunNumbers(req);
-  const prepared = await prepare(model, req);
-  const { settings, tokens, units, ids, targetIds, promptLen: P, factorsOf } = prepared;
-  const S = ids.length;
-
-  const total = passCount(units.length);
+  let prepared = await prepare(model, req);
+  const S = prepared.ids.length;
   const scoreHead = req.scoreHead ?? true;
-  const batchSize = req.batchSize ?? batchSizeFor(model, S, scoreHead ? targetIds.length : S, req.memoryBudgetBytes);
-  const job = { ids, targetIds, promptLen: P, unitCount: units.length, factorsOf, encoderLength: prepared.encoderLength, ...(prepared.context ? { context: prepared.context } : {}) };
-  const { ce, report } = await runPasses(model, job, {
-    batchSize,
-    scoreHead,
-    prefixReuse: req.prefixReuse ?? true,
-    ...(req.coupledNumerics ? { coupledNumerics: req.coupledNumerics } : {}),
-    ...(req.overheadRows !== undefined ? { overheadRows: req.overheadRows } : {}),
-    ...(req.signal ? { signal: req.signal } : {}),
-    onBatch: (loaded, all) => req.onProgress?.({ stage: 'passes', loaded, total: all, elapsedSeconds: (performance.now() - t0) / 1000 }),
-  });
+  const batchSize = req.batchSize ?? batchSizeFor(model, S, scoreHead ? prepared.targetIds.length : S, req.memoryBudgetBytes);
+  const runLevel = levelRunner(model, prepared, req, { batchSize, scoreHead, t0 });
 
-  assertFinite(ce, 'passes');
-  const R = relevanceMatrix(ce[0]!, ce.slice(1));
-  const scores = aggregate(R, settings.postprocess);
-  // Finite cross-entropies can still overflow in the post-processing (square).
-  assertFinite([...R, scores], 'units');
-  return {
+  const chosen = req.autoUnits ? await chooseUnits(prepared, req.autoUnits.budgetSeconds, runLevel) : null;
+  if (chosen) prepared = chosen.prepared;
+  const { settings } = prepared;
+
+  const common = {
     schemaVersion: SCHEMA_VERSION,
     sign: SIGN_SENTENCE,
     prompt: prepared.prompt,
     target: req.target,
-    tokens: plainTokens(tokens),
-    units: units.map((u, i) => ({
-      label: u.label,
-      positions: u.positions,
-      score: scores[i]!,
-      perTarget: Array.from(R[i]!),
-      factors: changedFactors(factorsOf(i)),
-      ...imageFields(u),
-    })),
+    tokens: plainTokens(prepared.tokens),
     ...(prepared.image ? { image: prepared.image } : {}),
-    baseline: { crossEntropy: Array.from(ce[0]!) },
     settings,
     model: model.facts,
-    passes: total,
-    batchSize: report.rowCoupling?.handling === 'exact' ? 1 : batchSize,
-    run: report,
+  };
+  if (settings.drillDown) {
+    const d = await drillDown(prepared, settings.drillDown.top, runLevel);
+    return {
+      ...common,
+      units: d.units,
+      baseline: { crossEntropy: Array.from(d.baseline) },
+      drillDown: d.report,
+      passes: d.passes,
+      batchSize: d.run.rowCoupling?.handling === 'exact' ? 1 : batchSize,
+      run: d.run,
+      seconds: (performance.now() - t0) / 1000,
+    };
+  }
+
+  const level = await runLevel(prepared.units, prepared.factorsOf);
+  if (chosen) level.report.notes.unshift(`automatic units: ${chosen.choice.reason} (one more pass, not counted above, measured the time)`);
+  return {
+    ...common,
+    units: prepared.units.map((u, i) => explainedUnit(u, level, i, prepared.factorsOf(i))),
+    baseline: { crossEntropy: Array.from(level.ce0) },
+    ...(chosen ? { unitChoice: chosen.choice } : {}),
+    passes: level.passes,
+    batchSize: level.report.rowCoupling?.handling === 'exact' ? 1 : batchSize,
+    run: level.report,
     seconds: (performance.now() - t0) / 1000,
   };
 }
@@ -84,10 +90,4 @@ export async function explain(model: AtmanModel, req: ExplainRequest): Promise<E
 export function batchSizeFor(model: AtmanModel, S: number, logitRows: number, budgetBytes = DEFAULT_MEMORY_BUDGET): number {
   const c = model.config;
   return chooseBatchSize({ vocab: c.vocabSize, seqLen: S, numHeads: c.numHeads, hiddenSize: c.hiddenSize, logitRows, budgetBytes });
-}
-
-function imageFields(u: Unit): Pick<ExplainedUnit, 'image' | 'region' | 'imageTokens' | 'regions'> {
-  const info = (u as Partial<ImageUnit>).image;
-  if (!info) return {};
-  return { image: info.imageIndex, region: info.bounds, imageTokens: info.tokens, regions: info.regions };
 }

@@ -2,7 +2,7 @@
 // image tokens where they apply), validated, cut into units, and each unit's column factors with
 // conceptual suppression (docs/method.md, "Conceptual suppression"), over text and image columns.
 import { AtmanError, buildUnits, cosineSimilarityMatrix, similarityFromMatrix, unitFactors, validateSettings, validateTexts } from '../../core';
-import type { ExplainSettings, TokenInfo, Unit } from '../../core/types';
+import type { ExplainSettings, Granularity, TokenInfo, Unit } from '../../core/types';
 import type { AtmanModel } from './atman-model';
 import { type DecoderContext } from './feeds';
 import { textPromptTokens } from '../model/chat-template';
@@ -31,6 +31,14 @@ export interface Prepared {
   promptLen: number;
   /** factors of the S sequence columns, then of the encoder columns (captioners) */
   factorsOf: (u: number) => Float32Array;
+  /**
+   * Text prompts only: the units of this prompt at another granularity, and the factors of any
+   * list of units with the same similarity as factorsOf (so a unit's pass is the same at every level).
+   */
+  levels?: {
+    unitsAt: (granularity: Granularity) => Unit[];
+    factorsFor: (units: Unit[]) => (u: number) => Float32Array;
+  };
   context?: DecoderContext;
   encoderLength: number;
   image?: ExplainedImage;
@@ -75,7 +83,12 @@ export async function prepare(
     // An in-sequence model without an image reads embeddings all the same.
     const context = model.vision?.embedTokens ? { embeds: await embedTokens(model.vision, model.backend, ids) } : undefined;
     const rows = context?.embeds ? [{ rows: context.embeds.data, dim: context.embeds.dim, count: S }] : null;
-    return { ...base, units, encoderLength: 0, ...(context ? { context } : {}), factorsOf: control ? unitFactorFn(model, ids, units, settings, rows) : noFactors };
+    if (!control) return { ...base, units, encoderLength: 0, ...(context ? { context } : {}), factorsOf: noFactors };
+    const similarity = similarityOf(model, ids, settings, rows);
+    const factorsFor = (list: Unit[]) => unitFactorFn(list, S, settings, similarity);
+    const unitsAt = (granularity: Granularity) =>
+      buildUnits(tokens, prompt, granularity, { tokenOverlap: settings.tokenOverlap, targetTokenUnits: settings.targetGranularity === 'token' });
+    return { ...base, units, encoderLength: 0, ...(context ? { context } : {}), factorsOf: factorsFor(units), levels: { unitsAt, factorsFor } };
   }
   const img = await imageContext(model, withImage, ids);
   // The processor's own tokens are explained as image units, not as text.
@@ -88,7 +101,7 @@ export async function prepare(
     context: img.context,
     encoderLength: img.encoderLength,
     image: describeImage(withImage, imageReq!.image, img.columns, img.encoderLength ? 'encoder' : 'sequence'),
-    factorsOf: control ? unitFactorFn(model, ids, all, settings, img.similarityRows, img.encoderLength) : noFactors,
+    factorsOf: control ? unitFactorFn(all, ids.length + img.encoderLength, settings, similarityOf(model, ids, settings, img.similarityRows)) : noFactors,
   };
 }
 
@@ -117,34 +130,33 @@ export interface SimilarityRows {
   count: number;
 }
 
-function unitFactorFn(
+/** Similarity of two columns for conceptual suppression; each column is only like itself when it is off. */
+function similarityOf(
   model: AtmanModel,
   ids: number[],
-  units: Unit[],
   settings: ExplainSettings,
   /** default: the token-embedding rows of `ids` */
-  rowGroups: SimilarityRows[] | null = null,
-  encoderLength = 0,
-): (u: number) => Float32Array {
+  rowGroups: SimilarityRows[] | null,
+): (i: number, k: number) => number {
   const S = ids.length;
-  const columns = S + encoderLength;
-  let similarity = (i: number, k: number): number => (i === k ? 1 : 0);
-  if (settings.kappa !== null) {
-    let groups = rowGroups;
-    if (!groups) {
-      const table = model.embeddings;
-      if (!table) {
-        throw new AtmanError(
-          'MODEL_UNSUPPORTED',
-          'Conceptual suppression needs the token-embedding matrix, which could not be read from this graph. Turn conceptual suppression off (kappa off).',
-        );
-      }
-      const flat = new Float32Array(S * table.dim);
-      ids.forEach((id, i) => flat.set(table.row(id), i * table.dim));
-      groups = [{ rows: flat, dim: table.dim, count: S }];
+  if (settings.kappa === null) return (i, k) => (i === k ? 1 : 0);
+  let groups = rowGroups;
+  if (!groups) {
+    const table = model.embeddings;
+    if (!table) {
+      throw new AtmanError(
+        'MODEL_UNSUPPORTED',
+        'Conceptual suppression needs the token-embedding matrix, which could not be read from this graph. Turn conceptual suppression off (kappa off).',
+      );
     }
-    similarity = blockSimilarity(groups);
+    const flat = new Float32Array(S * table.dim);
+    ids.forEach((id, i) => flat.set(table.row(id), i * table.dim));
+    groups = [{ rows: flat, dim: table.dim, count: S }];
   }
+  return blockSimilarity(groups);
+}
+
+function unitFactorFn(units: Unit[], columns: number, settings: ExplainSettings, similarity: (i: number, k: number) => number): (u: number) => Float32Array {
   const cache = new Map<number, Float32Array>();
   return (u) => {
     let phi = cache.get(u);

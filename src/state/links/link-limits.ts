@@ -46,6 +46,7 @@ export const FIELD_BOUNDS: Readonly<Record<string, number>> = Object.freeze(
     post: 20,
     layers: 2_000,
     overlap: 20,
+    drill: 8,
     img: IMAGE_FIELD_CHARS,
     imgt: 10,
     imgw: 10,

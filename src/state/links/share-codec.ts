@@ -132,6 +132,9 @@ function settingsFromParams(p: URLSearchParams, problems: Problems): Record<stri
     // anything but on/off goes to validation as it is, which refuses it in words
     raw.chat = chat === 'on' ? true : chat === 'off' ? false : chat;
   }
+  // absent = drill-down off; validation judges the number and its fit with the granularity
+  const drill = num('drill', 'drill-down count');
+  if (drill !== undefined) raw.drillDown = { top: drill };
   const layers = p.get('layers');
   if (layers !== null) {
     if (layers === 'all') raw.layers = null;
@@ -175,6 +178,7 @@ function inputParams(s: Omit<SharedState, 'explanation'>): URLSearchParams {
   p.set('layers', st.layers === null ? 'all' : st.layers.join(','));
   p.set('overlap', st.tokenOverlap);
   p.set('chat', st.chat ? 'on' : 'off');
+  if (st.drillDown) p.set('drill', String(st.drillDown.top));
   imageParams(s, p);
   return p;
 }
@@ -357,7 +361,7 @@ async function decodeFields(hash: string, opts: { allowFixtures?: boolean }): Pr
   }
   decodeImageParams(p, problems, state);
   await decodeAnalysisParams(p, problems, state);
-  const known = new Set(['v', 'model', 'dtype', 'backend', 'prompt', 'target', 'mode', 'factor', 'kappa', 'gran', 'delim', 'chunks', 'tgran', 'post', 'layers', 'overlap', 'chat', 'x', ...IMAGE_KEYS, ...ANALYSIS_KEYS]);
+  const known = new Set(['v', 'model', 'dtype', 'backend', 'prompt', 'target', 'mode', 'factor', 'kappa', 'gran', 'delim', 'chunks', 'tgran', 'post', 'layers', 'overlap', 'chat', 'drill', 'x', ...IMAGE_KEYS, ...ANALYSIS_KEYS]);
   const unknown = [...new Set(p.keys())].filter((k) => !known.has(k));
   if (unknown.length) problems.push(`Unknown link fields were ignored: ${unknown.slice(0, 5).map((k) => JSON.stringify(k.slice(0, 20))).join(', ')}.`);
   return { state, problems };

@@ -1,5 +1,6 @@
 // Every engine setting, each with one line on what it does.
 import type { ReactNode } from 'react';
+import { DEFAULT_DRILL_TOP, MAX_DRILL_TOP, canDrillFrom } from '../../core/drill-down';
 import type { ControlMode, PostProcess, TargetGranularity, TokenOverlap } from '../../core/types';
 import { selectBusy, selectChatTemplate, selectLayerCount, selectSettings, selectSpeed } from '../../state/selectors';
 import { useApp, useServices } from './app-context';
@@ -106,7 +107,9 @@ export function SettingsPanel(): ReactNode {
               value={kind}
               onChange={(e) => {
                 const k = e.target.value as GranKind;
-                update({ granularity: k === 'delimiter' ? { kind: 'delimiter', delimiter: g.kind === 'delimiter' ? g.delimiter : ';' } : { kind: k } });
+                const granularity = k === 'delimiter' ? { kind: 'delimiter' as const, delimiter: g.kind === 'delimiter' ? g.delimiter : ';' } : { kind: k };
+                // Drill-down needs a level with a finer one below it; it goes off where there is none.
+                update({ granularity, ...(s.drillDown && !canDrillFrom(granularity) ? { drillDown: undefined } : {}) });
               }}
             >
               <option value="token">token</option>
@@ -130,6 +133,46 @@ export function SettingsPanel(): ReactNode {
             </label>
           ) : null}
           <Help id="h-gran">What is suppressed together in one pass: one pass per unit, so coarser units run faster.</Help>
+        </div>
+        <div className="setting">
+          <label>
+            <input
+              type="checkbox"
+              data-testid="drill-down"
+              aria-describedby="h-drill"
+              checked={Boolean(s.drillDown)}
+              onChange={(e) =>
+                update(
+                  e.target.checked
+                    ? { drillDown: { top: DEFAULT_DRILL_TOP }, ...(canDrillFrom(g) ? {} : { granularity: { kind: 'sentence' } }) }
+                    : { drillDown: undefined },
+                )
+              }
+            />{' '}
+            Drill down
+          </label>
+          {s.drillDown ? (
+            <label>
+              {' '}
+              refine the strongest{' '}
+              <input
+                type="number"
+                data-testid="drill-top"
+                className="narrow"
+                min={1}
+                max={MAX_DRILL_TOP}
+                step={1}
+                value={s.drillDown.top}
+                onChange={(e) => {
+                  const top = Number(e.target.value);
+                  if (Number.isInteger(top) && top >= 1 && top <= MAX_DRILL_TOP) update({ drillDown: { top } });
+                }}
+              />
+            </label>
+          ) : null}
+          <Help id="h-drill">
+            Explains the units above, then only inside the strongest few at the next finer level (sentence, word, token): each score is the one a full run at that level gives, at a fraction of the passes on long documents.
+          </Help>
         </div>
         <div className="setting">
           <label>

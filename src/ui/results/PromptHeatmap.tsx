@@ -6,6 +6,7 @@ import type { Explanation } from '../../runtime/schema';
 import { canAffect, colourScale, formatScore, maxAbs, ranks, unitLabel, unitScores } from './score-view';
 import type { ColourScale } from './score-view';
 import { targetPosition } from './text-pieces';
+import { refinedPieces } from './drill-view';
 import { heatmapRunsWithImage } from '../image/image-chip';
 import type { Piece, Run } from './text-pieces';
 
@@ -47,6 +48,10 @@ export function PromptHeatmap(props: PromptHeatmapProps): ReactNode {
   const box = useRef<HTMLDivElement>(null);
   const tipId = useId();
   const explained = targetIndex === null ? -1 : targetPosition(x, targetIndex);
+  // Drill-down: finer units drawn inside their parents, on a scale of their own (finer units' scores
+  // are not on the first level's scale: one word can outweigh its whole sentence).
+  const refined = useMemo(() => refinedPieces(x, targetIndex), [x, targetIndex]);
+  const refinedScale = useMemo(() => colourScale(maxAbs([...refined.values()].map((r) => r.score))), [refined]);
 
   const drag = useMemo(() => {
     const m = new Map<number, number>();
@@ -82,9 +87,23 @@ export function PromptHeatmap(props: PromptHeatmapProps): ReactNode {
       .filter(Boolean)
       .join(' ');
     const title = phi !== undefined ? `dragged along, factor ${phi.toPrecision(3)}` : p.template ? "the model's chat template (not a unit)" : undefined;
+    const fine = refined.get(p.pos);
     return (
       <span key={key} className={cls} data-pos={p.pos} data-drag={phi} {...(p.template ? { 'data-template': true } : {})} title={title}>
-        {p.text}
+        {fine ? (
+          <span
+            className={`atman-refined atman-refined-${fine.depth}`}
+            data-testid="refined"
+            data-level={fine.level}
+            data-score={fine.score}
+            title={`${fine.level} '${unitLabel(fine.label)}': score ${formatScore(fine.score, 3)} (drill-down)`}
+            style={{ backgroundColor: refinedScale(fine.score), color: refinedScale.text(fine.score) }}
+          >
+            {p.text}
+          </span>
+        ) : (
+          p.text
+        )}
       </span>
     );
   };
