@@ -20,6 +20,7 @@ import { chatFor } from '../src/runtime/model/chat-template';
 import { pickedFolderSource } from '../src/runtime/sources/picked-folder';
 import { type CacheLike, MODEL_CACHE_NAME, cacheIdFor, cachedSource, clearCachedModels, listCachedModels } from '../src/runtime/sources/model-cache';
 import { hubSource } from '../src/runtime/sources/hub-source';
+import { withManifest } from '../src/runtime/sources/file-hashes';
 import { type ModelSource, urlSource } from '../src/runtime/sources/model-source';
 import { type GpuProbe, createWebBackend, probeWebGpu } from '../src/runtime/backends/web-backend';
 import { installErrorTransfer } from '../src/runtime-client/comlink-errors';
@@ -49,9 +50,15 @@ async function sourceOf(req: Pick<LoadRequest, 'source' | 'dtype'>, cache = true
   if (spec.kind === 'files') return pickedFolderSource(spec.id, spec.files, req.dtype);
   // Relative base URLs resolve against the worker's URL, so make them absolute first.
   const abs = spec.kind === 'url' ? { ...spec, baseUrl: new URL(spec.baseUrl, self.location.href).href } : spec;
-  const inner = abs.kind === 'hub' ? hubSource(abs.repo, abs.revision ? { revision: abs.revision } : {}) : urlSource(abs.baseUrl, abs.id);
-  if (!cache) return inner;
   const key = cacheIdFor(abs, self.location.origin);
+  const inner =
+    abs.kind === 'hub'
+      ? hubSource(abs.repo, abs.revision ? { revision: abs.revision } : {})
+      : // The app's own bundled models (never cached) are checked against the manifest they are built with.
+        key === null
+        ? withManifest(urlSource(abs.baseUrl, abs.id))
+        : urlSource(abs.baseUrl, abs.id);
+  if (!cache) return inner;
   const store = key ? await modelCache() : null;
   return store && key ? cachedSource(inner, store, key) : inner;
 }

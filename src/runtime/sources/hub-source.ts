@@ -6,6 +6,7 @@
 import { AtmanError } from '../../core/errors';
 import { type ModelSource, isHubId, readBody } from './model-source';
 import type { RepoFile } from './repo-files';
+import { type KnownHash, checkHash, sha256FromEtag } from './file-hashes';
 
 export const HUB_ENDPOINT = 'https://huggingface.co';
 
@@ -21,7 +22,10 @@ interface TreeEntry {
   type: 'file' | 'directory' | string;
   path: string;
   size?: number;
-  lfs?: { size?: number };
+  /** git blob id (of the LFS pointer, for LFS files) */
+  oid?: string;
+  /** LFS files: the content's SHA-256 and size */
+  lfs?: { size?: number; oid?: string };
 }
 
 // A listing longer than this many pages is not a model repository this app can use.
@@ -44,6 +48,10 @@ export function hubSource(repoId: string, opts: HubOptions = {}): ModelSource {
     }
   };
 
+  // What each listed file should hash to; a read checks the bytes before handing them on (and so
+  // before a cache keeps them).
+  const hashes = new Map<string, KnownHash>();
+
   return {
     id: repoId,
     async list() {
@@ -64,6 +72,9 @@ export function hubSource(repoId: string, opts: HubOptions = {}): ModelSource {
           if (e.type !== 'file' || typeof e.path !== 'string') continue;
           const size = e.lfs?.size ?? e.size;
           files.push({ path: e.path, size: typeof size === 'number' ? size : null });
+          const sha = typeof e.lfs?.oid === 'string' ? e.lfs.oid.replace(/^sha256:/, '') : null;
+          if (sha && /^[0-9a-f]{64}$/i.test(sha)) hashes.set(e.path, { sha256: sha });
+          else if (!e.lfs && typeof e.oid === 'string' && /^[0-9a-f]{40}$/i.test(e.oid)) hashes.set(e.path, { gitBlob: e.oid });
         }
         url = nextLink(r.headers.get('link'), url);
       }
@@ -76,7 +87,13 @@ export function hubSource(repoId: string, opts: HubOptions = {}): ModelSource {
     async read(path, onProgress) {
       const r = await request(fileUrl(path), {}, path);
       if (!r.ok) throw hubError(r, repoId, revision, path);
-      return readBody(r, path, onProgress);
+      // The listing's hash, or the one the hub's own answer carries (X-Linked-Etag; a CDN's ETag
+      // after a redirect is its own, often an MD5, so it is not read).
+      const sha = sha256FromEtag(r.headers.get('x-linked-etag'));
+      const known = hashes.get(path) ?? (sha ? { sha256: sha } : null);
+      const bytes = await readBody(r, path, onProgress);
+      if (known) await checkHash(bytes, known, path, where, 'the hub');
+      return bytes;
     },
   };
 }
