@@ -2,11 +2,13 @@
 //   GET  {endpoint}/api/models/{repo}/tree/{revision}?recursive=true   JSON entries, paged by a Link header
 //   GET  {endpoint}/{repo}/resolve/{revision}/{path}                   the file, usually through a redirect
 // and failures as 401/403/404 with an X-Error-Code header (RepoNotFound, GatedRepo,
-// RevisionNotFound, EntryNotFound). The endpoint is configurable (mirrors, tests).
+// RevisionNotFound, EntryNotFound), 429 and 5xx. No answer at all (offline, DNS, blocked, CORS)
+// is told apart in fetch-failure.ts. The endpoint is configurable (mirrors, tests).
 import { AtmanError } from '../../core/errors';
 import { type ModelSource, isHubId, readBody } from './model-source';
 import type { RepoFile } from './repo-files';
 import { type KnownHash, checkHash, sha256FromEtag } from './file-hashes';
+import { type FetchFailureEnv, fetchFailure, httpFailure } from './fetch-failure';
 
 export const HUB_ENDPOINT = 'https://huggingface.co';
 
@@ -15,6 +17,8 @@ export interface HubOptions {
   /** the hub's origin, default https://huggingface.co */
   endpoint?: string;
   fetch?: typeof fetch;
+  /** how to tell network failures apart (tests); defaults read the running environment */
+  env?: FetchFailureEnv;
 }
 
 /** One entry of the tree listing (only the fields this engine reads). */
@@ -44,7 +48,7 @@ export function hubSource(repoId: string, opts: HubOptions = {}): ModelSource {
     try {
       return await fetchImpl(url, { ...init, redirect: 'follow' });
     } catch (e) {
-      throw new AtmanError('MODEL_FILES_MISSING', `Could not reach the hub (${endpoint}) for ${what} of ${where}: ${(e as Error).message}`, { network: true });
+      throw await fetchFailure(url, `${what} of ${where}`, e, opts.env);
     }
   };
 
@@ -81,8 +85,11 @@ export function hubSource(repoId: string, opts: HubOptions = {}): ModelSource {
       return files;
     },
     async has(path) {
-      const r = await request(fileUrl(path), { method: 'HEAD' }, path).catch(() => null);
-      return r?.ok ?? false;
+      // "Not there" only when the hub says so; no answer at all is not an answer.
+      const r = await request(fileUrl(path), { method: 'HEAD' }, path);
+      if (r.ok) return true;
+      if (r.status === 404) return false;
+      throw hubError(r, repoId, revision, path);
     },
     async read(path, onProgress) {
       const r = await request(fileUrl(path), {}, path);
@@ -108,23 +115,37 @@ export function nextLink(header: string | null, base: string): string | null {
   return null;
 }
 
-/** The hub's refusal in words, by its X-Error-Code. */
+/** The hub's refusal in words, by its X-Error-Code, else by the status. */
 export function hubError(r: Response, repo: string, revision: string, path: string | null): AtmanError {
   const code = r.headers.get('x-error-code');
   const hubMessage = r.headers.get('x-error-message');
   const detail = { status: r.status, hubCode: code, path };
   const at = revision === 'main' ? '' : ` at revision ${revision}`;
+  const host = hostOf(r.url) || 'The hub';
   switch (code) {
     case 'RepoNotFound':
-      return new AtmanError('MODEL_FILES_MISSING', `The hub has no model repository ${repo} (or it is private, which needs a sign-in this app does not do).`, detail);
+      // The hub answers the same for a repository that does not exist and one it will not show an anonymous visitor.
+      return new AtmanError('MODEL_NOT_FOUND', `The hub has no model repository ${repo} (or it is private, which needs a sign-in this app does not do). Check the model id.`, detail);
     case 'GatedRepo':
-      return new AtmanError('MODEL_FILES_MISSING', `${repo} is gated: its terms must be accepted on the hub and a token sent, which this app does not do.`, detail);
+      return new AtmanError('ACCESS_DENIED', `${repo} is gated: its terms must be accepted on the hub and a token sent, which this app does not do.`, detail);
     case 'RevisionNotFound':
-      return new AtmanError('MODEL_FILES_MISSING', `${repo} has no revision "${revision}" (branch, tag or commit).`, detail);
+      return new AtmanError('MODEL_NOT_FOUND', `${repo} has no revision "${revision}" (branch, tag or commit).`, detail);
     case 'EntryNotFound':
       return new AtmanError('MODEL_FILES_MISSING', `${repo}${at} has no file ${path ?? ''}.`.replace(/ \.$/, '.'), detail);
   }
-  if (r.status === 401) return new AtmanError('MODEL_FILES_MISSING', `The hub has no model repository ${repo} (or it is private, which needs a sign-in this app does not do).`, detail);
+  if (r.status === 401) {
+    // Without X-Error-Code (a proxy, or a header the browser was not shown) a 401 still means what the hub uses it for.
+    return new AtmanError('MODEL_NOT_FOUND', `The hub shows no model repository ${repo} to a visitor without sign-in (HTTP 401): it does not exist, or it is private or gated. Check the model id.`, detail);
+  }
   const what = path ? `${path} of ${repo}${at}` : `the file list of ${repo}${at}`;
-  return new AtmanError('MODEL_FILES_MISSING', `The hub answered HTTP ${r.status} for ${what}${hubMessage ? `: ${hubMessage}` : ''}.`, detail);
+  const e = httpFailure(r.status, host, what, path ? 'MODEL_FILES_MISSING' : 'MODEL_NOT_FOUND', r.headers.get('retry-after'));
+  return new AtmanError(e.code, hubMessage ? `${e.message} The hub says: ${hubMessage}` : e.message, detail);
 }
+
+const hostOf = (url: string): string => {
+  try {
+    return new URL(url).host;
+  } catch {
+    return '';
+  }
+};

@@ -68,7 +68,13 @@ export function cachedSource(inner: ModelSource, cache: CacheLike, key: string):
     },
     async has(path) {
       if (await cache.match(keyOf(path)).catch(() => undefined)) return true;
-      return inner.has(path);
+      try {
+        return await inner.has(path);
+      } catch (e) {
+        // Offline with this model cached: a file not kept is a file not there (as list() does).
+        if ((await cachedFiles(cache, key).catch(() => [])).length) return false;
+        throw e;
+      }
     },
     async read(path, onProgress) {
       const hit = await cache.match(keyOf(path)).catch(() => undefined);
