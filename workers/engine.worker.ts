@@ -18,7 +18,7 @@ import { type DecodedImage, decodeImage } from '../src/runtime/image/decode-imag
 import { steer } from '../src/runtime/atman/steer';
 import { chatFor } from '../src/runtime/model/chat-template';
 import { pickedFolderSource } from '../src/runtime/sources/picked-folder';
-import { type CacheLike, MODEL_CACHE_NAME, cacheIdFor, cachedSource, clearCachedModels, listCachedModels } from '../src/runtime/sources/model-cache';
+import { type CacheLike, MODEL_CACHE_NAME, cacheIdFor, cachedSource, clearCachedModels, forgetDamaged, listCachedModels } from '../src/runtime/sources/model-cache';
 import { hubSource } from '../src/runtime/sources/hub-source';
 import { withManifest } from '../src/runtime/sources/file-hashes';
 import { type ModelSource, urlSource } from '../src/runtime/sources/model-source';
@@ -154,13 +154,20 @@ const api: EngineApi = {
       model = null;
       if (old) await releaseComparisonSessions(old);
       await old?.release();
-      model = await AtmanModel.load(await sourceOf(req), backend, {
-        ...(req.dtype ? { dtype: req.dtype } : {}),
-        ...(req.mode ? { mode: req.mode } : {}),
-        ...(req.layers !== undefined ? { layers: req.layers } : {}),
-        ...(req.selfCheck !== undefined ? { selfCheck: req.selfCheck } : {}),
-        ...(onProgress ? { onProgress } : {}),
-      });
+      try {
+        model = await AtmanModel.load(await sourceOf(req), backend, {
+          ...(req.dtype ? { dtype: req.dtype } : {}),
+          ...(req.mode ? { mode: req.mode } : {}),
+          ...(req.layers !== undefined ? { layers: req.layers } : {}),
+          ...(req.selfCheck !== undefined ? { selfCheck: req.selfCheck } : {}),
+          ...(onProgress ? { onProgress } : {}),
+        });
+      } catch (e) {
+        // A damaged file kept in Cache Storage would fail every later load the same way.
+        const key = req.source.kind === 'files' ? null : cacheIdFor(req.source.kind === 'url' ? { ...req.source, baseUrl: new URL(req.source.baseUrl, self.location.href).href } : req.source, self.location.origin);
+        const store = key ? await modelCache() : null;
+        throw store && key ? await forgetDamaged(e, store, key) : e;
+      }
       return info(model);
     });
   },

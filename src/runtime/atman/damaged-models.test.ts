@@ -11,6 +11,9 @@ import { type RawField, WireType, Writer, readFields } from '../../graph/ir/wire
 import { AtmanModel } from './atman-model';
 import { explain } from './explain';
 import { folderSource } from '../sources/folder-source';
+import { cachedSource, forgetDamaged, listCachedModels } from '../sources/model-cache';
+import { MemoryCache } from '../../testing/memory-cache';
+import { AtmanError } from '../../core/errors';
 import { createNodeBackend } from '../backends/node-backend';
 import { expectCode } from '../../testing/expect-code';
 
@@ -61,6 +64,24 @@ describe('damaged ONNX files', () => {
     await expectCode(load(dir), 'MODEL_DAMAGED', /^onnx\/model\.onnx of .* is not a readable ONNX model \(truncated .*\): the download was cut short or the file is damaged\. Download it again\.$/);
     writeFileSync(file, new Uint8Array(0));
     await expectCode(load(dir), 'MODEL_DAMAGED', /the file is empty/);
+  });
+
+  it('a damaged file the browser cached is dropped, so the next load downloads it afresh', async () => {
+    const dir = copyOf('tiny-gpt2');
+    const file = join(dir, 'onnx/model.onnx');
+    writeFileSync(file, readFileSync(file).subarray(0, 1000));
+    const cache = new MemoryCache();
+    const err = await AtmanModel.load(cachedSource(folderSource(dir), cache, 'acme/cut'), backend, { dtype: 'fp32' }).catch((e: unknown) => e);
+    expect((await listCachedModels(cache)).map((m) => m.id)).toEqual(['acme/cut']);
+    const told = (await forgetDamaged(err, cache, 'acme/cut')) as AtmanError;
+    expect(told.code).toBe('MODEL_DAMAGED');
+    expect(told.message).toMatch(/Download it again\. The copy this browser kept was removed; loading again downloads it afresh\.$/);
+    expect(await listCachedModels(cache)).toEqual([]);
+    // Other failures leave the cache alone.
+    await cachedSource(folderSource(dir), cache, 'acme/cut').read('config.json');
+    const other = new AtmanError('TOO_LONG', 'x');
+    expect(await forgetDamaged(other, cache, 'acme/cut')).toBe(other);
+    expect((await listCachedModels(cache)).length).toBe(1);
   });
 
   it('200 flipped bytes never load: each of 12 seeds is MODEL_DAMAGED or MODEL_INVALID', async () => {
