@@ -56,10 +56,11 @@ export function urlSource(baseUrl: string, id = baseUrl, fetchImpl: typeof fetch
   return {
     id,
     async has(path) {
-      // Absent when the server says so; a server that cannot be reached, refuses or fails is said as such.
+      // Absent when the server says so (object stores answer 403 for a key they do not have, so
+      // 401/403 count as absent too); a server that cannot be reached, limits or fails is said as such.
       const r = await request(path, { method: 'HEAD' });
       if (r.ok) return !isHtmlFallback(r, path);
-      if (r.status === 404 || r.status === 410 || r.status === 405) return false;
+      if ([401, 403, 404, 405, 410].includes(r.status)) return false;
       throw httpFailure(r.status, host, `${path} of ${id}`, 'MODEL_FILES_MISSING', r.headers.get('retry-after'));
     },
     async read(path, onProgress) {
