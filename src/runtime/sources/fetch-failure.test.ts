@@ -49,6 +49,28 @@ describe('no answer at all', () => {
     );
   });
 
+  it('a connection the server drops mid-request is tried once more (a kept-alive socket closed while busy)', async () => {
+    let n = 0;
+    let drops = 1;
+    const s = createServer((req, res) => {
+      n++;
+      if (drops-- > 0) return req.socket.destroy();
+      res.end('{}');
+    });
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(s.address() as { port: number }).port}/`;
+      expect(await (await urlSource(url, 'dropped').read('config.json')).length).toBe(2);
+      expect(n).toBe(2);
+      // Dropped every time: a refusal in words, after the one retry.
+      drops = Infinity;
+      await expectCode(urlSource(url, 'dropped').read('config.json'), 'NETWORK_UNREACHABLE', /connection was refused/);
+    } finally {
+      s.closeAllConnections();
+      await new Promise<void>((r) => s.close(() => r()));
+    }
+  });
+
   it("Node's system causes, through fetch's cause chain", async () => {
     const dns = await fetch('http://nonexistent.invalid/').catch((e: unknown) => e);
     expect(systemCause(dns)).toBe('dns');

@@ -25,6 +25,7 @@ const NODE_CAUSES: Record<string, NetworkCause> = {
   EAI_FAIL: 'dns',
   ECONNREFUSED: 'refused',
   ECONNRESET: 'refused',
+  UND_ERR_SOCKET: 'refused',
   ETIMEDOUT: 'timeout',
   UND_ERR_CONNECT_TIMEOUT: 'timeout',
   UND_ERR_HEADERS_TIMEOUT: 'timeout',
@@ -35,6 +36,26 @@ const NODE_CAUSES: Record<string, NetworkCause> = {
 
 /** The system cause a failed fetch carries (Node), or null (browsers say only "Failed to fetch"). */
 export function systemCause(e: unknown): NetworkCause | null {
+  const code = systemCode(e);
+  return code ? NODE_CAUSES[code]! : null;
+}
+
+/**
+ * fetch, tried once more when a kept-alive connection turned out closed (the server dropped it
+ * while this side was busy, e.g. computing passes): the first request on it fails with a reset
+ * though the server is there. Only for GET and HEAD, which may be repeated.
+ */
+export async function fetchRetryingReset(fetchImpl: typeof fetch, url: string, init: RequestInit = {}): Promise<Response> {
+  try {
+    return await fetchImpl(url, init);
+  } catch (e) {
+    const code = systemCode(e);
+    if ((code === 'ECONNRESET' || code === 'UND_ERR_SOCKET') && (init.method ?? 'GET') !== 'POST') return fetchImpl(url, init);
+    throw e;
+  }
+}
+
+function systemCode(e: unknown): string | null {
   const seen = new Set<unknown>();
   const queue: unknown[] = [e];
   while (queue.length) {
@@ -42,7 +63,7 @@ export function systemCause(e: unknown): NetworkCause | null {
     if (!x || typeof x !== 'object' || seen.has(x)) continue;
     seen.add(x);
     const code = (x as { code?: unknown }).code;
-    if (typeof code === 'string' && NODE_CAUSES[code]) return NODE_CAUSES[code];
+    if (typeof code === 'string' && NODE_CAUSES[code]) return code;
     queue.push((x as { cause?: unknown }).cause, ...((x as { errors?: unknown[] }).errors ?? []));
   }
   return null;

@@ -8,7 +8,7 @@ import { AtmanError } from '../../core/errors';
 import { type ModelSource, isHubId, readBody } from './model-source';
 import type { RepoFile } from './repo-files';
 import { type KnownHash, checkHash, sha256FromEtag } from './file-hashes';
-import { type FetchFailureEnv, fetchFailure, httpFailure } from './fetch-failure';
+import { type FetchFailureEnv, fetchFailure, fetchRetryingReset, httpFailure } from './fetch-failure';
 
 export const HUB_ENDPOINT = 'https://huggingface.co';
 
@@ -46,7 +46,7 @@ export function hubSource(repoId: string, opts: HubOptions = {}): ModelSource {
 
   const request = async (url: string, init: RequestInit, what: string): Promise<Response> => {
     try {
-      return await fetchImpl(url, { ...init, redirect: 'follow' });
+      return await fetchRetryingReset(fetchImpl, url, { ...init, redirect: 'follow' });
     } catch (e) {
       throw await fetchFailure(url, `${what} of ${where}`, e, opts.env);
     }

@@ -2,7 +2,7 @@
 // one, or (in Node) a folder. Everything above this reads files by their path
 // inside the repository ("config.json", "onnx/model_q4.onnx").
 import { AtmanError } from '../../core/errors';
-import { type FetchFailureEnv, fetchFailure, httpFailure } from './fetch-failure';
+import { type FetchFailureEnv, fetchFailure, fetchRetryingReset, httpFailure } from './fetch-failure';
 
 export interface RepoFile {
   /** path inside the repository, '/'-separated: "onnx/model_q4.onnx" */
@@ -48,7 +48,7 @@ export function urlSource(baseUrl: string, id = baseUrl, fetchImpl: typeof fetch
   const host = new URL(base).host;
   const request = async (path: string, init?: RequestInit): Promise<Response> => {
     try {
-      return await fetchImpl(urlOf(path), init);
+      return await fetchRetryingReset(fetchImpl, urlOf(path), init);
     } catch (e) {
       throw await fetchFailure(urlOf(path), `${path} of ${id}`, e, env);
     }
