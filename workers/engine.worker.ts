@@ -20,8 +20,9 @@ import { type DecodedImage, decodeImage } from '../src/runtime/image/decode-imag
 import { steer } from '../src/runtime/atman/steer';
 import { chatFor } from '../src/runtime/model/chat-template';
 import { pickedFolderSource } from '../src/runtime/sources/picked-folder';
-import { type CacheLike, MODEL_CACHE_NAME, cacheIdFor, cachedSource, clearCachedModels, listCachedModels } from '../src/runtime/sources/model-cache';
+import { type CacheLike, MODEL_CACHE_NAME, cacheIdFor, cachedSource, clearCachedModels, forgetDamaged, listCachedModels } from '../src/runtime/sources/model-cache';
 import { hubSource } from '../src/runtime/sources/hub-source';
+import { withManifest } from '../src/runtime/sources/file-hashes';
 import { type ModelSource, urlSource } from '../src/runtime/sources/model-source';
 import { type GpuProbe, createWebBackend, probeWebGpu } from '../src/runtime/backends/web-backend';
 import { installErrorTransfer } from '../src/runtime-client/comlink-errors';
@@ -51,9 +52,15 @@ async function sourceOf(req: Pick<LoadRequest, 'source' | 'dtype'>, cache = true
   if (spec.kind === 'files') return pickedFolderSource(spec.id, spec.files, req.dtype);
   // Relative base URLs resolve against the worker's URL, so make them absolute first.
   const abs = spec.kind === 'url' ? { ...spec, baseUrl: new URL(spec.baseUrl, self.location.href).href } : spec;
-  const inner = abs.kind === 'hub' ? hubSource(abs.repo, abs.revision ? { revision: abs.revision } : {}) : urlSource(abs.baseUrl, abs.id);
-  if (!cache) return inner;
   const key = cacheIdFor(abs, self.location.origin);
+  const inner =
+    abs.kind === 'hub'
+      ? hubSource(abs.repo, abs.revision ? { revision: abs.revision } : {})
+      : // The app's own bundled models (never cached) are checked against the manifest they are built with.
+        key === null
+        ? withManifest(urlSource(abs.baseUrl, abs.id))
+        : urlSource(abs.baseUrl, abs.id);
+  if (!cache) return inner;
   const store = key ? await modelCache() : null;
   return store && key ? cachedSource(inner, store, key) : inner;
 }
@@ -151,13 +158,20 @@ const api: EngineApi = {
       model = null;
       if (old) await releaseComparisonSessions(old);
       await old?.release();
-      model = await AtmanModel.load(await sourceOf(req), backend, {
-        ...(req.dtype ? { dtype: req.dtype } : {}),
-        ...(req.mode ? { mode: req.mode } : {}),
-        ...(req.layers !== undefined ? { layers: req.layers } : {}),
-        ...(req.selfCheck !== undefined ? { selfCheck: req.selfCheck } : {}),
-        ...(onProgress ? { onProgress } : {}),
-      });
+      try {
+        model = await AtmanModel.load(await sourceOf(req), backend, {
+          ...(req.dtype ? { dtype: req.dtype } : {}),
+          ...(req.mode ? { mode: req.mode } : {}),
+          ...(req.layers !== undefined ? { layers: req.layers } : {}),
+          ...(req.selfCheck !== undefined ? { selfCheck: req.selfCheck } : {}),
+          ...(onProgress ? { onProgress } : {}),
+        });
+      } catch (e) {
+        // A damaged file kept in Cache Storage would fail every later load the same way.
+        const key = req.source.kind === 'files' ? null : cacheIdFor(req.source.kind === 'url' ? { ...req.source, baseUrl: new URL(req.source.baseUrl, self.location.href).href } : req.source, self.location.origin);
+        const store = key ? await modelCache() : null;
+        throw store && key ? await forgetDamaged(e, store, key) : e;
+      }
       return info(model);
     });
   },

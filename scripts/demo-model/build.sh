@@ -8,3 +8,5 @@ npx tsx scripts/demo-model/make-tokenizer.ts "$BUILD"
 /usr/bin/python3 scripts/demo-model/train.py --build "$BUILD"
 npx tsx scripts/demo-model/export.ts "$BUILD"
 npx tsx scripts/demo-model/evaluate.ts
+# Last: evaluate.ts writes into config.json. The app checks the bundled files against this manifest.
+npx tsx scripts/model-manifest.ts public/models/atman-demo-facts

@@ -9,3 +9,5 @@ npx tsx scripts/demo-vlm/make-tokenizer.ts "$BUILD"
 /usr/bin/python3 scripts/demo-vlm/train.py --build "$BUILD" "$@"
 npx tsx scripts/demo-vlm/export.ts "$BUILD"
 npx tsx scripts/demo-vlm/evaluate.ts
+# Last: evaluate.ts writes into config.json. The app checks the bundled files against this manifest.
+npx tsx scripts/model-manifest.ts public/models/atman-demo-shapes

@@ -24,7 +24,8 @@ import { type VisionParts, embedTokens, releaseVisionParts } from '../image/visi
 import type { FileProgress, ModelSource } from '../sources/model-source';
 import { floatData } from '../backends/tensor-data';
 import { type TextTokenizer, loadTokenizer, withinVocabulary } from '../model/text-tokenizer';
-import { loadAuxiliary, readExternalFiles } from './graph-files';
+import { loadAuxiliary, readGraph } from './graph-files';
+import { limitsFromGraph } from '../model/model-limits';
 
 export interface LoadProgress {
   stage: 'download' | 'rewrite' | 'session' | 'self-check';
@@ -129,16 +130,17 @@ export class AtmanModel {
       throw fp16Error(backend, requested);
     }
     const progress = (p: FileProgress): void => opts.onProgress?.({ stage: 'download', ...p });
-    const { source, config, layout, choice, graphs } = await resolveModelFiles(given, backend, requested, progress);
+    const resolved = await resolveModelFiles(given, backend, requested, progress);
+    const { source, layout, choice, graphs } = resolved;
     const { decoder: onnxFile, encoder: encoderFile, embedTokens: embedFile } = graphs;
     const dtype = choice.dtype;
-    const tokenizer = withinVocabulary(await loadTokenizer(source, { maxTokens: config.maxPositions }), config.vocabSize);
-    const graphBytes = await source.read(onnxFile, progress);
+    // The config's context length bounds the cheap length refusal; the graph's own tables (below) cap it further.
+    const fullTokenizer = await loadTokenizer(source, { maxTokens: resolved.config.maxPositions });
+    const { bytes: graphBytes, model: probe, external } = await readGraph(source, onnxFile, progress, (m) => {
+      if (!backend.supportsFp16 && hasFp16(m)) throw fp16Error(backend, dtype);
+    });
 
     opts.onProgress?.({ stage: 'rewrite', loaded: 0, total: 1 });
-    const probe = decodeModel(graphBytes);
-    if (!backend.supportsFp16 && hasFp16(probe)) throw fp16Error(backend, dtype);
-    const external = await readExternalFiles(probe, source, onnxFile, progress);
     const byLocation = new Map(external.map((f) => [f.path, f.data]));
     let embeddings = findTokenEmbedding(probe.graph, (loc) => byLocation.get(loc));
 
@@ -150,6 +152,8 @@ export class AtmanModel {
       vision = { layout, encoder: encoder.session, encoderFile: encoderFile!, embedTokens: embed?.session ?? null, embedFile, processor };
       embeddings ??= embed?.table ?? null;
     }
+    const config = limitsFromGraph(resolved.config, probe.graph, embeddings);
+    const tokenizer = withinVocabulary(fullTokenizer, config.vocabSize);
     const model = new AtmanModel(source.id, choice, onnxFile, config, tokenizer, backend, embeddings, layout, vision, graphBytes, external, undefined as unknown as ControlState, opts.attention ?? 'auto');
     try {
       model.control = await model.buildControl(opts.mode ?? 'multiplicative', opts.layers ?? null, opts.selfCheck ?? true, opts.onProgress);

@@ -2,7 +2,8 @@
 // embedding graphs a vision-language model runs unmodified beside the controlled decoder.
 import type { InferenceSession } from 'onnxruntime-common';
 import { AtmanError } from '../../core/errors';
-import { type Model, decodeModel, tensorPayload } from '../../graph/ir/onnx-ir';
+import { type Model, tensorPayload } from '../../graph/ir/onnx-ir';
+import { checkExternalRanges, parseModelFile, validateModel } from '../../graph/ir/check-model';
 import type { ExternalFile, OrtBackend } from '../backends/backend';
 import { type EmbeddingTable, findTokenEmbedding } from '../model/embeddings';
 import type { FileProgress, ModelSource } from '../sources/model-source';
@@ -14,9 +15,7 @@ export async function loadAuxiliary(
   file: string,
   progress: (p: FileProgress) => void,
 ): Promise<{ session: InferenceSession; table: EmbeddingTable | null }> {
-  const bytes = await source.read(file, progress);
-  const graph = decodeModel(bytes);
-  const external = await readExternalFiles(graph, source, file, progress);
+  const { bytes, model: graph, external } = await readGraph(source, file, progress);
   const byLocation = new Map(external.map((f) => [f.path, f.data]));
   try {
     const session = await backend.createSession(bytes, external);
@@ -24,6 +23,28 @@ export async function loadAuxiliary(
   } catch (e) {
     throw new AtmanError('BACKEND_FAILED', `The ${backend.name} backend could not create a session for ${file} of ${source.id}: ${(e as Error).message}`);
   }
+}
+
+/**
+ * A graph file, parsed and checked (see check-model.ts), with its external weights read and their
+ * ranges checked: a damaged file fails here in words, before any rewrite or session sees it.
+ */
+export async function readGraph(
+  source: ModelSource,
+  file: string,
+  progress: (p: FileProgress) => void,
+  /** runs on the checked graph before its external weights are downloaded (a refusal there saves the download) */
+  beforeExternal?: (m: Model) => void,
+): Promise<{ bytes: Uint8Array; model: Model; external: ExternalFile[] }> {
+  const bytes = await source.read(file, progress);
+  const model = parseModelFile(bytes, file, source.id);
+  const where = `${file} of ${source.id}`;
+  const ranges = validateModel(model, where);
+  beforeExternal?.(model);
+  const external = await readExternalFiles(model, source, file, progress);
+  const sizes = new Map(external.map((f) => [f.path, f.data.length]));
+  checkExternalRanges(ranges, (loc) => sizes.get(loc), where);
+  return { bytes, model, external };
 }
 
 /** Reads every external-data file the graph points to, refusing paths outside its folder. */

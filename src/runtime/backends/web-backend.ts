@@ -23,9 +23,24 @@ interface GpuLike {
   } | null>;
 }
 
+/**
+ * Why there is no navigator.gpu. Browsers expose WebGPU (and SharedArrayBuffer, through
+ * cross-origin isolation) only in secure contexts: https, or http on localhost. A page served over
+ * plain http on a LAN address (a class on one network) has neither, whatever the browser can do.
+ */
+export function gpuMissingReason(env: { isSecureContext?: boolean; origin?: string }): string {
+  if (env.isSecureContext === false) {
+    return `this page is not a secure context (${env.origin ?? 'plain http'}): WebGPU and cross-origin isolation need https or localhost`;
+  }
+  return 'WebGPU unavailable in this browser';
+}
+
 export async function probeWebGpu(): Promise<GpuProbe> {
   const gpu = (globalThis.navigator as { gpu?: GpuLike } | undefined)?.gpu;
-  if (!gpu) return { webgpu: false, adapter: null, shaderF16: false, reason: 'WebGPU unavailable in this browser' };
+  if (!gpu) {
+    const g = globalThis as { isSecureContext?: boolean; location?: { origin?: string } };
+    return { webgpu: false, adapter: null, shaderF16: false, reason: gpuMissingReason({ ...(g.isSecureContext !== undefined ? { isSecureContext: g.isSecureContext } : {}), ...(g.location?.origin ? { origin: g.location.origin } : {}) }) };
+  }
   try {
     const adapter = await gpu.requestAdapter();
     if (!adapter) return { webgpu: false, adapter: null, shaderF16: false, reason: 'WebGPU has no adapter' };

@@ -1,13 +1,31 @@
 // Rows of the model's own token-embedding matrix, for conceptual suppression.
 import { DataType, type Graph, type Node, type Tensor, attrInt, tensorPayload } from '../../graph/ir/onnx-ir';
 import { consumers, producers } from '../../graph/ir/graph-utils';
+import { AtmanError } from '../../core/errors';
 import { halfToFloat } from '../backends/tensor-data';
 export { halfToFloat } from '../backends/tensor-data';
 
 export interface EmbeddingTable {
   dim: number;
+  /** token ids the table has rows for: 0 to rows - 1 */
+  rows: number;
+  /** a token's row; an id outside the table is TOKEN_OUT_OF_VOCABULARY */
   row(tokenId: number): Float32Array;
 }
+
+function outside(id: number, rows: number): AtmanError {
+  return new AtmanError('TOKEN_OUT_OF_VOCABULARY', `Token ${id} has no row in this model's embedding table (it holds tokens 0 to ${rows - 1}).`);
+}
+
+/** The table with every row read checked against its size first. */
+const bounded = (rows: number, dim: number, read: (id: number) => Float32Array): EmbeddingTable => ({
+  dim,
+  rows,
+  row(id) {
+    if (!(Number.isInteger(id) && id >= 0 && id < rows)) throw outside(id, rows);
+    return read(id);
+  },
+});
 
 /** Inputs of onnxruntime's fused EmbedLayerNormalization: the token ids, and the token-embedding table (input 2; 3 holds positions). */
 const EMBED_LAYER_NORM_IDS = 0;
@@ -99,18 +117,15 @@ function dequantizedTable(
   const axis = attrInt(dq, 'axis', 1);
   const pick = (arr: ArrayLike<number>, r: number, c: number): number =>
     arr.length === 1 ? arr[0]! : (axis === 0 || axis === -2) && arr.length === rows ? arr[r]! : arr[c]!;
-  return {
-    dim,
-    row(id) {
-      const out = new Float32Array(dim);
-      for (let j = 0; j < dim; j++) {
-        const raw = qb[id * dim + j]!;
-        const v = signed && raw > 127 ? raw - 256 : raw;
-        out[j] = (v - pick(zeros, id, j)) * pick(scales, id, j);
-      }
-      return out;
-    },
-  };
+  return bounded(Math.min(rows, Math.floor(qb.length / dim)), dim, (id) => {
+    const out = new Float32Array(dim);
+    for (let j = 0; j < dim; j++) {
+      const raw = qb[id * dim + j]!;
+      const v = signed && raw > 127 ? raw - 256 : raw;
+      out[j] = (v - pick(zeros, id, j)) * pick(scales, id, j);
+    }
+    return out;
+  });
 }
 
 function bytesOf(t: Tensor, width: number, readExternal: (location: string) => Uint8Array | undefined): Uint8Array | undefined {
@@ -140,27 +155,26 @@ function intsOf(t: Tensor, readExternal: (location: string) => Uint8Array | unde
 }
 
 function tableFrom(t: Tensor, readExternal: (location: string) => Uint8Array | undefined): EmbeddingTable | null {
-  const [, dim] = t.dims as [number, number];
+  const [rows, dim] = t.dims as [number, number];
   const p = tensorPayload(t);
   // Rows are read on demand: a large vocabulary's table is never converted whole.
   const bytes = bytesOf(t, t.dataType === DataType.FLOAT ? 4 : 2, readExternal);
   if (!bytes && p.floatData) {
     const data = Float32Array.from(p.floatData);
-    return { dim, row: (id) => data.slice(id * dim, (id + 1) * dim) };
+    return bounded(Math.min(rows, Math.floor(data.length / dim)), dim, (id) => data.slice(id * dim, (id + 1) * dim));
   }
   if (!bytes) return null;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const fp16 = t.dataType === DataType.FLOAT16;
-  return {
-    dim,
-    row(id) {
-      const out = new Float32Array(dim);
-      for (let j = 0; j < dim; j++) {
-        out[j] = fp16 ? halfToFloat(view.getUint16((id * dim + j) * 2, true)) : view.getFloat32((id * dim + j) * 4, true);
-      }
-      return out;
-    },
-  };
+  // The rows the bytes really hold, should the shape claim more.
+  const stored = Math.floor(bytes.length / ((fp16 ? 2 : 4) * dim));
+  return bounded(Math.min(rows, stored), dim, (id) => {
+    const out = new Float32Array(dim);
+    for (let j = 0; j < dim; j++) {
+      out[j] = fp16 ? halfToFloat(view.getUint16((id * dim + j) * 2, true)) : view.getFloat32((id * dim + j) * 4, true);
+    }
+    return out;
+  });
 }
 
 
@@ -210,18 +224,14 @@ function blockQuantizedTable(
     if (isU8) return element(zeros.subarray(r * zeroRowLen), b);
     return element(zeros, r * blocks + b);
   };
-  return {
-    dim,
-    row(id) {
-      const out = new Float32Array(dim);
-      if (!(id >= 0 && id < rows)) return out;
-      const bytes = isU8 ? raw.subarray(id * rowBytes) : raw;
-      const base = isU8 ? 0 : id * dim;
-      for (let j = 0; j < dim; j++) {
-        const b = Math.floor(j / block);
-        out[j] = (element(bytes, base + j) - zeroAt(id, b)) * scales[id * blocks + b]!;
-      }
-      return out;
-    },
-  };
+  return bounded(rows, dim, (id) => {
+    const out = new Float32Array(dim);
+    const bytes = isU8 ? raw.subarray(id * rowBytes) : raw;
+    const base = isU8 ? 0 : id * dim;
+    for (let j = 0; j < dim; j++) {
+      const b = Math.floor(j / block);
+      out[j] = (element(bytes, base + j) - zeroAt(id, b)) * scales[id * blocks + b]!;
+    }
+    return out;
+  });
 }

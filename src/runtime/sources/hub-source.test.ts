@@ -59,11 +59,11 @@ describe('hubSource', () => {
   });
 
   it('says in words what the hub refused: repository, revision, file', async () => {
-    await expectCode(hubSource('acme/nothing', { endpoint: hub.endpoint }).list!(), 'MODEL_FILES_MISSING', /hub has no model repository acme\/nothing/);
-    await expectCode(hubSource('acme/tiny', { endpoint: hub.endpoint, revision: 'v9' }).list!(), 'MODEL_FILES_MISSING', /acme\/tiny has no revision "v9"/);
+    await expectCode(hubSource('acme/nothing', { endpoint: hub.endpoint }).list!(), 'MODEL_NOT_FOUND', /hub has no model repository acme\/nothing.*Check the model id/);
+    await expectCode(hubSource('acme/tiny', { endpoint: hub.endpoint, revision: 'v9' }).list!(), 'MODEL_NOT_FOUND', /acme\/tiny has no revision "v9"/);
     await expectCode(hubSource('acme/tiny', { endpoint: hub.endpoint }).read('onnx/model.onnx'), 'MODEL_FILES_MISSING', /^acme\/tiny has no file onnx\/model\.onnx\.$/);
     await expectCode(hubSource('acme/tiny', { endpoint: hub.endpoint, revision: 'v2' }).read('tokenizer.json'), 'MODEL_FILES_MISSING', /at revision v2 has no file tokenizer\.json/);
-    await expectCode(hubSource('acme/tiny', { endpoint: 'http://127.0.0.1:1' }).list!(), 'MODEL_FILES_MISSING', /Could not reach the hub/);
+    await expectCode(hubSource('acme/tiny', { endpoint: 'http://127.0.0.1:1' }).list!(), 'NETWORK_UNREACHABLE', /^Couldn't reach 127\.0\.0\.1:1 for the file list of acme\/tiny/);
     expect(() => hubSource('not a repo')).toThrow(/not a Hugging Face model id/);
   });
 
@@ -78,7 +78,7 @@ describe('hubSource', () => {
       { path: 'config.json', size: 21 },
       { path: 'onnx/model_q4f16.onnx', size: 11 },
     ]);
-    await expectCode(cachedSource(hubSource('acme/nothing', { endpoint: hub.endpoint }), cache, 'acme/nothing').list!(), 'MODEL_FILES_MISSING', /no model repository/);
+    await expectCode(cachedSource(hubSource('acme/nothing', { endpoint: hub.endpoint }), cache, 'acme/nothing').list!(), 'MODEL_NOT_FOUND', /no model repository/);
   });
 
   it('follows rel="next" among other Link relations', () => {

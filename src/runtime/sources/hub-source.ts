@@ -2,10 +2,13 @@
 //   GET  {endpoint}/api/models/{repo}/tree/{revision}?recursive=true   JSON entries, paged by a Link header
 //   GET  {endpoint}/{repo}/resolve/{revision}/{path}                   the file, usually through a redirect
 // and failures as 401/403/404 with an X-Error-Code header (RepoNotFound, GatedRepo,
-// RevisionNotFound, EntryNotFound). The endpoint is configurable (mirrors, tests).
+// RevisionNotFound, EntryNotFound), 429 and 5xx. No answer at all (offline, DNS, blocked, CORS)
+// is told apart in fetch-failure.ts. The endpoint is configurable (mirrors, tests).
 import { AtmanError } from '../../core/errors';
 import { type ModelSource, isHubId, readBody } from './model-source';
 import type { RepoFile } from './repo-files';
+import { type KnownHash, checkHash, sha256FromEtag } from './file-hashes';
+import { type FetchFailureEnv, fetchFailure, fetchRetryingReset, httpFailure } from './fetch-failure';
 
 export const HUB_ENDPOINT = 'https://huggingface.co';
 
@@ -14,6 +17,8 @@ export interface HubOptions {
   /** the hub's origin, default https://huggingface.co */
   endpoint?: string;
   fetch?: typeof fetch;
+  /** how to tell network failures apart (tests); defaults read the running environment */
+  env?: FetchFailureEnv;
 }
 
 /** One entry of the tree listing (only the fields this engine reads). */
@@ -21,7 +26,10 @@ interface TreeEntry {
   type: 'file' | 'directory' | string;
   path: string;
   size?: number;
-  lfs?: { size?: number };
+  /** git blob id (of the LFS pointer, for LFS files) */
+  oid?: string;
+  /** LFS files: the content's SHA-256 and size */
+  lfs?: { size?: number; oid?: string };
 }
 
 // A listing longer than this many pages is not a model repository this app can use.
@@ -38,11 +46,15 @@ export function hubSource(repoId: string, opts: HubOptions = {}): ModelSource {
 
   const request = async (url: string, init: RequestInit, what: string): Promise<Response> => {
     try {
-      return await fetchImpl(url, { ...init, redirect: 'follow' });
+      return await fetchRetryingReset(fetchImpl, url, { ...init, redirect: 'follow' });
     } catch (e) {
-      throw new AtmanError('MODEL_FILES_MISSING', `Could not reach the hub (${endpoint}) for ${what} of ${where}: ${(e as Error).message}`, { network: true });
+      throw await fetchFailure(url, `${what} of ${where}`, e, opts.env);
     }
   };
+
+  // What each listed file should hash to; a read checks the bytes before handing them on (and so
+  // before a cache keeps them).
+  const hashes = new Map<string, KnownHash>();
 
   return {
     id: repoId,
@@ -64,19 +76,31 @@ export function hubSource(repoId: string, opts: HubOptions = {}): ModelSource {
           if (e.type !== 'file' || typeof e.path !== 'string') continue;
           const size = e.lfs?.size ?? e.size;
           files.push({ path: e.path, size: typeof size === 'number' ? size : null });
+          const sha = typeof e.lfs?.oid === 'string' ? e.lfs.oid.replace(/^sha256:/, '') : null;
+          if (sha && /^[0-9a-f]{64}$/i.test(sha)) hashes.set(e.path, { sha256: sha });
+          else if (!e.lfs && typeof e.oid === 'string' && /^[0-9a-f]{40}$/i.test(e.oid)) hashes.set(e.path, { gitBlob: e.oid });
         }
         url = nextLink(r.headers.get('link'), url);
       }
       return files;
     },
     async has(path) {
-      const r = await request(fileUrl(path), { method: 'HEAD' }, path).catch(() => null);
-      return r?.ok ?? false;
+      // "Not there" only when the hub says so; no answer at all is not an answer.
+      const r = await request(fileUrl(path), { method: 'HEAD' }, path);
+      if (r.ok) return true;
+      if (r.status === 404) return false;
+      throw hubError(r, repoId, revision, path);
     },
     async read(path, onProgress) {
       const r = await request(fileUrl(path), {}, path);
       if (!r.ok) throw hubError(r, repoId, revision, path);
-      return readBody(r, path, onProgress);
+      // The listing's hash, or the one the hub's own answer carries (X-Linked-Etag; a CDN's ETag
+      // after a redirect is its own, often an MD5, so it is not read).
+      const sha = sha256FromEtag(r.headers.get('x-linked-etag'));
+      const known = hashes.get(path) ?? (sha ? { sha256: sha } : null);
+      const bytes = await readBody(r, path, onProgress);
+      if (known) await checkHash(bytes, known, path, where, 'the hub');
+      return bytes;
     },
   };
 }
@@ -91,23 +115,37 @@ export function nextLink(header: string | null, base: string): string | null {
   return null;
 }
 
-/** The hub's refusal in words, by its X-Error-Code. */
+/** The hub's refusal in words, by its X-Error-Code, else by the status. */
 export function hubError(r: Response, repo: string, revision: string, path: string | null): AtmanError {
   const code = r.headers.get('x-error-code');
   const hubMessage = r.headers.get('x-error-message');
   const detail = { status: r.status, hubCode: code, path };
   const at = revision === 'main' ? '' : ` at revision ${revision}`;
+  const host = hostOf(r.url) || 'The hub';
   switch (code) {
     case 'RepoNotFound':
-      return new AtmanError('MODEL_FILES_MISSING', `The hub has no model repository ${repo} (or it is private, which needs a sign-in this app does not do).`, detail);
+      // The hub answers the same for a repository that does not exist and one it will not show an anonymous visitor.
+      return new AtmanError('MODEL_NOT_FOUND', `The hub has no model repository ${repo} (or it is private, which needs a sign-in this app does not do). Check the model id.`, detail);
     case 'GatedRepo':
-      return new AtmanError('MODEL_FILES_MISSING', `${repo} is gated: its terms must be accepted on the hub and a token sent, which this app does not do.`, detail);
+      return new AtmanError('ACCESS_DENIED', `${repo} is gated: its terms must be accepted on the hub and a token sent, which this app does not do.`, detail);
     case 'RevisionNotFound':
-      return new AtmanError('MODEL_FILES_MISSING', `${repo} has no revision "${revision}" (branch, tag or commit).`, detail);
+      return new AtmanError('MODEL_NOT_FOUND', `${repo} has no revision "${revision}" (branch, tag or commit).`, detail);
     case 'EntryNotFound':
       return new AtmanError('MODEL_FILES_MISSING', `${repo}${at} has no file ${path ?? ''}.`.replace(/ \.$/, '.'), detail);
   }
-  if (r.status === 401) return new AtmanError('MODEL_FILES_MISSING', `The hub has no model repository ${repo} (or it is private, which needs a sign-in this app does not do).`, detail);
+  if (r.status === 401) {
+    // Without X-Error-Code (a proxy, or a header the browser was not shown) a 401 still means what the hub uses it for.
+    return new AtmanError('MODEL_NOT_FOUND', `The hub shows no model repository ${repo} to a visitor without sign-in (HTTP 401): it does not exist, or it is private or gated. Check the model id.`, detail);
+  }
   const what = path ? `${path} of ${repo}${at}` : `the file list of ${repo}${at}`;
-  return new AtmanError('MODEL_FILES_MISSING', `The hub answered HTTP ${r.status} for ${what}${hubMessage ? `: ${hubMessage}` : ''}.`, detail);
+  const e = httpFailure(r.status, host, what, path ? 'MODEL_FILES_MISSING' : 'MODEL_NOT_FOUND', r.headers.get('retry-after'));
+  return new AtmanError(e.code, hubMessage ? `${e.message} The hub says: ${hubMessage}` : e.message, detail);
 }
+
+const hostOf = (url: string): string => {
+  try {
+    return new URL(url).host;
+  } catch {
+    return '';
+  }
+};

@@ -6,6 +6,7 @@
 // Entries are keyed by model id + path on a synthetic URL (Cache Storage only accepts http(s)
 // keys): one model fetched from two mirrors is two ids, and a hub revision is part of the id.
 // Nothing is ever revalidated: a cached file is served until clearCache() drops it.
+import { AtmanError, isAtmanError } from '../../core/errors';
 import type { FileProgress, ModelSource } from './model-source';
 import type { RepoFile } from './repo-files';
 
@@ -68,7 +69,13 @@ export function cachedSource(inner: ModelSource, cache: CacheLike, key: string):
     },
     async has(path) {
       if (await cache.match(keyOf(path)).catch(() => undefined)) return true;
-      return inner.has(path);
+      try {
+        return await inner.has(path);
+      } catch (e) {
+        // Offline with this model cached: a file not kept is a file not there (as list() does).
+        if ((await cachedFiles(cache, key).catch(() => [])).length) return false;
+        throw e;
+      }
     },
     async read(path, onProgress) {
       const hit = await cache.match(keyOf(path)).catch(() => undefined);
@@ -129,6 +136,18 @@ export async function clearCachedModels(cache: CacheLike, id?: string): Promise<
     if (await cache.delete(req.url)) n++;
   }
   return n;
+}
+
+/**
+ * A load that failed because a file is damaged (it does not parse, or the graph does not hold
+ * together) would fail the same way from the cache forever: the model's files are dropped, so the
+ * next load downloads them afresh. Returns the error to throw, saying so when files went.
+ */
+export async function forgetDamaged(e: unknown, cache: CacheLike, id: string): Promise<unknown> {
+  if (!isAtmanError(e) || (e.code !== 'MODEL_DAMAGED' && e.code !== 'MODEL_INVALID')) return e;
+  const dropped = await clearCachedModels(cache, id).catch(() => 0);
+  if (!dropped) return e;
+  return new AtmanError(e.code, `${e.message} The copy this browser kept was removed; loading again downloads it afresh.`, e.detail);
 }
 
 /** The source descriptions cacheIdFor needs (a structural subset of the protocol's ModelSourceSpec). */

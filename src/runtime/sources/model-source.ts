@@ -2,6 +2,7 @@
 // one, or (in Node) a folder. Everything above this reads files by their path
 // inside the repository ("config.json", "onnx/model_q4.onnx").
 import { AtmanError } from '../../core/errors';
+import { type FetchFailureEnv, fetchFailure, fetchRetryingReset, httpFailure } from './fetch-failure';
 
 export interface RepoFile {
   /** path inside the repository, '/'-separated: "onnx/model_q4.onnx" */
@@ -41,27 +42,30 @@ export const isHubId = (s: string): boolean => /^[\w.-]+\/[\w.-]+$/.test(s) && !
 export const isHtmlFallback = (r: Response, path: string): boolean =>
   /^text\/html\b/i.test(r.headers.get('content-type') ?? '') && !/\.html?$/i.test(path);
 
-export function urlSource(baseUrl: string, id = baseUrl, fetchImpl: typeof fetch = fetch): ModelSource {
+export function urlSource(baseUrl: string, id = baseUrl, fetchImpl: typeof fetch = fetch, env?: FetchFailureEnv): ModelSource {
   const base = baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`;
   const urlOf = (path: string): string => new URL(path, base).toString();
+  const host = new URL(base).host;
+  const request = async (path: string, init?: RequestInit): Promise<Response> => {
+    try {
+      return await fetchRetryingReset(fetchImpl, urlOf(path), init);
+    } catch (e) {
+      throw await fetchFailure(urlOf(path), `${path} of ${id}`, e, env);
+    }
+  };
   return {
     id,
     async has(path) {
-      try {
-        const r = await fetchImpl(urlOf(path), { method: 'HEAD' });
-        return r.ok && !isHtmlFallback(r, path);
-      } catch {
-        return false;
-      }
+      // Absent when the server says so (object stores answer 403 for a key they do not have, so
+      // 401/403 count as absent too); a server that cannot be reached, limits or fails is said as such.
+      const r = await request(path, { method: 'HEAD' });
+      if (r.ok) return !isHtmlFallback(r, path);
+      if ([401, 403, 404, 405, 410].includes(r.status)) return false;
+      throw httpFailure(r.status, host, `${path} of ${id}`, 'MODEL_FILES_MISSING', r.headers.get('retry-after'));
     },
     async read(path, onProgress) {
-      let r: Response;
-      try {
-        r = await fetchImpl(urlOf(path));
-      } catch (e) {
-        throw new AtmanError('MODEL_FILES_MISSING', `Could not download ${path} from ${id}: ${(e as Error).message}`);
-      }
-      if (!r.ok) throw new AtmanError('MODEL_FILES_MISSING', `Could not download ${path} from ${id} (HTTP ${r.status}).`);
+      const r = await request(path);
+      if (!r.ok) throw httpFailure(r.status, host, `${path} of ${id}`, 'MODEL_FILES_MISSING', r.headers.get('retry-after'));
       if (isHtmlFallback(r, path)) {
         await r.body?.cancel();
         throw new AtmanError('MODEL_FILES_MISSING', `${id} has no ${path}: the server answered with a web page instead of the file.`);
