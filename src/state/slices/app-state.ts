@@ -80,6 +80,8 @@ export interface RunSlice {
   generateCount: number;
   generation: Generation | null;
   status: RunStatus;
+  /** the page is still putting its first state in place (saved state, a link, the demo example): nothing to run yet */
+  starting: boolean;
   /** runs (load, explain, generate) finished so far, failed ones included: lets tests wait for "this run is over" */
   finishedRuns: number;
   progress: { done: number; total: number; elapsedSeconds: number } | null;

@@ -1,6 +1,6 @@
 // The prompt, the target (typed, or generated and then selected), and the example list.
 import type { ReactNode } from 'react';
-import { selectBusy, selectExamples, selectGenerateCount, selectPrompt, selectStatus, selectTarget } from '../../state/selectors';
+import { selectBusy, selectExamples, selectGenerateCount, selectPrompt, selectStarting, selectStatus, selectTarget } from '../../state/selectors';
 import { useActions, useApp, useServices } from './app-context';
 import { GeneratedChips } from './GeneratedChips';
 import { TokenPreview } from './TokenPreview';
@@ -13,6 +13,7 @@ export function PromptEditor(): ReactNode {
   const n = useApp(selectGenerateCount);
   const busy = useApp(selectBusy);
   const status = useApp(selectStatus);
+  const starting = useApp(selectStarting);
   const { store } = useServices();
   const actions = useActions();
   const st = store.getState();
@@ -46,7 +47,7 @@ export function PromptEditor(): ReactNode {
       <label htmlFor="prompt" className="block-label">
         Prompt
       </label>
-      <textarea id="prompt" data-testid="prompt" rows={6} value={prompt} spellCheck={false} onChange={(e) => st.setPrompt(e.target.value)} />
+      <textarea id="prompt" data-testid="prompt" rows={6} value={prompt} placeholder={starting ? 'Loading the example…' : 'The text to explain: a document and a question, say'} spellCheck={false} onChange={(e) => st.setPrompt(e.target.value)} />
       <div className="row target-row">
         <label htmlFor="target">Target</label>
         <input id="target" data-testid="target" value={target} spellCheck={false} onChange={(e) => st.setTarget(e.target.value)} />
