@@ -296,6 +296,13 @@ export interface SharedState {
   faithfulness?: SharedFaithfulness;
   /** steered parts of the prompt, and the last steered generation */
   steer?: SharedSteer;
+  /** how the comparison was shown: its colour scale and attention options */
+  compareView?: SharedCompareView;
+}
+
+export interface SharedCompareView {
+  scale: CompareScale;
+  attention: AttentionChoice;
 }
 
 export interface SharedFaithfulness {
