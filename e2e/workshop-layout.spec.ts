@@ -95,7 +95,7 @@ test('phone and projector: the first visit explains the demo; its share link ope
   await phone.setViewportSize(PROJECTOR);
   await expectNoOverflow(phone, 'projector, opened link');
   await screenshot(phone, testInfo, 'link-1280x720.png');
-  await waitIdle(phone);
+  // editable while the model still loads
   await phone.getByTestId('prompt').fill(`${x.prompt} Edited.`);
   await expect(phone.getByTestId('stale')).toBeVisible();
   await ctx.close();

@@ -68,13 +68,14 @@ export function ownSvg(el: SVGSVGElement | HTMLElement): { svg: SVGSVGElement; r
 export function createTopUnitsChart(el: SVGSVGElement | HTMLElement, opts: TopUnitsChartOptions = {}): Chart<TopUnitsData> {
   const { svg: node, release } = ownSvg(el);
   const barH = opts.barHeight ?? 30;
-  const fontSize = opts.fontSize ?? 16;
-  // Drawn at the width it is shown at, the labels get what the bars leave them (about half):
-  // scaled down from a fixed 640 they shrank to ~11 px and were cut at 16 characters.
+  const fontSize = opts.fontSize ?? 15;
+  // Drawn at the width it is shown at, the labels get 60% of it (a sentence unit reads whole at
+  // 1280x720): scaled down from a fixed 640 they shrank to ~11 px and were cut at 16 characters.
+  // 0.55 em is a generous average width of a character of the sans-serif labels.
   const layout = (width: number | undefined) => {
     const W = Math.max(240, Math.round(width ?? opts.width ?? 640));
-    const labelChars = opts.labelChars ?? Math.max(10, Math.min(40, Math.floor((W * 0.5 - 12) / (fontSize * 0.6))));
-    return { W, labelChars, margin: { top: 8, right: 84, bottom: 8, left: Math.round(labelChars * fontSize * 0.6) + 12 } };
+    const labelChars = opts.labelChars ?? Math.max(10, Math.min(48, Math.floor((W * 0.6 - 12) / (fontSize * 0.55))));
+    return { W, labelChars, margin: { top: 8, right: 64, bottom: 8, left: Math.round(labelChars * fontSize * 0.55) + 12 } };
   };
 
   const svg = select(node).attr('role', 'img').attr('class', 'atman-chart atman-top-units');
