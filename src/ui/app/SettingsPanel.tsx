@@ -143,7 +143,7 @@ export function SettingsPanel(): ReactNode {
               {hasTemplate === false ? <span className="muted"> (this model has none)</span> : null}
             </label>
             <Help id="h-chat" section="sequence">
-              Instruct models: the prompt is the user&apos;s message, the target the reply; the template&apos;s own tokens are never units.
+              Instruct models answer inside their chat template: the prompt is the user&apos;s message, the target the assistant&apos;s reply.
             </Help>
           </div>
           <div className="setting">
