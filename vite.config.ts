@@ -2,6 +2,7 @@ import react from '@vitejs/plugin-react';
 import { defineConfig } from 'vite';
 import { cspMeta } from './vite-plugins/csp.ts';
 import { serveFixtures } from './vite-plugins/serve-fixtures.ts';
+import { methodPage } from './vite-plugins/method-page.ts';
 
 // Cross-origin isolation makes SharedArrayBuffer available, which ORT's threaded WASM needs.
 const isolation = {
@@ -17,7 +18,7 @@ export default defineConfig(({ command, mode }) => {
   const input: Record<string, string> = e2e ? { main: 'index.html', 'engine-harness': 'e2e/engine-harness.html' } : { main: 'index.html' };
   return {
     // Test models, served from disk at /fixtures/models/ (never copied into the build).
-    plugins: [react(), serveFixtures(), cspMeta()],
+    plugins: [react(), serveFixtures(), cspMeta(), methodPage()],
     // Compile-time switch: in the production build the test hooks (?test, ?batch=N) are dead code.
     define: { __ATMAN_TEST_HOOKS__: JSON.stringify(command === 'serve' || e2e) },
     // Pre-bundling rewrites ORT's `new URL(..., import.meta.url)` and its pthread self-import

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { expect, test } from '@playwright/test';
 import type { Explanation } from '../src/protocol/engine-api';
-import { collectErrors, collectForeignRequests, choose, explainError, explainOnPage, openFresh, readProbe, runAndWait, screenshot, shownExplanation, waitIdle } from './page';
+import { collectErrors, collectForeignRequests, choose, explainError, explainOnPage, openAdvanced, openFresh, readProbe, runAndWait, screenshot, shownExplanation, waitIdle } from './page';
 import { PROMPT, TARGET, nodeExplanation, scoreDiff } from './reference';
 
 // The React playground in Chromium with WebGPU on SwiftShader ('chromium-webgpu' project).
@@ -80,6 +80,7 @@ test('default demo example: the evidence sentence scores highest, at 1280x720 an
 
 test('prefix reuse and the score head on WebGPU give the scores of full recomputation, and say so', async ({ page }) => {
   await tinySetup(page, 'tiny-gpt2-kv');
+  await openAdvanced(page);
   await page.getByTestId('conceptual').uncheck();
   const fast = await explainOnPage(page, { backend: 'webgpu' });
   expect(fast.run).toMatchObject({ prefixReuse: 'used', scoreHead: true });
@@ -313,6 +314,7 @@ test('a worker crash shows the banner in words and keeps prompt, settings and re
 
 test('hovering a token before a run shows what conceptual suppression drags along', async ({ page }) => {
   await tinySetup(page);
+  await openAdvanced(page);
   await page.getByTestId('kappa').fill('0.1');
   const tokens = page.getByTestId('preview-token');
   await expect(tokens.first()).toBeVisible();

@@ -8,6 +8,9 @@ import { PROMPT, TARGET } from './reference';
 // model where the answer is known.
 const DEMO = 'public/models/atman-demo-facts';
 const demoExamples = (): Array<{ prompt: string; target: string; evidence: string }> => JSON.parse(readFileSync(`${DEMO}/examples.json`, 'utf8'));
+/** The document the document-QA preset loads: the demo's longest (most sentences). */
+const sentences = (t: string): number => t.split(/[.?!](?:\s|$)/).filter((x) => x.trim()).length;
+const documentExample = () => demoExamples().reduce((best, e) => (sentences(e.prompt) > sentences(best.prompt) ? e : best));
 
 async function tinySetup(page: Page, fixture = 'tiny-gpt2', search = '?test'): Promise<void> {
   await openFresh(page, search);
@@ -33,8 +36,9 @@ test('compare AtMan with occlusion and rollout over the same units, measure both
   const errors = collectErrors(page);
   // The trained demo model, so the target is likely and the curves have something to show.
   await openFresh(page);
-  await page.getByTestId('preset-document-qa').click();
-  const x = await explainOnPage(page);
+  // the preset loads the demo's document and explains it in the same click
+  await clickAndWait(page, 'preset-document-qa');
+  const x = await shownExplanation(page);
   await page.getByTestId('compare-method').selectOption('occlusion-delete');
   await clickAndWait(page, 'compare');
   await expect(page.getByTestId('error')).toBeEmpty();
@@ -133,8 +137,8 @@ test('the document-QA preset on the demo model ranks the evidence sentence first
   await openFresh(page);
   await page.getByTestId('factor').fill('0.4');
   await page.getByTestId('prompt').fill('Some other text.');
-  await page.getByTestId('preset-document-qa').click();
-  const ex = demoExamples()[0]!;
+  await clickAndWait(page, 'preset-document-qa');
+  const ex = documentExample();
   await expect(page.getByTestId('prompt')).toHaveValue(ex.prompt);
   await expect(page.getByTestId('target')).toHaveValue(ex.target);
   await expect(page.getByTestId('granularity')).toHaveValue('sentence');
@@ -143,7 +147,8 @@ test('the document-QA preset on the demo model ranks the evidence sentence first
   await expect(page.getByTestId('target-granularity')).toHaveValue('complete');
   await expect(page.getByTestId('mode-select')).toHaveValue('multiplicative');
   await expect(page.getByTestId('preset-evidence')).toContainText(ex.evidence);
-  const x = await explainOnPage(page);
+  await expect(page.getByTestId('result')).toHaveAttribute('data-state', 'done');
+  const x = await shownExplanation(page);
   expect(x.settings).toMatchObject({ factor: 0, kappa: null, granularity: { kind: 'sentence' } });
   const top = page.getByTestId('results-view').locator('[data-testid="unit"][data-rank="1"]');
   await expect(top).toContainText(ex.evidence);
@@ -153,9 +158,8 @@ test('the document-QA preset on the demo model ranks the evidence sentence first
 test('steering: all factors 1 gives the plain generation; factor 0 on the evidence changes the answer', async ({ page }, testInfo) => {
   const errors = collectErrors(page);
   await openFresh(page);
-  const ex = demoExamples()[0]!;
-  await page.getByTestId('preset-document-qa').click();
-  await explainOnPage(page);
+  const ex = documentExample();
+  await clickAndWait(page, 'preset-document-qa');
   await page.getByTestId('steer-open').click();
   await page.getByTestId('steer-pick-unit').filter({ hasText: ex.evidence }).click();
   // a name from the example's second sentence: a part other than the evidence

@@ -291,13 +291,17 @@ test('the shapes demo: one click loads model, picture, question and answer; the 
   await openStarted(page);
   const examples = JSON.parse(readFileSync(`${DEMO}/examples/examples.json`, 'utf8')) as Array<{ image: string; width: number; prompt: string; answer: string; evidence: { left: number; top: number; width: number; height: number } }>;
   const ex = [...examples].sort((a, b) => a.width - b.width)[0]!;
+  // One click: model, picture, texts, token units, and the explanation itself.
   await page.getByTestId('try-shapes-demo').click();
+  await expect(page.getByTestId('result')).toHaveAttribute('data-explanation', /"id":"atman-demo-shapes"/, { timeout: 110_000 });
   await waitIdle(page);
   await expect(page.getByTestId('model-select')).toHaveValue('bundled:atman-demo-shapes');
   await expect(page.getByTestId('prompt')).toHaveValue(ex.prompt);
   await expect(page.getByTestId('target')).toHaveValue(ex.answer);
   await expect(page.getByTestId('image-info')).toContainText(`${ex.width} × ${ex.width} px`);
-  const x = await explainOnPage(page);
+  await expect(page.getByTestId('result')).toHaveAttribute('data-state', 'done');
+  const x = await shownExplanation(page);
+  expect(x.settings.granularity).toEqual({ kind: 'token' });
   const ref = await nodeImageExplanation(DEMO, readFileSync(`${DEMO}/${ex.image}`), ex.prompt, ex.answer);
   console.log(`shapes demo on ${x.model.backend}: ${x.passes} passes in ${x.seconds.toFixed(2)} s; largest score difference to Node ${scoreDiff(x, ref).toFixed(5)}`);
   expect(scoreDiff(x, ref)).toBeLessThan(1e-3 * Math.max(1, ...ref.units.map((u) => Math.abs(u.score))));

@@ -40,6 +40,13 @@ export async function clickAndWait(page: Page, testId: string): Promise<void> {
   await waitIdle(page);
 }
 
+/** Unfolds the Advanced settings (the page opens with them folded). */
+export async function openAdvanced(page: Page): Promise<void> {
+  const details = page.getByTestId('settings-advanced');
+  if (!(await details.evaluate((el) => (el as HTMLDetailsElement).open))) await page.getByTestId('settings-advanced-open').click();
+  await expect(details).toHaveAttribute('open', '');
+}
+
 export interface Choice {
   /** a test model (fixtures/models/<name>) */
   fixture?: string;
@@ -59,7 +66,10 @@ export async function choose(page: Page, c: Choice): Promise<void> {
     await page.getByTestId('model-select').selectOption(`fixture:${c.fixture}`);
   }
   await waitIdle(page);
-  if (c.mode) await page.getByTestId('mode-select').selectOption(c.mode);
+  if (c.mode) {
+    await openAdvanced(page);
+    await page.getByTestId('mode-select').selectOption(c.mode);
+  }
 }
 
 /** The explanation the page shows (data-explanation on the results pane). */

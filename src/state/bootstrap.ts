@@ -41,6 +41,17 @@ export interface StartOptions {
 }
 
 export async function startApp(store: AppStore, actions: Actions, fetchFn: typeof fetch = fetch, opts: StartOptions = {}): Promise<void> {
+  // Until the first texts are in place the page has nothing to explain: Explain waits (no window
+  // with an empty prompt and a live button).
+  store.setState({ starting: true });
+  try {
+    await startUp(store, actions, fetchFn, opts);
+  } finally {
+    if (store.getState().starting) store.setState({ starting: false });
+  }
+}
+
+async function startUp(store: AppStore, actions: Actions, fetchFn: typeof fetch, opts: StartOptions): Promise<void> {
   void actions.probe();
   const [fixtures, servedModels] = await Promise.all([fixturesServed(fetchFn), fetchServedModels(fetchFn)]);
   store.setState({ fixturesAvailable: fixtures, servedModels });
@@ -57,6 +68,7 @@ export async function startApp(store: AppStore, actions: Actions, fetchFn: typeo
   const firstVisit = (opts.autoExplain ?? true) && s.prompt === '' && s.target === '' && s.explanation === null && examples[0] !== undefined;
   if (s.prompt === '' && s.target === '' && examples[0]) store.setState({ prompt: examples[0].prompt, target: examples[0].target });
   if (firstVisit) store.setState({ settings: { ...s.settings, granularity: { kind: 'sentence' } } });
+  store.setState({ starting: false });
   if (loadsWithoutAsking(store.getState().modelChoice) && !store.getState().pendingModel) await actions.loadModel();
   void actions.refreshCache();
   if (firstVisit && store.getState().loaded && store.getState().status === 'idle') await actions.explain();

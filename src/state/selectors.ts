@@ -31,7 +31,8 @@ export const selectGenerateCount = (s: AppState) => s.generateCount;
 export const selectSelectedUnit = (s: AppState) => s.selectedUnit;
 export const selectSelectedTarget = (s: AppState) => s.selectedTarget;
 export const selectHoveredUnit = (s: AppState) => s.hoveredUnit;
-export const selectBusy = (s: AppState) => s.status !== 'idle';
+export const selectBusy = (s: AppState) => s.status !== 'idle' || s.starting;
+export const selectStarting = (s: AppState) => s.starting;
 /** layer count of the loaded model, when it is the chosen one */
 /** whether the loaded model has a chat template; null while unknown (not loaded yet) */
 export const selectChatTemplate = (s: AppState): boolean | null =>

@@ -8,12 +8,14 @@ import type { AppState } from '../slices/app-state';
  * Faithfulness numbers of the shown results (only while they belong to them) and the steering;
  * the comparison separately, as the first thing to leave out of a long link.
  */
-export function analysisLinkFields(s: AppState, includeResult: boolean): Pick<SharedState, 'faithfulness' | 'steer'> & { comparison: SharedState['comparison'] } {
+export function analysisLinkFields(s: AppState, includeResult: boolean): Pick<SharedState, 'faithfulness' | 'steer' | 'compareView'> & { comparison: SharedState['comparison'] } {
   const primary = includeResult ? selectPrimaryFaithfulness(s) : null;
   const comparison = includeResult && s.comparison ? s.comparison : null;
   const compared = comparison ? selectComparisonFaithfulness(s) : null;
   return {
     comparison,
+    // written only next to the comparison it shows
+    ...(comparison ? { compareView: { scale: s.compareScale, attention: s.compareAttention } } : {}),
     ...(primary || compared ? { faithfulness: { primary, comparison: compared } } : {}),
     ...(s.steerUnits.length > 0 || s.steerResult
       ? { steer: { units: s.steerUnits, maxNewTokens: s.steerMaxNewTokens, result: s.steerResult && s.steerResult.prompt === s.prompt ? s.steerResult : null } }
@@ -28,6 +30,7 @@ export function analysisPatchFromLink(shared: Partial<SharedState>): Partial<App
     const m = shared.comparison.method;
     Object.assign(patch, { comparison: shared.comparison, compareError: null, ...(m && COMPARE_METHODS.includes(m as CompareMethod) ? { compareMethod: m } : {}) });
   }
+  if (shared.comparison && shared.compareView) Object.assign(patch, { compareScale: shared.compareView.scale, compareAttention: shared.compareView.attention });
   if (shared.faithfulness) patch.faithfulness = { primary: shared.faithfulness.primary, comparison: shared.faithfulness.comparison };
   if (shared.steer) Object.assign(patch, { steerUnits: shared.steer.units, steerMaxNewTokens: shared.steer.maxNewTokens, steerResult: shared.steer.result });
   return patch;

@@ -59,6 +59,8 @@ export const FIELD_BOUNDS: Readonly<Record<string, number>> = Object.freeze(
     cx: MAX_HASH_CHARS,
     fa: MAX_HASH_CHARS,
     st: MAX_HASH_CHARS,
+    cscale: 10,
+    catt: 2_500,
   }),
 );
 

@@ -15,6 +15,7 @@ import { readStream } from '../../runtime/sources/model-source';
 import { base64urlToBytes, bytesToBase64url } from '../base64';
 import { MAX_HASH_CHARS, boundedParams, boundedProblems, parseLinkJson } from './link-limits';
 import { NUMBER_RULES, numberProblem, parseDecimal } from '../../core/numbers';
+import { COMPARE_VIEW_KEYS, compareViewParams, decodeCompareView } from './compare-view-link';
 import type { SharedState, SharedFaithfulness, SharedSteer, SharedImage, DecodedShare } from '../slices/app-state';
 import { LIMITS, type Problems, sanitizeBackend, sanitizeExplanation, sanitizeImageUrl, sanitizeModelChoice, sanitizeSettings, sanitizeText } from '../sanitize';
 
@@ -240,10 +241,11 @@ function decodeImageParams(p: URLSearchParams, problems: Problems, state: Partia
 // Each as compressed JSON of its own field: `cx` the comparison, `fa` the measurements (numbers and
 // curve points rounded to 4 decimals), `st` the steered parts and generation.
 
-const ANALYSIS_KEYS = ['cx', 'fa', 'st'];
+const ANALYSIS_KEYS = ['cx', 'fa', 'st', ...COMPARE_VIEW_KEYS];
 
 async function analysisParams(s: Partial<SharedState>, p: URLSearchParams): Promise<void> {
   if (s.comparison) p.set('cx', await deflateText(JSON.stringify(s.comparison)));
+  if (s.comparison && s.compareView) compareViewParams(s.compareView, p);
   const f = s.faithfulness;
   if (f && (f.primary || f.comparison)) {
     p.set('fa', await deflateText(JSON.stringify({ primary: f.primary && roundSummary(f.primary), comparison: f.comparison && roundSummary(f.comparison) })));
@@ -275,6 +277,8 @@ async function decodeAnalysisParams(p: URLSearchParams, problems: Problems, stat
     const comparison = v === undefined ? null : sanitizeExplanation(v, problems);
     if (comparison) state.comparison = comparison;
   }
+  const view = decodeCompareView(p, problems);
+  if (view && state.comparison) state.compareView = view;
   const fa = p.get('fa');
   if (fa !== null) {
     const v = await inflateJson(fa, 'faithfulness measurement', problems);

@@ -13,6 +13,7 @@ import { FIELD_BOUNDS, MAX_LINK_IMAGE_CHARS, MAX_NOTICE_CHARS, MAX_NOTICES, isUn
 import { HUB_LINK_HOSTS, MAX_ADDRESS_CHARS, PLACEHOLDER_ORIGIN } from '../link-targets';
 import { type ModelChoice, needsDownloadConsent, sourceFor } from '../model-catalog';
 import { LIMITS } from '../sanitize';
+import { MAX_VIEW_INDICES } from './compare-view-link';
 import { type DecodedShare, type SharedState, bytesToBase64url, decodeUnsafe, deflateText, encodeShare } from './share-codec';
 import { sampleExplanation } from '../../testing/sample-explanation';
 
@@ -72,6 +73,13 @@ function checkBounds(d: DecodedShare): void {
   const g = s.settings?.granularity;
   if (g?.kind === 'delimiter') expect(g.delimiter.length).toBeLessThanOrEqual(LIMITS.delimiter);
   if (g?.kind === 'chunks') expect(g.chunks.length).toBeLessThanOrEqual(FIELD_BOUNDS.chunks!);
+  const view = s.compareView;
+  if (view) {
+    expect(s.comparison).toBeTruthy();
+    expect(['own', 'shared']).toContain(view.scale);
+    expect(['target-mean', 'last-prompt']).toContain(view.attention.query);
+    for (const l of [view.attention.layers, view.attention.heads]) if (l) expect(l.length).toBeLessThanOrEqual(MAX_VIEW_INDICES);
+  }
   walk(s, 0);
 }
 
@@ -127,6 +135,7 @@ beforeAll(async () => {
     encodeShare({ ...base, model: { kind: 'url', url: 'https://models.example.org/m/' }, image: { kind: 'url', url: 'https://huggingface.co/a.png' } }),
     encodeShare({ ...base, image: { kind: 'data', type: 'image/png', data: png, width: 4, height: 4 }, imageRegions: [{ left: 0, top: 0, width: 1, height: 1 }] }),
     encodeShare({ ...base, settings: { ...DEFAULT_SETTINGS, granularity: { kind: 'delimiter', delimiter: ';' }, layers: [0, 1] }, steer: { units: [{ text: 'x', label: 'x', factor: 0 }], maxNewTokens: 4, result: null } }),
+    encodeShare({ ...base, explanation: x, comparison: { ...x, method: 'attention' }, compareView: { scale: 'shared', attention: { query: 'last-prompt', layers: [0, 3], heads: null } } }),
   ]);
 });
 
@@ -186,7 +195,7 @@ const setField = (hash: string, key: string, raw: string): string => {
   return `#${[...rest, `${key}=${raw}`].join('&')}`;
 };
 
-const KEYS = ['v', 'model', 'dtype', 'backend', 'prompt', 'target', 'mode', 'factor', 'kappa', 'gran', 'delim', 'chunks', 'tgran', 'post', 'layers', 'overlap', 'x', 'img', 'imgt', 'imgw', 'imgh', 'imgurl', 'iop', 'ifr', 'irg', 'cx', 'fa', 'st', '__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty'];
+const KEYS = ['v', 'model', 'dtype', 'backend', 'prompt', 'target', 'mode', 'factor', 'kappa', 'gran', 'delim', 'chunks', 'tgran', 'post', 'layers', 'overlap', 'x', 'img', 'imgt', 'imgw', 'imgh', 'imgurl', 'iop', 'ifr', 'irg', 'cx', 'fa', 'st', 'cscale', 'catt', '__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty'];
 
 const hostileAddress = fc
   .tuple(fc.constantFrom(...SHAPES), fc.constantFrom(...HOSTS), fc.integer({ min: 0, max: 2 ** 30 - 1 }), fc.constantFrom(0, 1, 2))
@@ -204,6 +213,12 @@ const anyValue = fc.oneof(
   { weight: 1, arbitrary: fc.constantFrom('', 'off', 'all', 'NaN', '-0', '1e308', '0x10', '__proto__', 'constructor', 'bundled:__proto__', 'fixture:constructor', 'hub:__proto__/x', 'folder:x', 'url:', 'url:/', 'hub:../../x') },
 );
 
+/** The comparison's view fields: near-valid spellings, long lists, separators out of place. */
+const compareViewValue = fc.oneof(
+  fc.constantFrom('own', 'shared', 'SHARED', 'own;', '__proto__', 'target-mean;all;all', 'last-prompt;0,1;2', 'last-prompt;;', 'x;all;all', 'target-mean;all;all;all', 'target-mean;-1;all', 'target-mean;1e3;all', 'target-mean;99999;all'),
+  fc.tuple(fc.constantFrom('target-mean', 'last-prompt', '', 'constructor'), fc.array(fc.integer({ min: 0, max: 20_000 }), { maxLength: 600 }), fc.constantFrom('all', '0', ',', '0,,1')).map(([q, l, h]) => encodeURIComponent(`${q};${l.join(',')};${h}`)),
+);
+
 /** A mutation of a valid link: one or more fields replaced, added or broken. */
 const mutation = fc.oneof(
   { weight: 4, arbitrary: hostileAddress.map((a) => ({ key: 'model', raw: `url:${a}` })) },
@@ -212,6 +227,7 @@ const mutation = fc.oneof(
   { weight: 3, arbitrary: fc.record({ key: fc.constantFrom(...KEYS), raw: anyValue }) },
   { weight: 2, arbitrary: fc.record({ key: fc.constantFrom('x', 'cx', 'fa', 'st'), raw: fc.nat().map((i) => payloads[i % payloads.length]!) }) },
   { weight: 1, arbitrary: fc.record({ key: fc.string({ unit: 'grapheme', maxLength: 30 }), raw: anyValue }) },
+  { weight: 1, arbitrary: fc.record({ key: fc.constantFrom('cscale', 'catt'), raw: compareViewValue }) },
 );
 
 const mutatedLink = fc.tuple(fc.nat(), fc.array(mutation, { minLength: 1, maxLength: 4 }), fc.boolean()).map(([i, ms, dropImg]) => {

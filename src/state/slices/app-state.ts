@@ -83,6 +83,8 @@ export interface RunSlice {
   generateCount: number;
   generation: Generation | null;
   status: RunStatus;
+  /** the page is still putting its first state in place (saved state, a link, the demo example): nothing to run yet */
+  starting: boolean;
   /** runs (load, explain, generate) finished so far, failed ones included: lets tests wait for "this run is over" */
   finishedRuns: number;
   progress: { done: number; total: number; elapsedSeconds: number } | null;
@@ -297,6 +299,13 @@ export interface SharedState {
   faithfulness?: SharedFaithfulness;
   /** steered parts of the prompt, and the last steered generation */
   steer?: SharedSteer;
+  /** how the comparison was shown: its colour scale and attention options */
+  compareView?: SharedCompareView;
+}
+
+export interface SharedCompareView {
+  scale: CompareScale;
+  attention: AttentionChoice;
 }
 
 export interface SharedFaithfulness {

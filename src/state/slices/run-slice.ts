@@ -16,6 +16,7 @@ export const createRunSlice: StateCreator<AppState, [], [], RunSlice> = (set, ge
   generateCount: 8,
   generation: null,
   status: 'idle',
+  starting: false,
   finishedRuns: 0,
   progress: null,
   startedAt: null,

@@ -5,6 +5,7 @@ import { createActions } from '../actions';
 import { applyDocumentQaPreset, isDocumentQa } from '../document-qa';
 import { roundSteerRecord, sanitizeSteerRecord, steerRequestUnits, steerUnitProblem } from './steer-slice';
 import { STORAGE_KEY, createAppStore } from './store';
+import { completeExplanation } from '../../testing/ui-explanation';
 
 const DEMO = 'public/models/atman-demo-facts';
 const examples = JSON.parse(readFileSync(`${DEMO}/examples.json`, 'utf8')) as Array<{ prompt: string; target: string; evidence: string }>;
@@ -149,21 +150,28 @@ describe('steering on the demo model (onnxruntime-node)', () => {
 });
 
 describe('document QA preset', () => {
-  it('sets the paper settings and fills the first bundled example', () => {
+  it('sets the paper settings and fills the longest bundled document, over the example shown', () => {
     const store = createAppStore(memory());
-    store.setState({ examples, prompt: 'something else', target: ' x' });
+    // the first visit shows the first (short) example: the preset visibly loads another text
+    store.setState({ examples, prompt: ex.prompt, target: ex.target, explanation: completeExplanation(), explanationFromLink: true });
     store.getState().updateSettings({ factor: 0.5, kappa: 0.7 });
     const filled = applyDocumentQaPreset(store);
     const s = store.getState();
-    expect(filled?.evidence).toBe(ex.evidence);
-    expect(s.prompt).toBe(ex.prompt);
-    expect(s.target).toBe(ex.target);
+    const sentences = (t: string) => t.split(/[.?!](?:\s|$)/).filter((x) => x.trim()).length;
+    const longest = Math.max(...examples.map((e) => sentences(e.prompt)));
+    expect(sentences(filled!.prompt)).toBe(longest);
+    expect(filled!.prompt).not.toBe(ex.prompt);
+    expect(s.prompt).toBe(filled!.prompt);
+    expect(s.target).toBe(filled!.target);
+    expect(filled!.prompt).toContain(filled!.evidence);
+    // the old text's result is gone with it
+    expect(s.explanation).toBeNull();
+    expect(s.explanationFromLink).toBe(false);
     expect(s.settings).toMatchObject({ mode: 'multiplicative', factor: 0, kappa: null, granularity: { kind: 'sentence' }, targetGranularity: 'complete' });
     expect(isDocumentQa(s.settings)).toBe(true);
-    // an example already shown is kept
-    store.setState({ prompt: examples[2]!.prompt, target: examples[2]!.target });
-    applyDocumentQaPreset(store);
-    expect(store.getState().prompt).toBe(examples[2]!.prompt);
+    // from any other text, the same document
+    store.setState({ prompt: 'something else', target: ' x' });
+    expect(applyDocumentQaPreset(store)?.prompt).toBe(filled!.prompt);
     // without examples (another model) only the settings change
     store.setState({ examples: [], prompt: 'mine', settings: { ...s.settings, factor: 0.3 } });
     expect(applyDocumentQaPreset(store)).toBeNull();

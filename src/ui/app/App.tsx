@@ -19,12 +19,21 @@ import { FaithfulnessPanel } from '../faithfulness/FaithfulnessPanel';
 import { SteerPanel } from '../steer/SteerPanel';
 import { isPictureDrop, setPicture } from '../image/prepare-image';
 import { useImageUpkeep } from '../image/use-image-upkeep';
+import { useApp } from './app-context';
+import { selectExplanationFromLink } from '../../state/selectors';
 
 export function App(): ReactNode {
   const { store, actions } = useServices();
   const [dropping, setDropping] = useState(false);
   usePlanPreview();
   useImageUpkeep();
+  // A page opened from a share link shows the result first, and keeps that order for the visit:
+  // moving the result back under the inputs on Recompute would make the page jump.
+  const fromLink = useApp(selectExplanationFromLink);
+  const [resultFirst, setResultFirst] = useState(false);
+  useEffect(() => {
+    if (fromLink) setResultFirst(true);
+  }, [fromLink]);
 
   useEffect(() => {
     document.title = 'AtMan playground';
@@ -69,7 +78,7 @@ export function App(): ReactNode {
       </header>
       <Notices />
       <ErrorBanner />
-      <main className="layout">
+      <main className={`layout${resultFirst ? ' result-first' : ''}`} data-testid="layout" data-result-first={resultFirst ? 'true' : undefined}>
         <div className="inputs">
           <ModelPicker />
           <PromptEditor />

@@ -3,13 +3,14 @@
 // freezing the page (and the worker's tokenizer) on a whole document.
 import { type ClipboardEvent, type ReactNode, useState } from 'react';
 import { LIMITS } from '../../state/sanitize';
-import { selectLoaded, selectPlan, selectPrompt } from '../../state/selectors';
+import { selectLoaded, selectPlan, selectPrompt, selectStarting } from '../../state/selectors';
 import { useApp, useServices } from './app-context';
 
 const fmt = (n: number) => n.toLocaleString('en');
 
 export function PromptBox(): ReactNode {
   const prompt = useApp(selectPrompt);
+  const starting = useApp(selectStarting);
   const plan = useApp(selectPlan);
   const loaded = useApp(selectLoaded);
   const { store } = useServices();
@@ -40,6 +41,7 @@ export function PromptBox(): ReactNode {
         data-testid="prompt"
         rows={6}
         value={prompt}
+        placeholder={starting ? 'Loading the example…' : 'The text to explain: a document and a question, say'}
         spellCheck={false}
         maxLength={LIMITS.prompt}
         onPaste={onPaste}

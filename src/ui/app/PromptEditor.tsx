@@ -1,6 +1,6 @@
 // The prompt, the target (typed, or generated and then selected), and the example list.
 import type { ReactNode } from 'react';
-import { selectBusy, selectExamples, selectGenerateCount, selectPrompt, selectStatus, selectTarget } from '../../state/selectors';
+import { selectBusy, selectExamples, selectGenerateCount, selectPrompt, selectStarting, selectStatus, selectTarget } from '../../state/selectors';
 import { useActions, useApp, useServices } from './app-context';
 import { GeneratedChips } from './GeneratedChips';
 import { TokenPreview } from './TokenPreview';
@@ -14,6 +14,7 @@ export function PromptEditor(): ReactNode {
   const n = useApp(selectGenerateCount);
   const busy = useApp(selectBusy);
   const status = useApp(selectStatus);
+  const starting = useApp(selectStarting);
   const { store } = useServices();
   const actions = useActions();
   const st = store.getState();

@@ -1,6 +1,6 @@
 // Explain and Cancel, with passes done / total, elapsed time and an estimate of what is left.
 import { useEffect, useState, type ReactNode } from 'react';
-import { selectFinishedRuns, selectProgress, selectStartedAt, selectStatus } from '../../state/selectors';
+import { selectFinishedRuns, selectProgress, selectStartedAt, selectStarting, selectStatus } from '../../state/selectors';
 import { useActions, useApp } from './app-context';
 import { selectTaskWords } from '../../state/slices/compare-slice';
 
@@ -12,6 +12,7 @@ export function RunBar(): ReactNode {
   const startedAt = useApp(selectStartedAt);
   const finished = useApp(selectFinishedRuns);
   const task = useApp(selectTaskWords);
+  const starting = useApp(selectStarting);
   const actions = useActions();
   const [now, setNow] = useState(() => performance.now());
   const running = status === 'explaining' || status === 'cancelling';
@@ -26,7 +27,9 @@ export function RunBar(): ReactNode {
   const elapsed = running && startedAt !== null ? (now - startedAt) / 1000 : (progress?.elapsedSeconds ?? 0);
   const left = done > 0 && total > done ? ((progress!.elapsedSeconds / done) * (total - done)) : null;
   const words =
-    status === 'loading'
+    starting
+      ? 'Starting…'
+      : status === 'loading'
       ? 'Loading the model…'
       : status === 'generating'
         ? `Generating…${total ? ` (${done} of ${total} tokens)` : ''}`
@@ -41,8 +44,8 @@ export function RunBar(): ReactNode {
               : '';
 
   return (
-    <section className="run-bar" aria-label="run" data-testid="run-bar" data-status={status} data-finished-runs={finished}>
-      <button type="button" className="primary" data-testid="explain" onClick={() => void actions.explain()} disabled={status !== 'idle'}>
+    <section className="run-bar" aria-label="run" data-testid="run-bar" data-status={starting ? 'starting' : status} data-finished-runs={finished}>
+      <button type="button" className="primary" data-testid="explain" onClick={() => void actions.explain()} disabled={status !== 'idle' || starting}>
         Explain
       </button>
       <button type="button" data-testid="cancel" onClick={() => actions.cancel()} disabled={!(status === 'explaining' || status === 'generating')}>

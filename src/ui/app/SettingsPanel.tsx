@@ -1,19 +1,45 @@
-// Every engine setting, each with one line on what it does.
+// The settings: the three that matter first (units, factor, target) up front, the rest folded
+// under "Advanced"; each with one line on what it does and a link to its part of the method page.
 import type { ReactNode } from 'react';
 import { DEFAULT_DRILL_TOP, MAX_DRILL_TOP, canDrillFrom } from '../../core/drill-down';
-import type { ControlMode, PostProcess, TargetGranularity, TokenOverlap } from '../../core/types';
+import { type ControlMode, DEFAULT_SETTINGS, type ExplainSettings, type PostProcess, type TargetGranularity, type TokenOverlap } from '../../core/types';
 import { selectBusy, selectChatTemplate, selectLayerCount, selectSettings, selectSpeed } from '../../state/selectors';
 import { useApp, useServices } from './app-context';
 import { DocumentQaPreset } from '../presets/DocumentQaPreset';
+import { type MethodSection, methodDocHref } from './method-doc';
 
 type GranKind = 'token' | 'word' | 'sentence' | 'paragraph' | 'delimiter';
 
-function Help({ id, children }: { id: string; children: ReactNode }): ReactNode {
+function Help({ id, children, section }: { id: string; children: ReactNode; section?: MethodSection }): ReactNode {
   return (
     <span className="help" id={id}>
       {children}
+      {section ? (
+        <>
+          {' '}
+          <a className="method-link" href={methodDocHref(section)} target="_blank" rel="noopener" data-testid={`method-link-${id}`}>
+            method
+          </a>
+        </>
+      ) : null}
     </span>
   );
+}
+
+/** The folded settings that differ from their defaults, in words, so a folded section hides nothing. */
+export function advancedChanges(s: ExplainSettings, speed: { prefixReuse: boolean; scoreHead: boolean; coupledNumerics: string }): string[] {
+  const d = DEFAULT_SETTINGS;
+  const out: string[] = [];
+  if (s.chat !== d.chat) out.push(s.chat ? 'chat template on' : 'chat template off');
+  if (s.mode !== d.mode) out.push(s.mode);
+  if (s.kappa !== d.kappa) out.push(s.kappa === null ? 'conceptual suppression off' : `kappa ${s.kappa}`);
+  if (s.postprocess !== d.postprocess) out.push(`post-processing ${s.postprocess}`);
+  if (s.tokenOverlap !== d.tokenOverlap) out.push(`${s.tokenOverlap} token overlap`);
+  if (!speed.prefixReuse) out.push('prefix reuse off');
+  if (!speed.scoreHead) out.push('score head off');
+  if (speed.coupledNumerics !== 'exact') out.push('8-bit dequantized');
+  if (s.layers !== null) out.push(`layers ${s.layers.join(', ')}`);
+  return out;
 }
 
 export function SettingsPanel(): ReactNode {
@@ -27,77 +53,13 @@ export function SettingsPanel(): ReactNode {
   const setSpeed = store.getState().setSpeed;
   const g = s.granularity;
   const kind: GranKind = g.kind === 'chunks' ? 'token' : g.kind;
+  const changed = advancedChanges(s, speed);
 
   return (
     <section className="panel settings" aria-labelledby="settings-heading">
       <h2 id="settings-heading">Settings</h2>
-      <fieldset disabled={busy}>
+      <fieldset disabled={busy} data-testid="settings-basic">
         <DocumentQaPreset />
-        <div className="setting">
-          <label>
-            <input type="checkbox" data-testid="chat-template" aria-describedby="h-chat" checked={s.chat} onChange={(e) => update({ chat: e.target.checked })} /> Chat template
-            {hasTemplate === false ? <span className="muted"> (this model has none)</span> : null}
-          </label>
-          <Help id="h-chat">
-            Instruction-tuned models answer inside their chat template: the prompt becomes the user&apos;s message and the target the assistant&apos;s reply; the template&apos;s own tokens show muted and are never units. Off reads the prompt as raw text.
-          </Help>
-        </div>
-        <div className="setting">
-          <label>
-            Mode{' '}
-            <select data-testid="mode-select" aria-describedby="h-mode" value={s.mode} onChange={(e) => update({ mode: e.target.value as ControlMode })}>
-              <option value="multiplicative">multiplicative (paper)</option>
-              <option value="log-additive">log-additive (production API)</option>
-            </select>
-          </label>
-          <Help id="h-mode">Multiplicative scales the attention scores (the paper); log-additive adds log(factor). Both work on every model: fused attention is rewritten as standard ops at load.</Help>
-        </div>
-        <div className="setting">
-          <label>
-            Factor{' '}
-            <input
-              type="number"
-              data-testid="factor"
-              aria-describedby="h-factor"
-              min={0}
-              step={0.05}
-              value={s.factor}
-              className="narrow"
-              onChange={(e) => e.target.value !== '' && Number(e.target.value) >= 0 && update({ factor: Number(e.target.value) })}
-            />
-          </label>
-          <Help id="h-factor">How much of a suppressed unit's attention is kept: 0.1 suppresses (default), 1 changes nothing, above 1 amplifies.</Help>
-        </div>
-        <div className="setting">
-          <label>
-            <input
-              type="checkbox"
-              data-testid="conceptual"
-              aria-describedby="h-kappa"
-              checked={s.kappa !== null}
-              onChange={(e) => update({ kappa: e.target.checked ? 0.7 : null })}
-            />{' '}
-            Conceptual suppression
-          </label>{' '}
-          <label>
-            kappa{' '}
-            <input
-              type="number"
-              data-testid="kappa"
-              min={0}
-              max={1}
-              step={0.05}
-              className="narrow"
-              disabled={s.kappa === null}
-              value={s.kappa ?? 0.7}
-              onChange={(e) => {
-                const k = Number(e.target.value);
-                if (e.target.value !== '' && k >= 0 && k <= 1) update({ kappa: k });
-              }}
-            />
-          </label>
-          <Help id="h-kappa">Also suppresses tokens whose embeddings are at least kappa-similar to the unit (same word again, synonyms); 0.7 in the paper.</Help>
-        </div>
         <div className="setting">
           <label>
             Units{' '}
@@ -132,7 +94,27 @@ export function SettingsPanel(): ReactNode {
               />
             </label>
           ) : null}
-          <Help id="h-gran">What is suppressed together in one pass: one pass per unit, so coarser units run faster.</Help>
+          <Help id="h-gran" section="units">
+            What is suppressed together: one pass per unit, so coarser units run faster.
+          </Help>
+        </div>
+        <div className="setting">
+          <label>
+            Factor{' '}
+            <input
+              type="number"
+              data-testid="factor"
+              aria-describedby="h-factor"
+              min={0}
+              step={0.05}
+              value={s.factor}
+              className="narrow"
+              onChange={(e) => e.target.value !== '' && Number(e.target.value) >= 0 && update({ factor: Number(e.target.value) })}
+            />
+          </label>
+          <Help id="h-factor" section="manipulation">
+            How much of a suppressed unit&apos;s attention is kept: 0.1 suppresses (default), 1 changes nothing, above 1 amplifies.
+          </Help>
         </div>
         <div className="setting">
           <label>
@@ -170,7 +152,7 @@ export function SettingsPanel(): ReactNode {
               />
             </label>
           ) : null}
-          <Help id="h-drill">
+          <Help id="h-drill" section="drillDown">
             Explains the units above, then only inside the strongest few at the next finer level (sentence, word, token): each score is the one a full run at that level gives, at a fraction of the passes on long documents.
           </Help>
         </div>
@@ -187,82 +169,153 @@ export function SettingsPanel(): ReactNode {
               <option value="token">per target token</option>
             </select>
           </label>
-          <Help id="h-tgran">Per token keeps a score for every target token (a matrix); earlier target tokens then also explain later ones.</Help>
-        </div>
-        <div className="setting">
-          <label>
-            Post-processing{' '}
-            <select data-testid="postprocess" aria-describedby="h-post" value={s.postprocess} onChange={(e) => update({ postprocess: e.target.value as PostProcess })}>
-              <option value="none">none</option>
-              <option value="absolute">absolute</option>
-              <option value="square">square</option>
-            </select>
-          </label>
-          <Help id="h-post">Applied to each target token's score before summing: absolute or square count evidence against the target as relevant too.</Help>
-        </div>
-        <div className="setting">
-          <label>
-            Token overlap{' '}
-            <select data-testid="token-overlap" aria-describedby="h-overlap" value={s.tokenOverlap} onChange={(e) => update({ tokenOverlap: e.target.value as TokenOverlap })}>
-              <option value="complete">complete</option>
-              <option value="partial">partial</option>
-            </select>
-          </label>
-          <Help id="h-overlap">A unit covering part of a token suppresses it fully (complete) or in proportion to the covered characters (partial).</Help>
-        </div>
-        <div className="setting" role="group" aria-labelledby="speed-label">
-          <span id="speed-label">Speed </span>
-          <label>
-            <input type="checkbox" data-testid="prefix-reuse" aria-describedby="h-speed" checked={speed.prefixReuse} onChange={(e) => setSpeed({ prefixReuse: e.target.checked })} /> prefix reuse
-          </label>{' '}
-          <label>
-            <input type="checkbox" data-testid="score-head" aria-describedby="h-speed" checked={speed.scoreHead} onChange={(e) => setSpeed({ scoreHead: e.target.checked })} /> score head
-          </label>
-          <Help id="h-speed">Same scores either way. Prefix reuse starts each pass at the unit's first suppressed token, reusing the unperturbed pass's keys and values; the score head sends only the target rows through the output layer. Turn them off to compare.</Help>
-          <label>
-            <input
-              type="checkbox"
-              data-testid="coupled-dequantized"
-              aria-describedby="h-coupled"
-              checked={speed.coupledNumerics === 'dequantized'}
-              onChange={(e) => setSpeed({ coupledNumerics: e.target.checked ? 'dequantized' : 'exact' })}
-            />{' '}
-            8-bit models: faster dequantized variant
-          </label>
-          <Help id="h-coupled">
-            Some 8-bit models (q8) quantize each layer's input with one scale over all tokens, so batching changes their numbers: by default they run one pass at a time for exact scores. The dequantized variant batches again but moves the scores; the result says by how much.
+          <Help id="h-tgran" section="scores">
+            One score over the whole target, or a matrix with a score for every target token.
           </Help>
         </div>
-        <div className="setting" role="group" aria-labelledby="layers-label">
-          <span id="layers-label">Layers </span>
-          {layers === null ? (
-            <span className="muted">all (load the model to pick single layers)</span>
-          ) : (
-            <span className="layers" data-testid="layers">
-              <label>
-                <input type="checkbox" checked={s.layers === null} onChange={(e) => update({ layers: e.target.checked ? null : [0] })} /> all
-              </label>
-              {Array.from({ length: layers }, (_, i) => (
-                <label key={i}>
-                  <input
-                    type="checkbox"
-                    aria-label={`layer ${i}`}
-                    checked={s.layers === null || s.layers.includes(i)}
-                    onChange={(e) => {
-                      const cur = s.layers ?? Array.from({ length: layers }, (_, j) => j);
-                      const next = e.target.checked ? [...cur, i].sort((a, b) => a - b) : cur.filter((l) => l !== i);
-                      if (next.length === 0) return;
-                      update({ layers: next.length === layers ? null : next });
-                    }}
-                  />
-                  {i}
-                </label>
-              ))}
-            </span>
-          )}
-          <Help id="h-layers">The layers whose attention is manipulated; all by default.</Help>
-        </div>
       </fieldset>
+      {/* Folded on every visit: the three settings above are the ones to try first. */}
+      <details className="settings-advanced" data-testid="settings-advanced">
+        <summary data-testid="settings-advanced-open">
+          Advanced{changed.length ? <span className="muted" data-testid="settings-advanced-changed">: {changed.join(', ')}</span> : <span className="muted"> (mode, conceptual suppression, speed, layers…)</span>}
+        </summary>
+        <fieldset disabled={busy}>
+          <div className="setting">
+            <label>
+              <input type="checkbox" data-testid="chat-template" aria-describedby="h-chat" checked={s.chat} onChange={(e) => update({ chat: e.target.checked })} /> Chat template
+              {hasTemplate === false ? <span className="muted"> (this model has none)</span> : null}
+            </label>
+            <Help id="h-chat" section="sequence">
+              Instruct models answer inside their chat template: the prompt is the user&apos;s message, the target the assistant&apos;s reply.
+            </Help>
+          </div>
+          <div className="setting">
+            <label>
+              Mode{' '}
+              <select data-testid="mode-select" aria-describedby="h-mode" value={s.mode} onChange={(e) => update({ mode: e.target.value as ControlMode })}>
+                <option value="multiplicative">multiplicative (paper)</option>
+                <option value="log-additive">log-additive (production API)</option>
+              </select>
+            </label>
+            <Help id="h-mode" section="manipulation">
+              Multiplicative scales the attention scores (the paper); log-additive adds log(factor). Both work on every model.
+            </Help>
+          </div>
+          <div className="setting">
+            <label>
+              <input
+                type="checkbox"
+                data-testid="conceptual"
+                aria-describedby="h-kappa"
+                checked={s.kappa !== null}
+                onChange={(e) => update({ kappa: e.target.checked ? 0.7 : null })}
+              />{' '}
+              Conceptual suppression
+            </label>{' '}
+            <label>
+              kappa{' '}
+              <input
+                type="number"
+                data-testid="kappa"
+                min={0}
+                max={1}
+                step={0.05}
+                className="narrow"
+                disabled={s.kappa === null}
+                value={s.kappa ?? 0.7}
+                onChange={(e) => {
+                  const k = Number(e.target.value);
+                  if (e.target.value !== '' && k >= 0 && k <= 1) update({ kappa: k });
+                }}
+              />
+            </label>
+            <Help id="h-kappa" section="conceptual">
+              Also suppresses the tokens whose embeddings are at least kappa-similar to the unit&apos;s (repeats, synonyms); 0.7 in the paper.
+            </Help>
+          </div>
+          <div className="setting">
+            <label>
+              Post-processing{' '}
+              <select data-testid="postprocess" aria-describedby="h-post" value={s.postprocess} onChange={(e) => update({ postprocess: e.target.value as PostProcess })}>
+                <option value="none">none</option>
+                <option value="absolute">absolute</option>
+                <option value="square">square</option>
+              </select>
+            </label>
+            <Help id="h-post" section="scores">
+              Applied to each target token&apos;s score before summing: absolute or square count evidence against the target too.
+            </Help>
+          </div>
+          <div className="setting">
+            <label>
+              Token overlap{' '}
+              <select data-testid="token-overlap" aria-describedby="h-overlap" value={s.tokenOverlap} onChange={(e) => update({ tokenOverlap: e.target.value as TokenOverlap })}>
+                <option value="complete">complete</option>
+                <option value="partial">partial</option>
+              </select>
+            </label>
+            <Help id="h-overlap" section="units">
+              A unit covering part of a token suppresses all of it (complete) or in proportion to the covered characters (partial).
+            </Help>
+          </div>
+          <div className="setting" role="group" aria-labelledby="speed-label">
+            <span id="speed-label">Speed </span>
+            <label>
+              <input type="checkbox" data-testid="prefix-reuse" aria-describedby="h-speed" checked={speed.prefixReuse} onChange={(e) => setSpeed({ prefixReuse: e.target.checked })} /> prefix reuse
+            </label>{' '}
+            <label>
+              <input type="checkbox" data-testid="score-head" aria-describedby="h-speed" checked={speed.scoreHead} onChange={(e) => setSpeed({ scoreHead: e.target.checked })} /> score head
+            </label>
+            <Help id="h-speed" section="speed">
+              Same scores either way: they skip work the scores do not need. Turn them off to compare the time.
+            </Help>
+            <label>
+              <input
+                type="checkbox"
+                data-testid="coupled-dequantized"
+                aria-describedby="h-coupled"
+                checked={speed.coupledNumerics === 'dequantized'}
+                onChange={(e) => setSpeed({ coupledNumerics: e.target.checked ? 'dequantized' : 'exact' })}
+              />{' '}
+              8-bit models: faster dequantized variant
+            </label>
+            <Help id="h-coupled" section="speed">
+              Some 8-bit (q8) models run one pass at a time for exact scores; this variant batches them and says how far the scores moved.
+            </Help>
+          </div>
+          <div className="setting" role="group" aria-labelledby="layers-label">
+            <span id="layers-label">Layers </span>
+            {layers === null ? (
+              <span className="muted">all (load the model to pick single layers)</span>
+            ) : (
+              <span className="layers" data-testid="layers">
+                <label>
+                  <input type="checkbox" checked={s.layers === null} onChange={(e) => update({ layers: e.target.checked ? null : [0] })} /> all
+                </label>
+                {Array.from({ length: layers }, (_, i) => (
+                  <label key={i}>
+                    <input
+                      type="checkbox"
+                      aria-label={`layer ${i}`}
+                      checked={s.layers === null || s.layers.includes(i)}
+                      onChange={(e) => {
+                        const cur = s.layers ?? Array.from({ length: layers }, (_, j) => j);
+                        const next = e.target.checked ? [...cur, i].sort((a, b) => a - b) : cur.filter((l) => l !== i);
+                        if (next.length === 0) return;
+                        update({ layers: next.length === layers ? null : next });
+                      }}
+                    />
+                    {i}
+                  </label>
+                ))}
+              </span>
+            )}
+            <Help id="h-layers" section="manipulation">
+              The layers whose attention is manipulated; all by default.
+            </Help>
+          </div>
+        </fieldset>
+      </details>
     </section>
   );
 }

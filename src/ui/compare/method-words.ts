@@ -20,9 +20,9 @@ export const METHOD_SIGNS: Record<ExplanationMethod, string> = {
 
 /** Short help for the method picker. */
 export const METHOD_HELP: Record<Exclude<ExplanationMethod, 'atman'>, string> = {
-  'occlusion-delete': 'leave one unit out of the input and rerun (one pass per unit)',
-  'occlusion-mask': 'hide one unit with attention mask 0 (one pass per unit); not for fused attention',
-  attention: 'read the attention probabilities of one pass; not for fused attention',
-  rollout: 'attention multiplied through the layers (one pass); not for fused attention',
+  'occlusion-delete': 'Leave one unit out of the input and rerun (one pass per unit)',
+  'occlusion-mask': 'Hide one unit with attention mask 0 (one pass per unit); not for fused attention',
+  attention: 'Read the attention probabilities of one pass; not for fused attention',
+  rollout: 'Attention multiplied through the layers (one pass); not for fused attention',
 };
 

@@ -28,14 +28,19 @@ export const FAITHFULNESS_MEANING =
   'ABPC: the average gap between the insertion curve (only the top-k units kept) and the deletion curve (the top-k removed); higher is more faithful, and a random ranking scores about the random ABPC. ' +
   'Removed units get factor 0, the same for every method.';
 
+/** A signed difference of probabilities: the sign is the point. */
 const fmt = (v: number | null): string => (v === null || !Number.isFinite(v) ? '—' : (v >= 0 ? '+' : '') + v.toFixed(3));
 
-function FaithNumber({ id, label, value, hint }: { id: string; label: string; value: number | null; hint: string }): ReactNode {
+/** A probability: no sign, and a small one still readable. */
+export const formatProbability = (v: number | null): string =>
+  v === null || !Number.isFinite(v) ? '—' : v >= 0.001 ? v.toFixed(3) : v === 0 ? '0' : v.toExponential(1);
+
+function FaithNumber({ id, label, value, hint, probability = false }: { id: string; label: string; value: number | null; hint: string; probability?: boolean }): ReactNode {
   return (
     <div className="atman-faith-number" title={hint}>
       <dt>{label}</dt>
       <dd data-testid={id} data-value={value === null ? undefined : String(value)}>
-        {fmt(value)}
+        {probability ? formatProbability(value) : fmt(value)}
       </dd>
     </div>
   );
@@ -68,7 +73,7 @@ export function FaithfulnessBlock(props: FaithfulnessBlockProps): ReactNode {
             <FaithNumber id={`${testId}-aopc`} label="AOPC" value={f.aopc} hint="mean over k of (p0 − deletion_k)" />
             <FaithNumber id={`${testId}-abpc`} label="ABPC" value={f.abpc} hint="mean over k of (insertion_k − deletion_k)" />
             <FaithNumber id={`${testId}-random-abpc`} label="random ABPC" value={f.randomAbpc} hint={`the same for ${f.random?.runs ?? 0} random rankings`} />
-            <FaithNumber id={`${testId}-p0`} label="p(target)" value={f.p0} hint="the target's probability with nothing removed" />
+            <FaithNumber id={`${testId}-p0`} label="p(target)" value={f.p0} hint="the target's probability with nothing removed" probability />
           </dl>
           <p className="atman-faith-verdict" data-testid={`${testId}-verdict`}>
             {margin === null

@@ -14,8 +14,8 @@ export function ShapesDemoButton(): ReactNode {
       type="button"
       data-testid="try-shapes-demo"
       disabled={busy}
-      title="Loads the bundled picture model, an example picture of coloured shapes, its question and its answer"
-      onClick={() => void loadShapesExample(store, actions)}
+      title="Loads the bundled picture model, an example picture of coloured shapes, its question and its answer, and explains it with token units"
+      onClick={() => void loadShapesExample(store, actions, undefined, { run: true })}
     >
       Try the shapes demo (image)
     </button>

@@ -5,6 +5,7 @@ import type { Actions } from '../../state/actions';
 import { isBundled } from '../../state/model-catalog';
 import type { AppStore } from '../../state/slices/store';
 import { applyChoice } from '../../state/bootstrap';
+import { clearResults, demoSettings } from '../../state/demos';
 import { pictureFromUrl } from './prepare-image';
 
 export const SHAPES_DEMO_ID = 'atman-demo-shapes';
@@ -67,10 +68,20 @@ export function preferredExample(list: readonly ShapesExample[]): ShapesExample 
   return [...list].sort((a, b) => a.width - b.width)[0];
 }
 
-/** Switches to the demo model (if needed) and puts the example's picture, prompt and target in place. */
-export async function loadShapesExample(store: AppStore, actions: Actions, example?: ShapesExample): Promise<boolean> {
+/**
+ * Switches to the demo model (if needed) and puts the example's picture, prompt and target in place.
+ * `run`: the demo button's one click: token units (each image token its own unit: a sentence would
+ * make the whole picture one unit in one colour), no result of another model or picture left on
+ * the page, and the explanation computed straight away.
+ */
+export async function loadShapesExample(store: AppStore, actions: Actions, example?: ShapesExample, opts: { run?: boolean } = {}): Promise<boolean> {
   const s = store.getState();
   const onDemo = s.modelChoice.kind === 'bundled' && s.modelChoice.id === SHAPES_DEMO_ID;
+  if (opts.run) {
+    if (s.status !== 'idle') return false;
+    clearResults(store);
+    store.setState({ settings: demoSettings(s.settings, { kind: 'token' }) });
+  }
   const loading = onDemo ? null : applyChoice(store, actions, { kind: 'bundled', id: SHAPES_DEMO_ID });
   const ex = example ?? preferredExample(await fetchShapesExamples());
   if (!ex) {
@@ -81,5 +92,6 @@ export async function loadShapesExample(store: AppStore, actions: Actions, examp
   store.setState({ prompt: ex.prompt, target: ex.answer, generation: null });
   const ok = await pictureFromUrl(store, exampleImageUrl(ex), 'example', ex.image.split('/').pop());
   await loading;
+  if (ok && opts.run) await actions.explain();
   return ok;
 }

@@ -1,6 +1,8 @@
 // The prompt (and the underlined target after it) with each unit's span coloured by its score.
-// Text goes in as React children only. Every unit is focusable; hover or focus shows a tooltip.
-import { useId, useMemo, useRef, useState } from 'react';
+// Text goes in as React children only. Every unit is focusable; hover or focus fills the info line
+// above the text (a line of its own, so it never covers the text it explains, the next line or the
+// legend, and it works the same for a finger's tap).
+import { useId, useMemo, useState } from 'react';
 import type { KeyboardEvent, ReactNode } from 'react';
 import type { Explanation } from '../../runtime/schema';
 import { canAffect, colourScale, formatScore, maxAbs, ranks, unitLabel, unitScores } from './score-view';
@@ -30,9 +32,10 @@ export interface PromptHeatmapProps {
 
 interface Active {
   unit: number;
-  left: number;
-  top: number;
 }
+
+/** What the outlined positions are, said where they are shown. */
+export const DRAG_ALONG_WORDS = 'conceptual suppression: tokens whose embeddings are kappa-similar to this unit are suppressed with it (dashed outline)';
 
 export const unitAriaLabel = (label: string, score: number, rank: number, count: number): string =>
   `unit '${unitLabel(label)}', score ${formatScore(score, 3)}, rank ${rank} of ${count}`;
@@ -45,7 +48,6 @@ export function PromptHeatmap(props: PromptHeatmapProps): ReactNode {
   // The processor's image tokens show as one image chip; their scores are drawn over the picture.
   const layout = useMemo(() => heatmapRunsWithImage(x), [x]);
   const [active, setActive] = useState<Active | null>(null);
-  const box = useRef<HTMLDivElement>(null);
   const tipId = useId();
   const explained = targetIndex === null ? -1 : targetPosition(x, targetIndex);
   // Drill-down: finer units drawn inside their parents, on a scale of their own (finer units' scores
@@ -61,10 +63,8 @@ export function PromptHeatmap(props: PromptHeatmapProps): ReactNode {
     return m;
   }, [dragAlong, active, x]);
 
-  const show = (unit: number, el: HTMLElement): void => {
-    const r = el.getBoundingClientRect();
-    const c = box.current?.getBoundingClientRect();
-    setActive({ unit, left: r.left - (c?.left ?? 0), top: r.bottom - (c?.top ?? 0) + 6 });
+  const show = (unit: number): void => {
+    setActive({ unit });
     onHoverUnit?.(unit);
   };
   const hide = (unit: number): void => {
@@ -136,9 +136,9 @@ export function PromptHeatmap(props: PromptHeatmapProps): ReactNode {
               'aria-describedby': isActive ? tipId : undefined,
             }
           : { 'aria-hidden': true })}
-        onMouseEnter={(e) => show(u, e.currentTarget)}
+        onMouseEnter={() => show(u)}
         onMouseLeave={() => hide(u)}
-        onFocus={(e) => show(u, e.currentTarget)}
+        onFocus={() => show(u)}
         onBlur={() => hide(u)}
         onClick={() => select(u)}
         onKeyDown={(e: KeyboardEvent<HTMLSpanElement>) => {
@@ -156,27 +156,34 @@ export function PromptHeatmap(props: PromptHeatmapProps): ReactNode {
   };
 
   const tipUnit = active ? x.units[active.unit] : undefined;
+  const label = tipUnit ? unitLabel(tipUnit.label) : '';
   return (
-    <div className="atman-heatmap" data-testid="prompt-heatmap" ref={box}>
+    <div className="atman-heatmap" data-testid="prompt-heatmap">
+      {active && tipUnit ? (
+        <div className="atman-hover-info" role="tooltip" id={tipId} data-testid="unit-tooltip">
+          <span className="atman-tooltip-label">{label.length > 60 ? `${label.slice(0, 59)}…` : label}</span>{' '}
+          <span>
+            score <strong>{formatScore(scores[active.unit]!, 4)}</strong>, rank {rank[active.unit]} of {scores.length}
+          </span>
+          {drag.size > 0 ? (
+            <span className="atman-hover-drag" data-testid="unit-tooltip-drag">
+              {' '}
+              · drags along {drag.size} more position{drag.size === 1 ? '' : 's'} ({DRAG_ALONG_WORDS})
+            </span>
+          ) : null}
+          {targetIndex !== null && !canAffect(x, active.unit, targetIndex) ? <span> · comes after this target token</span> : null}
+        </div>
+      ) : (
+        <div className="atman-hover-info atman-hover-idle" data-testid="unit-tooltip-idle">
+          Point at a unit (or tab to it) for its score and rank; click to select it.
+        </div>
+      )}
       <p className="atman-heatmap-text">
         {layout.prompt.map((r, i) => renderRun(r, `p${i}`))}
         <span className="atman-target" title="target">
           {layout.target.map((r, i) => renderRun(r, `t${i}`))}
         </span>
       </p>
-      {active && tipUnit ? (
-        <div className="atman-tooltip" role="tooltip" id={tipId} data-testid="unit-tooltip" style={{ left: active.left, top: active.top }}>
-          <div className="atman-tooltip-label">{unitLabel(tipUnit.label)}</div>
-          <div>
-            score <strong>{formatScore(scores[active.unit]!, 4)}</strong>
-          </div>
-          <div>
-            rank {rank[active.unit]} of {scores.length}
-          </div>
-          {drag.size > 0 ? <div>drags along {drag.size} more position{drag.size === 1 ? '' : 's'}</div> : null}
-          {targetIndex !== null && !canAffect(x, active.unit, targetIndex) ? <div>comes after this target token</div> : null}
-        </div>
-      ) : null}
     </div>
   );
 }

@@ -19,6 +19,8 @@ export interface TopUnitsData {
   /** the colour scale's domain, [-maxAbs, maxAbs]; default: the bars' own */
   maxAbs?: number;
   selected?: number | null;
+  /** the width the chart is shown at, in CSS pixels: drawn 1:1 so its text keeps its size */
+  width?: number;
 }
 
 export interface TopUnitsChartOptions {
@@ -65,11 +67,16 @@ export function ownSvg(el: SVGSVGElement | HTMLElement): { svg: SVGSVGElement; r
 
 export function createTopUnitsChart(el: SVGSVGElement | HTMLElement, opts: TopUnitsChartOptions = {}): Chart<TopUnitsData> {
   const { svg: node, release } = ownSvg(el);
-  const W = opts.width ?? 640;
   const barH = opts.barHeight ?? 30;
-  const fontSize = opts.fontSize ?? 16;
-  const labelChars = opts.labelChars ?? 16;
-  const margin = { top: 8, right: 84, bottom: 8, left: Math.round(labelChars * fontSize * 0.62) + 12 };
+  const fontSize = opts.fontSize ?? 15;
+  // Drawn at the width it is shown at, the labels get 60% of it (a sentence unit reads whole at
+  // 1280x720): scaled down from a fixed 640 they shrank to ~11 px and were cut at 16 characters.
+  // 0.55 em is a generous average width of a character of the sans-serif labels.
+  const layout = (width: number | undefined) => {
+    const W = Math.max(240, Math.round(width ?? opts.width ?? 640));
+    const labelChars = opts.labelChars ?? Math.max(10, Math.min(48, Math.floor((W * 0.6 - 12) / (fontSize * 0.55))));
+    return { W, labelChars, margin: { top: 8, right: 64, bottom: 8, left: Math.round(labelChars * fontSize * 0.55) + 12 } };
+  };
 
   const svg = select(node).attr('role', 'img').attr('class', 'atman-chart atman-top-units');
   const root: Selection<SVGGElement, unknown, null, undefined> = svg.append('g').attr('class', 'atman-chart-root');
@@ -77,6 +84,7 @@ export function createTopUnitsChart(el: SVGSVGElement | HTMLElement, opts: TopUn
   const barsG = root.append('g').attr('class', 'atman-bars');
 
   function update(data: TopUnitsData): void {
+    const { W, labelChars, margin } = layout(data.width);
     const bars = data.bars;
     const H = margin.top + margin.bottom + Math.max(1, bars.length) * barH;
     svg.attr('viewBox', `0 0 ${W} ${H}`).attr('preserveAspectRatio', 'xMinYMin meet');

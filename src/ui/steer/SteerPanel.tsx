@@ -1,6 +1,6 @@
 // Steering: pick parts of the prompt (click them, or type a text), give each a factor, and
 // generate with the factors held next to the plain generation. Connected to the store.
-import { useMemo, useState } from 'react';
+import { useEffect, useMemo, useState } from 'react';
 import type { ReactNode } from 'react';
 import { selectTask } from '../../state/slices/compare-slice';
 import { selectBusy, selectExplanation, selectPlan, selectPrompt, selectSelectedUnit } from '../../state/selectors';
@@ -34,7 +34,13 @@ export function SteerPanel(): ReactNode {
   const st = store.getState();
   const [typed, setTyped] = useState('');
   // Folded away until used: the page is long, and the panel opens by itself once it has content.
-  const [open, setOpen] = useState(() => units.length > 0 || result !== null);
+  const hasContent = units.length > 0 || result !== null;
+  const [open, setOpen] = useState(hasContent);
+  // Content that arrives later (a share link is applied after the first render, a reload's saved
+  // steering) opens the panel too; closing it by hand stays closed until the content changes.
+  useEffect(() => {
+    if (hasContent) setOpen(true);
+  }, [hasContent, result]);
 
   // The shown result's units when it is about this prompt, else the plan's.
   const source = x && x.prompt === prompt ? x : plan && plan.tokens.some((t) => t.role === 'prompt') ? plan : null;
