@@ -153,7 +153,7 @@ export function SettingsPanel(): ReactNode {
             </label>
           ) : null}
           <Help id="h-drill" section="drillDown">
-            Explains the units above, then only inside the strongest few at the next finer level (sentence, word, token): each score is the one a full run at that level gives, at a fraction of the passes on long documents.
+            Refines only the strongest units, level by level (sentence, word, token): exact scores for a fraction of the passes.
           </Help>
         </div>
         <div className="setting">
