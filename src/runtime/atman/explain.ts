@@ -1,19 +1,20 @@
 // AtMan over a loaded model: the unperturbed pass and one pass per unit, in
 // batches, keeping only the target tokens' cross-entropies from each.
-import { DEFAULT_MEMORY_BUDGET, aggregate, chooseBatchSize, passCount, relevanceMatrix } from '../../core';
+import { aggregate, passCount, relevanceMatrix } from '../../core';
 import type { ImageUnit } from '../../core/image-units';
 import type { Unit } from '../../core/types';
 import type { AtmanModel } from './atman-model';
 import type { CoupledNumerics } from './coupled-numerics';
 import { type PrepareRequest, changedFactors, plainTokens, prepare } from './prepare';
 import { runPasses } from './pass-runner';
+import { memoryPlanFor } from './memory-plan';
 import { type ExplainProgress, type ExplainedUnit, type Explanation, SCHEMA_VERSION, SIGN_SENTENCE } from '../schema';
 
 export interface ExplainRequest extends PrepareRequest {
   onProgress?: (p: ExplainProgress) => void;
   /** checked between batches; a cancelled run throws AtmanError CANCELLED */
   signal?: AbortSignal;
-  /** bytes of logits and scores one batch may hold; picks the batch size */
+  /** bytes the passes may add to the loaded model (src/core/memory-budget.ts); picks the batch size */
   memoryBudgetBytes?: number;
   batchSize?: number;
   /** read back only the target log-probabilities (default true) */
@@ -37,12 +38,19 @@ export async function explain(model: AtmanModel, req: ExplainRequest): Promise<E
 
   const total = passCount(units.length);
   const scoreHead = req.scoreHead ?? true;
-  const batchSize = req.batchSize ?? batchSizeFor(model, S, scoreHead ? targetIds.length : S, req.memoryBudgetBytes);
+  const prefixReuse = req.prefixReuse ?? true;
+  const memory = memoryPlanFor(model, S, scoreHead ? targetIds.length : S, {
+    budgetBytes: req.memoryBudgetBytes,
+    prefixReuse,
+    encoderLength: prepared.encoderLength,
+    batchSize: req.batchSize,
+  }).report;
+  const batchSize = memory.batchSize;
   const job = { ids, targetIds, promptLen: P, unitCount: units.length, factorsOf, encoderLength: prepared.encoderLength, ...(prepared.context ? { context: prepared.context } : {}) };
   const { ce, report } = await runPasses(model, job, {
     batchSize,
     scoreHead,
-    prefixReuse: req.prefixReuse ?? true,
+    prefixReuse,
     ...(req.coupledNumerics ? { coupledNumerics: req.coupledNumerics } : {}),
     ...(req.overheadRows !== undefined ? { overheadRows: req.overheadRows } : {}),
     ...(req.signal ? { signal: req.signal } : {}),
@@ -71,15 +79,14 @@ export async function explain(model: AtmanModel, req: ExplainRequest): Promise<E
     model: model.facts,
     passes: total,
     batchSize: report.rowCoupling?.handling === 'exact' ? 1 : batchSize,
-    run: report,
+    run: { ...report, memory },
     seconds: (performance.now() - t0) / 1000,
   };
 }
 
 /** Passes per batch for a sequence of S rows of which `logitRows` go through the LM head. */
-export function batchSizeFor(model: AtmanModel, S: number, logitRows: number, budgetBytes = DEFAULT_MEMORY_BUDGET): number {
-  const c = model.config;
-  return chooseBatchSize({ vocab: c.vocabSize, seqLen: S, numHeads: c.numHeads, hiddenSize: c.hiddenSize, logitRows, budgetBytes });
+export function batchSizeFor(model: AtmanModel, S: number, logitRows: number, budgetBytes?: number, prefixReuse = true): number {
+  return memoryPlanFor(model, S, logitRows, { budgetBytes, prefixReuse }).plan.batchSize;
 }
 
 function imageFields(u: Unit): Pick<ExplainedUnit, 'image' | 'region' | 'imageTokens' | 'regions'> {
