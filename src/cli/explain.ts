@@ -3,6 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { AtmanError } from '../core/errors';
+import { parseByteSize } from '../core/memory-budget';
 import type { Rect } from '../core/image-regions';
 import { parseGranularity } from '../core/settings';
 import type { ExplainSettings } from '../core/types';
@@ -15,17 +16,20 @@ import { type Explanation, type ExplanationMethod } from '../runtime/schema';
 import { type FaithfulnessReport, measureFaithfulness } from '../runtime/compare/faithfulness';
 import type { ImageRequest } from '../runtime/image/image-passes';
 import { decodeImage } from '../runtime/image/decode-image';
-import { chatFlag, loadCliModel, runWhenMain } from './load-model';
+import { type DatasetCase, outPathFor, parseShard } from './dataset';
+import { runDataset } from './dataset-run';
+import { chatFlag, loadCliModel, parseBackend, runWhenMain } from './load-model';
 import { renderExplanation } from './render';
 
 const USAGE = `usage: npm run explain -- --model <folder or hub id> --prompt "..." [--target "..." | --generate N]
+       npm run explain -- --model <folder or hub id> --dataset cases.jsonl --out results.jsonl [--shard K/N | auto/N]
   [--image FILE [--region LEFT,TOP,WIDTH,HEIGHT ...]]
   [--mode multiplicative|log-additive] [--factor F] [--kappa K|off]
   [--granularity token|word|sentence|paragraph|delimiter:X] [--target-granularity complete|token]
   [--postprocess none|absolute|square] [--layers 0,1,...] [--dtype auto|fp32|q8|q4|fp16|q4f16] [--revision REV]
-  [--chat | --no-chat] [--batch-size N] [--no-prefix-reuse] [--no-score-head] [--no-self-check] [--coupled-numerics exact|dequantized]
+  [--chat | --no-chat] [--batch-size N | --memory-budget SIZE (e.g. 512MiB, 2GB)] [--no-prefix-reuse] [--no-score-head] [--no-self-check] [--coupled-numerics exact|dequantized]
   [--attention auto|fused|decomposed]
-  [--method atman|attention|rollout|occlusion-delete|occlusion-mask] [--faithfulness] [--json FILE]`;
+  [--method atman|attention|rollout|occlusion-delete|occlusion-mask] [--faithfulness] [--json FILE] [--backend cpu|cuda]`;
 
 export async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -45,6 +49,7 @@ export async function main(argv: string[]): Promise<number> {
       dtype: { type: 'string' },
       revision: { type: 'string' },
       'batch-size': { type: 'string' },
+      'memory-budget': { type: 'string' },
       'no-self-check': { type: 'boolean' },
       'no-prefix-reuse': { type: 'boolean' },
       'no-score-head': { type: 'boolean' },
@@ -57,16 +62,25 @@ export async function main(argv: string[]): Promise<number> {
       faithfulness: { type: 'boolean' },
       chat: { type: 'boolean' },
       'no-chat': { type: 'boolean' },
+      dataset: { type: 'string' },
+      out: { type: 'string' },
+      shard: { type: 'string' },
+      backend: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
   });
   // A captioner may be explained from its start token alone, so an image makes the prompt optional.
   const prompt = values.prompt ?? (values.image !== undefined ? '' : undefined);
-  if (values.help || !values.model || prompt === undefined || (values.target === undefined && values.generate === undefined)) {
+  const dataset = values.dataset !== undefined;
+  if (values.help || !values.model || (!dataset && (prompt === undefined || (values.target === undefined && values.generate === undefined)))) {
     process.stderr.write(`${USAGE}\n`);
     return values.help ? 0 : 2;
   }
+  if (dataset) checkDatasetFlags(values);
+  if (!dataset && (values.out !== undefined || values.shard !== undefined)) throw new AtmanError('BAD_SETTING', '--out and --shard belong to a dataset run: give --dataset FILE too.');
+  const shard = values.shard === undefined ? null : parseShard(values.shard);
+  parseBackend(values.backend);
   const regions = (values.region ?? []).map(parseRegion);
   if (regions.length && values.image === undefined) throw new AtmanError('BAD_SETTING', '--region marks part of an image: give the image with --image FILE.');
   if (values.image !== undefined && values.generate !== undefined) {
@@ -75,6 +89,7 @@ export async function main(argv: string[]): Promise<number> {
   // Read and checked before the model loads, so a wrong file fails fast.
   const image = values.image === undefined ? undefined : await readImage(values.image, regions);
   const method = parseMethod(values.method);
+  const memoryBudgetBytes = values['memory-budget'] === undefined ? undefined : parseByteSize(values['memory-budget']);
   const coupledNumerics = parseCoupledNumerics(values['coupled-numerics']);
   const settings: Partial<ExplainSettings> = {};
   if (values.mode) settings.mode = values.mode as ExplainSettings['mode'];
@@ -91,11 +106,26 @@ export async function main(argv: string[]): Promise<number> {
     ...(values.dtype ? { dtype: values.dtype } : {}),
     ...(values.revision ? { revision: values.revision } : {}),
     ...(values.attention ? { attention: values.attention } : {}),
+    ...(values.backend ? { backend: values.backend } : {}),
     mode: settings.mode ?? 'multiplicative',
     layers: settings.layers ?? null,
     selfCheck: !values['no-self-check'],
   });
   try {
+    if (dataset) {
+      const explainCase = async (c: DatasetCase): Promise<Explanation> => {
+        const img = c.image === undefined ? undefined : await readImage(c.image, c.regions ?? []);
+        const request = { prompt: c.prompt, target: c.target, settings: { ...settings, ...(c.granularity ? { granularity: c.granularity } : {}) }, ...(img ? { image: img } : {}), ...(memoryBudgetBytes ? { memoryBudgetBytes } : {}), ...(values['batch-size'] ? { batchSize: Number(values['batch-size']) } : {}) };
+        return method === 'atman'
+          ? explain(model, { ...request, prefixReuse: !values['no-prefix-reuse'], scoreHead: !values['no-score-head'], coupledNumerics })
+          : explainComparison(model, { ...request, method });
+      };
+      const out = outPathFor(values.out!, shard);
+      const s = await runDataset({ dataset: values.dataset!, out, shard, explainCase, log: (line) => process.stderr.write(`${line}\n`) });
+      process.stdout.write(`${s.cases} cases: ${s.resumed} resumed, ${s.explained} explained, ${s.errors} error records in ${out}\n`);
+      return 0;
+    }
+    if (prompt === undefined) throw new AtmanError('EMPTY_PROMPT', 'Give the prompt to explain with --prompt.');
     let target = values.target;
     if (target === undefined) {
       const n = Number(values.generate);
@@ -109,6 +139,7 @@ export async function main(argv: string[]): Promise<number> {
       settings,
       ...(image ? { image } : {}),
       ...(values['batch-size'] ? { batchSize: Number(values['batch-size']) } : {}),
+      ...(memoryBudgetBytes ? { memoryBudgetBytes } : {}),
       onProgress: (p: { loaded: number; total: number }) => progressTty && process.stderr.write(`\r${p.loaded}/${p.total} passes`),
     };
     const result: Explanation =
@@ -128,6 +159,13 @@ export async function main(argv: string[]): Promise<number> {
   } finally {
     await model.release();
   }
+}
+
+/** Flags that describe one prompt make no sense beside a dataset, whose lines carry their own. */
+function checkDatasetFlags(values: Record<string, unknown>): void {
+  const clash = ['prompt', 'target', 'generate', 'image', 'region', 'json', 'faithfulness'].filter((k) => values[k] !== undefined);
+  if (clash.length) throw new AtmanError('BAD_SETTING', `--dataset takes each case's prompt, target and image from its lines; leave out ${clash.map((k) => `--${k}`).join(', ')}.`);
+  if (values.out === undefined) throw new AtmanError('BAD_SETTING', '--dataset needs --out FILE, the JSON-lines file the results are appended to.');
 }
 
 function parseMethod(text: string | undefined): ExplanationMethod {
