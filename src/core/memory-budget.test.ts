@@ -14,10 +14,10 @@ describe('estimatePassMemory', () => {
     const e = estimatePassMemory(shape);
     // no prefix: the presents only, 2 (k, v) x 2 layers x 2 kv heads x 8 x 10 rows x 4 bytes
     expect(e.parts.keyValues).toBe(2 * 2 * 2 * 8 * 10 * 4);
-    expect(e.parts.attention).toBe(ATTENTION_COPIES * 4 * 10 * 10 * 4);
+    expect(e.parts.attention).toBe(6 * 4 * 10 * 10 * 4);
     expect(e.parts.activations).toBe(10 * (ACTIVATION_WIDTHS * 32 + 2 * 128) * 4);
     expect(e.parts.head).toBe(2 * 4 * 3 * 100);
-    expect(e.perItemBytes).toBe(2560 + 6400 + 17920 + 2400);
+    expect(e.perItemBytes).toBe(2560 + 9600 + 17920 + 2400);
     expect(e.fixedBytes).toBe(0);
   });
 
