@@ -110,6 +110,7 @@ describe('npm run explain -- --dataset', () => {
       ['auto/2', { JOB_COMPLETION_INDEX: '5' }, /runs from 0 to 1/],
     ] as const) expect(() => parseShard(text, env)).toThrow(msg);
     await expect(main(['--model', MODEL, '--dataset', dataset])).rejects.toThrow(/--dataset needs --out/);
+    await expect(main(['--model', MODEL, '--dataset', join(dir, 'none.jsonl'), '--out', 'x.jsonl'])).rejects.toThrow(/Cannot read the dataset .*none\.jsonl: no such file/);
     await expect(main(['--model', MODEL, '--dataset', dataset, '--out', 'x.jsonl', '--prompt', 'p'])).rejects.toThrow(/leave out --prompt/);
     await expect(main(['--model', MODEL, '--prompt', 'p', '--target', 't', '--shard', '0/2'])).rejects.toThrow(/give --dataset/);
     await expect(main(['--model', MODEL, '--prompt', 'p', '--target', 't', '--memory-budget', 'lots'])).rejects.toThrow(/512MiB, 2GB/);

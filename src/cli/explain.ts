@@ -1,4 +1,5 @@
 // npm run explain -- --model <folder or hub id> --prompt "..." [--target "..." | --generate N] [--image FILE [--region L,T,W,H ...]] ...
+import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -166,6 +167,8 @@ function checkDatasetFlags(values: Record<string, unknown>): void {
   const clash = ['prompt', 'target', 'generate', 'image', 'region', 'json', 'faithfulness'].filter((k) => values[k] !== undefined);
   if (clash.length) throw new AtmanError('BAD_SETTING', `--dataset takes each case's prompt, target and image from its lines; leave out ${clash.map((k) => `--${k}`).join(', ')}.`);
   if (values.out === undefined) throw new AtmanError('BAD_SETTING', '--dataset needs --out FILE, the JSON-lines file the results are appended to.');
+  // Checked before the model loads, so a wrong path fails fast.
+  if (!existsSync(values.dataset as string)) throw new AtmanError('BAD_SETTING', `Cannot read the dataset ${values.dataset as string}: no such file.`);
 }
 
 function parseMethod(text: string | undefined): ExplanationMethod {
