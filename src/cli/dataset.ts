@@ -160,26 +160,22 @@ export function resumeResults(file: string): Set<number> {
   const done = new Set<number>();
   if (!existsSync(file)) return done;
   const text = readFileSync(file, 'utf8');
-  let keep = 0;
   let start = 0;
   let lineNo = 0;
   while (start < text.length) {
     const end = text.indexOf('\n', start);
     lineNo++;
-    const raw = end < 0 ? text.slice(start) : text.slice(start, end);
-    const index = recordIndex(raw);
-    if (index === null || end < 0) {
-      const rest = end < 0 ? '' : text.slice(end + 1);
-      if (rest.trim() !== '') {
+    const index = end < 0 ? null : recordIndex(text.slice(start, end));
+    if (index === null) {
+      if (end >= 0 && text.slice(end + 1).trim() !== '') {
         throw new AtmanError('DATASET_RESULTS_DAMAGED', `Line ${lineNo} of the results file ${file} is not a result record and more results follow it; move the file aside or repair that line.`);
       }
       break;
     }
     done.add(index);
     start = end + 1;
-    keep = Buffer.byteLength(text.slice(0, start));
   }
-  if (keep < Buffer.byteLength(text)) truncateSync(file, keep);
+  if (start < text.length) truncateSync(file, Buffer.byteLength(text.slice(0, start)));
   return done;
 }
 

@@ -116,7 +116,15 @@ describe('npm run explain -- --dataset', () => {
     await expect(main(['--model', MODEL, '--prompt', 'p', '--target', 't', '--memory-budget', 'lots'])).rejects.toThrow(/512MiB, 2GB/);
   });
 
-  it('refuses a results file damaged before its last line', () => {
+  it('refuses a results file damaged before its last line, and cuts a damaged last line off', () => {
+    const rec = (i: number) => `{"index":${i},"line":${i + 1},"ok":false,"error":{"code":"X","message":"m"}}\n`;
+    const cut = join(dir, 'cut.jsonl');
+    writeFileSync(cut, `${rec(0)}${rec(2)}{"index":3,"li\n`);
+    expect([...resumeResults(cut)]).toEqual([0, 2]);
+    expect(readFileSync(cut, 'utf8')).toBe(`${rec(0)}${rec(2)}`);
+    writeFileSync(cut, `${rec(0)}${rec(2)}`.slice(0, -1));
+    expect([...resumeResults(cut)]).toEqual([0]);
+    expect(readFileSync(cut, 'utf8')).toBe(rec(0));
     const out = join(dir, 'damaged.jsonl');
     writeFileSync(out, '{"index":0,"line":1,"ok":false,"error":{"code":"X","message":"m"}}\nnot json\n{"index":1,"line":2,"ok":false,"error":{"code":"X","message":"m"}}\n');
     let err: unknown;
