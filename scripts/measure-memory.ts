@@ -65,7 +65,7 @@ function measure(dir: string, n: number): Promise<Measured> {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';
-  let phase: 'load' | 'run' | 'after' = 'load';
+  let phase: 'load' | 'run' | 'after' | 'done' = 'load';
   let loaded = Infinity;
   let peak = 0;
   const timer = setInterval(() => {
@@ -76,6 +76,8 @@ function measure(dir: string, n: number): Promise<Measured> {
     out += d.toString();
     if (phase === 'load' && out.includes('loaded\n')) phase = 'run';
     if (phase === 'run' && out.includes('after\n')) phase = 'after';
+    // The result line: the child releases the model and exits next, which is no floor.
+    if (phase === 'after' && out.slice(out.indexOf('after\n')).includes('{')) phase = 'done';
   });
   return new Promise((resolve, reject) =>
     c.on('close', (code) => {
