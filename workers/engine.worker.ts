@@ -4,9 +4,9 @@
 import { ort } from './ort-runtime';
 import { expose } from 'comlink';
 import { AtmanError } from '../src/core/errors';
-import { DEFAULT_MEMORY_BUDGET } from '../src/core/plan';
 import { checkRunNumbers } from '../src/core/numbers';
 import { validateSettings } from '../src/core/settings';
+import { TAB_MEMORY_BUDGET } from '../src/core/memory-budget';
 import type { BackendChoice, EngineApi, ImageData, LoadRequest, ModelInfo } from '../src/protocol/engine-api';
 import type { OrtBackend } from '../src/runtime/backends/backend';
 import { describeVariants } from '../src/runtime/sources/model-files';
@@ -93,7 +93,7 @@ function info(m: AtmanModel): ModelInfo {
 /** On WebGPU a batch's biggest tensor must fit one storage buffer; a batch stays well under it. */
 function budgetFor(m: AtmanModel): number {
   const limit = m.backend.name === 'webgpu' ? lastProbe?.maxBufferBytes : undefined;
-  return limit ? Math.min(DEFAULT_MEMORY_BUDGET, limit) : DEFAULT_MEMORY_BUDGET;
+  return limit ? Math.min(TAB_MEMORY_BUDGET, limit) : TAB_MEMORY_BUDGET;
 }
 
 /** The last image decoded, kept so that re-explaining the same file does not decode it again. */

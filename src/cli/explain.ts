@@ -1,8 +1,10 @@
 // npm run explain -- --model <folder or hub id> --prompt "..." [--target "..." | --generate N] [--image FILE [--region L,T,W,H ...]] ...
+import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { AtmanError } from '../core/errors';
-import { NUMBER_RULES, parseDecimal, readNumber, readNumberList } from '../core/numbers';
+import { NUMBER_RULES, checkRunNumbers, parseDecimal, readNumber, readNumberList } from '../core/numbers';
+import { parseByteSize } from '../core/memory-budget';
 import type { Rect } from '../core/image-regions';
 import { parseDuration } from '../core/auto-units';
 import { DEFAULT_DRILL_TOP } from '../core/drill-down';
@@ -18,18 +20,21 @@ import { type FaithfulnessReport, measureFaithfulness } from '../runtime/compare
 import type { ImageRequest } from '../runtime/image/image-passes';
 import { decodeImage } from '../runtime/image/decode-image';
 import { checkOutputFile, flagNumber, parseCliArgs } from './cli-args';
-import { chatFlag, loadCliModel, runWhenMain } from './load-model';
+import { type DatasetCase, outPathFor, parseShard } from './dataset';
+import { runDataset } from './dataset-run';
+import { chatFlag, loadCliModel, parseBackend, runWhenMain } from './load-model';
 import { renderExplanation } from './render';
 
 const USAGE = `usage: npm run explain -- --model <folder or hub id> --prompt "..." [--target "..." | --generate N]
+       npm run explain -- --model <folder or hub id> --dataset cases.jsonl --out results.jsonl [--shard K/N | auto/N]
   [--image FILE [--region LEFT,TOP,WIDTH,HEIGHT ...]]
   [--mode multiplicative|log-additive] [--factor F] [--kappa K|off]
   [--granularity token|word|sentence|paragraph|delimiter:X|auto] [--time-budget 30s] [--target-granularity complete|token]
   [--drill-down [--drill-top K]]
   [--postprocess none|absolute|square] [--layers 0,1,...] [--dtype auto|fp32|q8|q4|fp16|q4f16] [--revision REV]
-  [--chat | --no-chat] [--batch-size N] [--no-prefix-reuse] [--no-score-head] [--no-self-check] [--coupled-numerics exact|dequantized]
+  [--chat | --no-chat] [--batch-size N | --memory-budget SIZE (e.g. 512MiB, 2GB)] [--no-prefix-reuse] [--no-score-head] [--no-self-check] [--coupled-numerics exact|dequantized]
   [--attention auto|fused|decomposed]
-  [--method atman|attention|rollout|occlusion-delete|occlusion-mask] [--faithfulness] [--json FILE]`;
+  [--method atman|attention|rollout|occlusion-delete|occlusion-mask] [--faithfulness] [--json FILE] [--backend cpu|cuda]`;
 
 export async function main(argv: string[]): Promise<number> {
   const { values } = parseCliArgs(argv, {
@@ -50,6 +55,7 @@ export async function main(argv: string[]): Promise<number> {
       dtype: { type: 'string' },
       revision: { type: 'string' },
       'batch-size': { type: 'string' },
+      'memory-budget': { type: 'string' },
       'no-self-check': { type: 'boolean' },
       'no-prefix-reuse': { type: 'boolean' },
       'no-score-head': { type: 'boolean' },
@@ -62,14 +68,23 @@ export async function main(argv: string[]): Promise<number> {
       faithfulness: { type: 'boolean' },
       chat: { type: 'boolean' },
       'no-chat': { type: 'boolean' },
+      dataset: { type: 'string' },
+      out: { type: 'string' },
+      shard: { type: 'string' },
+      backend: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
   });
   // A captioner may be explained from its start token alone, so an image makes the prompt optional.
   const prompt = values.prompt ?? (values.image !== undefined ? '' : undefined);
-  if (values.help || !values.model || prompt === undefined || (values.target === undefined && values.generate === undefined)) {
+  const dataset = values.dataset !== undefined;
+  if (values.help || !values.model || (!dataset && (prompt === undefined || (values.target === undefined && values.generate === undefined)))) {
     process.stderr.write(`${USAGE}\n`);
     return values.help ? 0 : 2;
   }
+  if (dataset) checkDatasetFlags(values);
+  if (!dataset && (values.out !== undefined || values.shard !== undefined)) throw new AtmanError('BAD_SETTING', '--out and --shard belong to a dataset run: give --dataset FILE too.');
+  const shard = values.shard === undefined ? null : parseShard(values.shard);
+  parseBackend(values.backend);
   const regions = (values.region ?? []).map(parseRegion);
   if (regions.length && values.image === undefined) throw new AtmanError('BAD_SETTING', '--region marks part of an image: give the image with --image FILE.');
   if (values.image !== undefined && values.generate !== undefined) {
@@ -90,6 +105,8 @@ export async function main(argv: string[]): Promise<number> {
   if (method !== 'atman' && (values['drill-down'] || values.granularity?.trim().toLowerCase() === 'auto')) {
     throw new AtmanError('BAD_SETTING', '--drill-down and --granularity auto run AtMan passes; leave them out with --method ' + method + '.');
   }
+  const memoryBudgetBytes = values['memory-budget'] === undefined ? undefined : parseByteSize(values['memory-budget']);
+  if (memoryBudgetBytes !== undefined) checkRunNumbers({ memoryBudgetBytes });
   const coupledNumerics = parseCoupledNumerics(values['coupled-numerics']);
   if (values.mode) settings.mode = values.mode as ExplainSettings['mode'];
   const auto = values.granularity?.trim().toLowerCase() === 'auto';
@@ -114,11 +131,26 @@ export async function main(argv: string[]): Promise<number> {
     ...(values.dtype ? { dtype: values.dtype } : {}),
     ...(values.revision ? { revision: values.revision } : {}),
     ...(values.attention ? { attention: values.attention } : {}),
+    ...(values.backend ? { backend: values.backend } : {}),
     mode: settings.mode ?? 'multiplicative',
     layers: settings.layers ?? null,
     selfCheck: !values['no-self-check'],
   });
   try {
+    if (dataset) {
+      const explainCase = async (c: DatasetCase): Promise<Explanation> => {
+        const img = c.image === undefined ? undefined : await readImage(c.image, c.regions ?? []);
+        const request = { prompt: c.prompt, target: c.target, settings: { ...settings, ...(c.granularity ? { granularity: c.granularity } : {}) }, ...(img ? { image: img } : {}), ...(memoryBudgetBytes ? { memoryBudgetBytes } : {}), ...(batchSize !== undefined ? { batchSize } : {}) };
+        return method === 'atman'
+          ? explain(model, { ...request, prefixReuse: !values['no-prefix-reuse'], scoreHead: !values['no-score-head'], coupledNumerics })
+          : explainComparison(model, { ...request, method });
+      };
+      const out = outPathFor(values.out!, shard);
+      const s = await runDataset({ dataset: values.dataset!, out, shard, explainCase, log: (line) => process.stderr.write(`${line}\n`) });
+      process.stdout.write(`${s.cases} cases: ${s.resumed} resumed, ${s.explained} explained, ${s.errors} error records in ${out}\n`);
+      return 0;
+    }
+    if (prompt === undefined) throw new AtmanError('EMPTY_PROMPT', 'Give the prompt to explain with --prompt.');
     let target = values.target;
     if (target === undefined) target = await generateGreedy(model, prompt, generate!, undefined, undefined, { chat: settings.chat ?? true });
     const progressTty = process.stderr.isTTY;
@@ -128,6 +160,7 @@ export async function main(argv: string[]): Promise<number> {
       settings,
       ...(image ? { image } : {}),
       ...(batchSize !== undefined ? { batchSize } : {}),
+      ...(memoryBudgetBytes ? { memoryBudgetBytes } : {}),
       onProgress: (p: { loaded: number; total: number }) => progressTty && process.stderr.write(`\r${p.loaded}/${p.total} passes`),
     };
     const result: Explanation =
@@ -147,6 +180,15 @@ export async function main(argv: string[]): Promise<number> {
   } finally {
     await model.release();
   }
+}
+
+/** Flags that describe one prompt make no sense beside a dataset, whose lines carry their own. */
+function checkDatasetFlags(values: Record<string, unknown>): void {
+  const clash = ['prompt', 'target', 'generate', 'image', 'region', 'json', 'faithfulness'].filter((k) => values[k] !== undefined);
+  if (clash.length) throw new AtmanError('BAD_SETTING', `--dataset takes each case's prompt, target and image from its lines; leave out ${clash.map((k) => `--${k}`).join(', ')}.`);
+  if (values.out === undefined) throw new AtmanError('BAD_SETTING', '--dataset needs --out FILE, the JSON-lines file the results are appended to.');
+  // Checked before the model loads, so a wrong path fails fast.
+  if (!existsSync(values.dataset as string)) throw new AtmanError('BAD_SETTING', `Cannot read the dataset ${values.dataset as string}: no such file.`);
 }
 
 function parseMethod(text: string | undefined): ExplanationMethod {

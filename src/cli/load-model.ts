@@ -8,7 +8,7 @@ import { ATTENTION_PREFERENCES, type AttentionPreference } from '../runtime/atma
 import { parseDtypeRequest } from '../runtime/model/dtypes';
 import { hubSource } from '../runtime/sources/hub-source';
 import { isHubId } from '../runtime/sources/model-source';
-import { createNodeBackend } from '../runtime/backends/node-backend';
+import { NODE_PROVIDERS, type NodeProvider, createNodeBackend } from '../runtime/backends/node-backend';
 import { folderSource } from '../runtime/sources/folder-source';
 
 export interface CliModelOptions {
@@ -23,21 +23,33 @@ export interface CliModelOptions {
   selfCheck?: boolean;
   /** as typed: auto (default), fused or decomposed (see src/runtime/atman/attention-path.ts) */
   attention?: string;
+  /** as typed: cpu (default) or cuda (onnxruntime-node's CUDA execution provider, where installed) */
+  backend?: string;
 }
 
 export async function loadCliModel(spec: string, opts: CliModelOptions = {}): Promise<AtmanModel> {
+  // Checked before any download, so a missing provider fails fast.
+  const backend = createNodeBackend({ provider: parseBackend(opts.backend) });
   const endpoint = opts.hubEndpoint ?? process.env.HF_ENDPOINT;
   const source =
     existsSync(spec) || !isHubId(spec)
       ? folderSource(spec)
       : hubSource(spec, { ...(endpoint ? { endpoint } : {}), ...(opts.revision ? { revision: opts.revision } : {}) });
-  return AtmanModel.load(source, createNodeBackend(), {
+  return AtmanModel.load(source, backend, {
     dtype: opts.dtype ? parseDtypeRequest(opts.dtype) : 'auto',
     mode: opts.mode ?? 'multiplicative',
     layers: opts.layers ?? null,
     selfCheck: opts.selfCheck ?? true,
     attention: parseAttention(opts.attention),
   });
+}
+
+export function parseBackend(s: string | undefined): NodeProvider {
+  if (s === undefined) return 'cpu';
+  if (!(NODE_PROVIDERS as readonly string[]).includes(s)) {
+    throw new AtmanError('BAD_SETTING', `--backend takes ${NODE_PROVIDERS.join(' or ')}, not "${s}".`);
+  }
+  return s as NodeProvider;
 }
 
 function parseAttention(s: string | undefined): AttentionPreference {

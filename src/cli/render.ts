@@ -1,6 +1,7 @@
 // Terminal view of an explanation: the prompt with each unit's score, then the top units, then
 // the image units with the part of the picture each covers.
 import type { Rect } from '../core/image-regions';
+import { formatBytes } from '../core/memory-budget';
 import type { ExplainedUnit, Explanation } from '../runtime/schema';
 
 // Blue (against) to orange (for): a diverging pair that colour-blind readers tell apart.
@@ -55,6 +56,7 @@ export function renderExplanation(x: Explanation, opts: { color: boolean; top?: 
     `${x.passes} passes in ${x.seconds.toFixed(2)} s (batch ${x.batchSize}) on ${x.model.backend} [${x.model.device}], ${x.settings.mode}, factor ${x.settings.factor}, kappa ${x.settings.kappa ?? 'off'}`,
     `model: ${x.model.file} (${x.model.dtype})${x.model.dtypeReason ? `; ${x.model.dtypeReason}` : ''}`,
     `prefix reuse: ${x.run.prefixReuse}; score head: ${x.run.scoreHead ? 'on' : 'off'}; rows computed ${x.run.rowsComputed} of ${x.run.rowsFullRecompute}`,
+    ...(x.run.memory ? [memoryLine(x.run.memory)] : []),
     ...x.run.notes.map((n) => `note: ${n}`),
   );
   return lines.join('\n');
@@ -76,6 +78,12 @@ function drillLines(x: Explanation): string[] {
   };
   walk(x.units, 0);
   return lines;
+}
+
+function memoryLine(m: NonNullable<Explanation['run']['memory']>): string {
+  const how = m.chosenBy === 'budget' ? 'chosen by the budget' : 'as given';
+  const over = m.estimateBytes > m.budgetBytes ? ' (over the budget: one pass alone needs more)' : '';
+  return `memory: budget ${formatBytes(m.budgetBytes)}, batch ${m.batchSize} ${how}, estimate ${formatBytes(m.estimateBytes)}${over} = ${formatBytes(m.fixedBytes)} prefix cache + ${m.batchSize} x ${formatBytes(m.perItemBytes)} per pass`;
 }
 
 const fmt = (v: number): string => (v >= 0 ? '+' : '') + v.toPrecision(3);

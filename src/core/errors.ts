@@ -36,6 +36,9 @@ export type AtmanErrorCode =
   | 'IMAGE_TOKENS_MISMATCH'
   | 'IMAGE_REQUIRED'
   | 'BACKEND_FAILED'
+  | 'BACKEND_UNAVAILABLE'
+  | 'DATASET_LINE_INVALID'
+  | 'DATASET_RESULTS_DAMAGED'
   | 'WORKER_CRASHED';
 
 export class AtmanError extends Error {

@@ -7,6 +7,7 @@ export * from './conceptual';
 export * from './scores';
 export * from './settings';
 export * from './plan';
+export * from './memory-budget';
 export * from './image-regions';
 export * from './image-units';
 export * from './rollout';

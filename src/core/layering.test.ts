@@ -20,7 +20,7 @@ describe('src/core layering', () => {
     for (const name of [
       'buildUnits', 'unitFactors', 'cosineSimilarityMatrix', 'draggedAlong', 'crossEntropyAtTargets',
       'relevanceMatrix', 'aggregate', 'minMaxNormalise', 'validateSettings', 'validateTexts',
-      'parseGranularity', 'groupByStart', 'factorsForBatch', 'chooseBatchSize', 'AtmanError', 'DEFAULT_SETTINGS',
+      'parseGranularity', 'groupByStart', 'factorsForBatch', 'planBatch', 'estimatePassMemory', 'parseByteSize', 'AtmanError', 'DEFAULT_SETTINGS',
     ]) expect(core, name).toHaveProperty(name);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chooseBatchSize, factorsForBatch, groupByStart, passCount } from './plan';
+import { factorsForBatch, groupByStart, passCount } from './plan';
 
 describe('passCount', () => {
   it('is the unperturbed pass plus one per unit', () => {
@@ -14,19 +14,6 @@ describe('factorsForBatch', () => {
     const out = factorsForBatch([0, 2, 1], (u) => byUnit[u]!, 3);
     expect(Array.from(out)).toEqual(Array.from(new Float32Array([1, 1, 1, 1, 0.1, 0.5, 0.1, 1, 1])));
     expect(() => factorsForBatch([1], () => new Float32Array(2), 3)).toThrow(RangeError);
-  });
-});
-
-describe('chooseBatchSize', () => {
-  it('fits logits plus one layer of attention scores in the budget', () => {
-    // per item: 4 * (10 * 100 + 2 * 2 * 10 * 10 + 8 * 10 * 64) = 26_080 bytes
-    const base = { vocab: 100, seqLen: 10, numHeads: 2, hiddenSize: 64 };
-    expect(chooseBatchSize({ ...base, budgetBytes: 26_080 * 3 + 26_079 })).toBe(3);
-    // with the score head only 2 rows reach the LM head: 4 * (200 + 400 + 5120) = 22_880
-    expect(chooseBatchSize({ ...base, logitRows: 2, budgetBytes: 22_880 * 5 })).toBe(5);
-    expect(chooseBatchSize({ ...base, budgetBytes: 100 })).toBe(1);
-    expect(chooseBatchSize({ ...base, budgetBytes: 1e12 })).toBe(64);
-    expect(chooseBatchSize({ ...base, budgetBytes: 0 })).toBe(1);
   });
 });
 

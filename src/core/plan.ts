@@ -23,32 +23,6 @@ export function factorsForBatch(
   return out;
 }
 
-export interface BatchSizeInput {
-  vocab: number;
-  seqLen: number;
-  numHeads: number;
-  budgetBytes: number;
-  /** rows that go through the LM head (all of them without the score head); default seqLen */
-  logitRows?: number;
-  /** hidden width: a few [seq, hidden] activations are live per item; default 0 (not counted) */
-  hiddenSize?: number;
-}
-
-export const MAX_BATCH = 64;
-
-/** What one batch may use when nothing tighter is known (the adapter's buffer limit may be). */
-export const DEFAULT_MEMORY_BUDGET = 256 * 2 ** 20;
-
-/**
- * Biggest batch (1..64) whose fp32 logits, one layer's fp32 attention scores
- * (and their controlled copy) and a few hidden activations fit budgetBytes.
- */
-export function chooseBatchSize({ vocab, seqLen, numHeads, budgetBytes, logitRows = seqLen, hiddenSize = 0 }: BatchSizeInput): number {
-  const perItem = 4 * (logitRows * vocab + 2 * numHeads * seqLen * seqLen + 8 * seqLen * hiddenSize);
-  if (!(perItem > 0) || !(budgetBytes > 0)) return 1;
-  return Math.max(1, Math.min(MAX_BATCH, Math.floor(budgetBytes / perItem)));
-}
-
 /**
  * Splits units sorted by first changed column into batches for prefix reuse.
  * A batch runs from its earliest start, so a batch mixing early and late

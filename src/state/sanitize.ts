@@ -192,7 +192,15 @@ function sanitizeRun(v: unknown, batchSize: number): RunReport {
     passesSkipped: n('passesSkipped'),
     ioPeakBytes: n('ioPeakBytes'),
     ...sanitizeRowCoupling(r.rowCoupling),
+    ...sanitizeMemory(r.memory),
   };
+}
+
+function sanitizeMemory(v: unknown): Pick<RunReport, 'memory'> {
+  const m = (typeof v === 'object' && v !== null ? v : null) as Record<string, unknown> | null;
+  const keys = ['budgetBytes', 'batchSize', 'estimateBytes', 'perItemBytes', 'fixedBytes'] as const;
+  if (!m || !keys.every((k) => isNum(m[k])) || (m.chosenBy !== 'budget' && m.chosenBy !== 'given')) return {};
+  return { memory: { ...(Object.fromEntries(keys.map((k) => [k, m[k]])) as Record<(typeof keys)[number], number>), chosenBy: m.chosenBy } };
 }
 
 function sanitizeRowCoupling(v: unknown): Pick<RunReport, 'rowCoupling'> {

@@ -1,7 +1,8 @@
 // AtMan over a loaded model: the unperturbed pass and one pass per unit, in
 // batches, keeping only the target tokens' cross-entropies from each. A drill-down
 // (drill-down.ts) and automatic units (auto-units.ts) run the same level runner.
-import { DEFAULT_MEMORY_BUDGET, checkRunNumbers, chooseBatchSize } from '../../core';
+import { checkRunNumbers } from '../../core';
+import { memoryPlanFor } from './memory-plan';
 import type { AtmanModel } from './atman-model';
 import type { CoupledNumerics } from './coupled-numerics';
 import { type PrepareRequest, plainTokens, prepare } from './prepare';
@@ -14,7 +15,7 @@ export interface ExplainRequest extends PrepareRequest {
   onProgress?: (p: ExplainProgress) => void;
   /** checked between batches; a cancelled run throws AtmanError CANCELLED */
   signal?: AbortSignal;
-  /** bytes of logits and scores one batch may hold; picks the batch size */
+  /** bytes the passes may add to the loaded model (src/core/memory-budget.ts); picks the batch size */
   memoryBudgetBytes?: number;
   batchSize?: number;
   /** read back only the target log-probabilities (default true) */
@@ -41,7 +42,14 @@ export async function explain(model: AtmanModel, req: ExplainRequest): Promise<E
   let prepared = await prepare(model, req);
   const S = prepared.ids.length;
   const scoreHead = req.scoreHead ?? true;
-  const batchSize = req.batchSize ?? batchSizeFor(model, S, scoreHead ? prepared.targetIds.length : S, req.memoryBudgetBytes);
+  const prefixReuse = req.prefixReuse ?? true;
+  const memory = memoryPlanFor(model, S, scoreHead ? prepared.targetIds.length : S, {
+    budgetBytes: req.memoryBudgetBytes,
+    prefixReuse,
+    encoderLength: prepared.encoderLength,
+    batchSize: req.batchSize,
+  }).report;
+  const batchSize = memory.batchSize;
   const runLevel = levelRunner(model, prepared, req, { batchSize, scoreHead, t0 });
 
   const chosen = req.autoUnits ? await chooseUnits(prepared, req.autoUnits.budgetSeconds, runLevel) : null;
@@ -67,7 +75,7 @@ export async function explain(model: AtmanModel, req: ExplainRequest): Promise<E
       drillDown: d.report,
       passes: d.passes,
       batchSize: d.run.rowCoupling?.handling === 'exact' ? 1 : batchSize,
-      run: d.run,
+      run: { ...d.run, memory },
       seconds: (performance.now() - t0) / 1000,
     };
   }
@@ -81,13 +89,12 @@ export async function explain(model: AtmanModel, req: ExplainRequest): Promise<E
     ...(chosen ? { unitChoice: chosen.choice } : {}),
     passes: level.passes,
     batchSize: level.report.rowCoupling?.handling === 'exact' ? 1 : batchSize,
-    run: level.report,
+    run: { ...level.report, memory },
     seconds: (performance.now() - t0) / 1000,
   };
 }
 
 /** Passes per batch for a sequence of S rows of which `logitRows` go through the LM head. */
-export function batchSizeFor(model: AtmanModel, S: number, logitRows: number, budgetBytes = DEFAULT_MEMORY_BUDGET): number {
-  const c = model.config;
-  return chooseBatchSize({ vocab: c.vocabSize, seqLen: S, numHeads: c.numHeads, hiddenSize: c.hiddenSize, logitRows, budgetBytes });
+export function batchSizeFor(model: AtmanModel, S: number, logitRows: number, budgetBytes?: number, prefixReuse = true): number {
+  return memoryPlanFor(model, S, logitRows, { budgetBytes, prefixReuse }).plan.batchSize;
 }

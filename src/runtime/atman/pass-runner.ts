@@ -15,6 +15,7 @@ import { attentionReport } from './attention-path';
 import { type CoupledNumerics, EXACT_NOTE, type RowCouplingReport, deviationSample, dequantizedNote, measureDeviation } from './coupled-numerics';
 import { type DecoderContext, type PastTensor, buildFeeds, feedBytes } from './feeds';
 import { floatData } from '../backends/tensor-data';
+import type { MemoryReport } from './memory-plan';
 
 export interface PassJob {
   /** input ids of the whole sequence: prompt + target[:-1] */
@@ -66,6 +67,8 @@ export interface RunReport {
   ioPeakBytes: number;
   /** present when the model's rows or batch items are coupled: why, and how the passes ran because of it */
   rowCoupling?: RowCouplingReport;
+  /** the memory budget, the batch size it chose and the estimate at that size (AtMan runs) */
+  memory?: MemoryReport;
 }
 
 const MEMORY_ERROR = /out of memory|\boom\b|device (was )?lost|failed to allocate|allocation failed|bad_alloc/i;

@@ -13,8 +13,8 @@ export interface ExternalFile {
 export type TensorCtor = typeof OrtTensor;
 
 export interface OrtBackend {
-  /** what actually runs the passes: 'webgpu', 'wasm' or 'cpu' */
-  name: 'webgpu' | 'wasm' | 'cpu';
+  /** what actually runs the passes: 'webgpu', 'wasm', 'cpu' or 'cuda' (onnxruntime-node's CUDA provider) */
+  name: 'webgpu' | 'wasm' | 'cpu' | 'cuda';
   /** the adapter or library, for the record */
   device: string;
   supportsFp16: boolean;

@@ -3,25 +3,46 @@
 // is written to a temporary folder beside hard links to the original weight
 // files, or copies where the folder is on another file system. The original
 // files are never rewritten.
+import { existsSync } from 'node:fs';
 import { link, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { AtmanError } from '../../core/errors';
 import type { ExternalFile, OrtBackend } from './backend';
 
-export function createNodeBackend(opts: { threads?: number } = {}): OrtBackend {
+/** onnxruntime-node's execution providers this engine can ask for. */
+export const NODE_PROVIDERS = ['cpu', 'cuda'] as const;
+export type NodeProvider = (typeof NODE_PROVIDERS)[number];
+
+export function createNodeBackend(opts: { threads?: number; provider?: NodeProvider } = {}): OrtBackend {
+  const provider = opts.provider ?? 'cpu';
+  if (provider === 'cuda') requireCudaProvider();
   const sessionOptions: ort.InferenceSession.SessionOptions = {
-    executionProviders: ['cpu'],
+    // CPU stays listed after CUDA: nodes the CUDA provider lacks kernels for run there.
+    executionProviders: provider === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
     graphOptimizationLevel: 'all',
     ...(opts.threads ? { intraOpNumThreads: opts.threads } : {}),
   };
+  const create = async (what: string | Uint8Array) => {
+    try {
+      return await ort.InferenceSession.create(what as string, sessionOptions);
+    } catch (e) {
+      if (provider !== 'cuda') throw e;
+      throw new AtmanError(
+        'BACKEND_UNAVAILABLE',
+        `onnxruntime-node could not start its CUDA execution provider (${String((e as Error).message ?? e).split('\n')[0]}). Check that an NVIDIA driver, CUDA 12 and cuDNN 9 are installed, or use --backend cpu.`,
+      );
+    }
+  };
   return {
-    name: 'cpu',
+    name: provider,
     device: `onnxruntime-node ${ort.env.versions.common ?? ''}`.trim(),
     supportsFp16: true,
     Tensor: ort.Tensor,
     async createSession(model: Uint8Array, external: readonly ExternalFile[]) {
-      if (external.length === 0) return ort.InferenceSession.create(model, sessionOptions);
+      if (external.length === 0) return create(model);
       const dir = await mkdtemp(join(tmpdir(), 'atman-'));
       try {
         const modelPath = join(dir, 'model.onnx');
@@ -32,10 +53,33 @@ export function createNodeBackend(opts: { threads?: number } = {}): OrtBackend {
           const linked = f.diskPath ? await link(f.diskPath, target).then(() => true, () => false) : false;
           if (!linked) await writeFile(target, f.data);
         }
-        return await ort.InferenceSession.create(modelPath, sessionOptions);
+        return await create(modelPath);
       } finally {
         await rm(dir, { recursive: true, force: true });
       }
     },
   };
+}
+
+/**
+ * The CUDA provider ships apart from onnxruntime-node (its install step downloads it next to the
+ * binding unless told to skip): without that library a session would fail deep inside onnxruntime.
+ */
+export function cudaProviderPath(): string | null {
+  const binding = dirname(createRequire(import.meta.url).resolve('onnxruntime-node'));
+  const dir = join(binding, '..', 'bin', 'napi-v6', process.platform, process.arch);
+  const file = join(dir, 'libonnxruntime_providers_cuda.so');
+  return process.platform === 'linux' && existsSync(file) ? file : null;
+}
+
+function requireCudaProvider(): void {
+  const listed = ort.listSupportedBackends().some((b) => b.name === 'cuda');
+  if (listed && cudaProviderPath()) return;
+  const why = !listed
+    ? `this build of onnxruntime-node (${process.platform} ${process.arch}) has no CUDA execution provider; it exists for Linux x64 only`
+    : 'the CUDA execution provider of onnxruntime-node is not installed (it was skipped when the package was installed)';
+  throw new AtmanError(
+    'BACKEND_UNAVAILABLE',
+    `--backend cuda: ${why}. On a machine with an NVIDIA GPU, CUDA 12 and cuDNN 9, install it with \`ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node\`, or use --backend cpu.`,
+  );
 }

@@ -179,7 +179,7 @@ export async function measureFaithfulness(model: AtmanModel, input: Faithfulness
   };
 
   const scoreHead = opts.scoreHead ?? true;
-  const batchSize = opts.batchSize ?? batchSizeFor(model, S, scoreHead ? targetIds.length : S, opts.memoryBudgetBytes);
+  const batchSize = opts.batchSize ?? batchSizeFor(model, S, scoreHead ? targetIds.length : S, opts.memoryBudgetBytes, opts.prefixReuse ?? true);
   const job = { ids, targetIds, promptLen: P, unitCount: sets.length, factorsOf, encoderLength: prep.encoderLength, ...(prep.context ? { context: prep.context } : {}) };
   const { ce, report } = await runPasses(model, job, {
     batchSize,

@@ -42,7 +42,7 @@ export async function occlusionScores(
 
   const coupling = model.current.coupling;
   // Coupled rows: a pass's numbers depend on its batch partners, so each runs alone (the score head already picks rows after the LM head).
-  const batchSize = coupling.coupled ? 1 : (req.batchSize ?? batchSizeFor(model, S, T, req.memoryBudgetBytes));
+  const batchSize = coupling.coupled ? 1 : (req.batchSize ?? batchSizeFor(model, S, T, req.memoryBudgetBytes, false));
   const report = emptyReport(batchSize, true);
   Object.assign(report, attentionReport(model.current.attention));
   if (coupling.coupled) {
