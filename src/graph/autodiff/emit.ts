@@ -8,6 +8,8 @@ import { type AttrValue, makeNode, makeTensor } from '../ir/onnx-build';
 export class BackwardEmitter {
   readonly nodes: Node[] = [];
   private consts = new Map<string, string>();
+  /** element types of the values this emitter made */
+  private created = new Map<string, number | undefined>();
   /** the forward node whose gradient is being written (names values, errors) */
   current: Node | null = null;
   /** index tensors the caller vouches hold no repeated values (a Gather's gradient then needs no adding up) */
@@ -27,6 +29,7 @@ export class BackwardEmitter {
 
   op(type: string, inputs: string[], attrs: Record<string, AttrValue> = {}, opts: { domain?: string; out?: string } = {}): string {
     const o = opts.out ?? this.name(type);
+    this.created.set(o, createdType(type, inputs, attrs, (x) => this.elemType(x) ?? this.created.get(x)));
     this.nodes.push(makeNode(type, inputs, [o], attrs, { name: this.name(`${type}_node`), domain: opts.domain }));
     return o;
   }
@@ -68,7 +71,7 @@ export class BackwardEmitter {
   }
 
   typeOf(x: string): number {
-    const t = this.elemType(x);
+    const t = this.elemType(x) ?? this.created.get(x);
     if (t === undefined) throw this.refuse(`the element type of "${x}" could not be inferred`);
     return t;
   }
@@ -134,6 +137,20 @@ export class BackwardEmitter {
   sum(parts: string[]): string {
     return parts.length === 1 ? parts[0]! : this.op('Sum', parts);
   }
+}
+
+const BOOL_OPS = new Set(['Equal', 'Less', 'Greater', 'Not', 'And', 'Or', 'LessOrEqual', 'GreaterOrEqual']);
+
+function createdType(type: string, inputs: string[], attrs: Record<string, AttrValue>, known: (x: string) => number | undefined): number | undefined {
+  if (type === 'Cast') return Number(attrs.to);
+  if (BOOL_OPS.has(type)) return DataType.BOOL;
+  if (type === 'Shape' || type === 'Size' || type === 'NonZero') return DataType.INT64;
+  if (type === 'ConstantOfShape') return (attrs.value as { dataType?: number } | undefined)?.dataType ?? DataType.FLOAT;
+  for (const i of type === 'Where' ? inputs.slice(1) : inputs) {
+    const t = known(i);
+    if (t !== undefined) return t;
+  }
+  return undefined;
 }
 
 function makeZeroTensor(dtype: number) {
