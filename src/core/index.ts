@@ -12,3 +12,4 @@ export * from './image-units';
 export * from './rollout';
 export * from './faithfulness';
 export * from './presets';
+export * from './gradient-attribution';
