@@ -75,3 +75,17 @@ export function groupByStart(starts: readonly number[], seqLen: number, maxBatch
   for (let i = 0; i < n; i = cut[i]!) groups.push([i, cut[i]!]);
   return groups;
 }
+
+/**
+ * Batch size for gradient runs (input × gradient, integrated-gradient steps, Chefer's targets) under
+ * the same budget as AtMan's passes. A backward pass keeps every layer's activations alive until
+ * their gradients are taken, where a forward pass frees them layer by layer: per item, each layer's
+ * attention probabilities and their gradients (2·heads·S²), a dozen [S, hidden] activations and their
+ * gradients, and the target rows' logits with their gradient.
+ */
+export function chooseGradientBatchSize({ vocab, seqLen, numHeads, budgetBytes, logitRows = seqLen, hiddenSize = 0, layers }: BatchSizeInput & { layers: number }): number {
+  const perLayer = 2 * numHeads * seqLen * seqLen + 24 * seqLen * hiddenSize;
+  const perItem = 4 * (2 * logitRows * vocab + layers * perLayer);
+  if (!(perItem > 0) || !(budgetBytes > 0)) return 1;
+  return Math.max(1, Math.min(MAX_BATCH, Math.floor(budgetBytes / perItem)));
+}

@@ -66,6 +66,8 @@ export interface RunReport {
   ioPeakBytes: number;
   /** present when the model's rows or batch items are coupled: why, and how the passes ran because of it */
   rowCoupling?: RowCouplingReport;
+  /** integrated gradients: the attributions' sum against L(x) - L(0), summed over target tokens */
+  completeness?: { attributed: number; difference: number; gap: number; relativeGap: number };
 }
 
 const MEMORY_ERROR = /out of memory|\boom\b|device (was )?lost|failed to allocate|allocation failed|bad_alloc/i;

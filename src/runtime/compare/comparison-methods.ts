@@ -22,10 +22,13 @@
 import { AtmanError } from '../../core/errors';
 import type { AtmanModel } from '../atman/atman-model';
 import { plainTokens, prepare } from '../atman/prepare';
-import { COMPARISON_METHODS, COMPARISON_SIGNS, type Explanation, SCHEMA_VERSION } from '../schema';
+import { COMPARISON_METHODS, COMPARISON_SIGNS, type Explanation, GRADIENT_METHODS, type GradientMethod, SCHEMA_VERSION } from '../schema';
 import { attentionScores } from './attention-methods';
 import type { AttentionOptions, ComparisonRequest } from './method-scores';
 import { occlusionScores } from './occlusion';
+import { gradientScores } from '../gradients/gradient-methods';
+
+const isGradientMethod = (m: string): m is GradientMethod => (GRADIENT_METHODS as readonly string[]).includes(m);
 
 export type { AttentionOptions, AttentionQuery, ComparisonRequest } from './method-scores';
 export { releaseComparisonSessions } from './attention-methods';
@@ -43,7 +46,9 @@ export async function explainComparison(model: AtmanModel, req: ComparisonReques
   const result =
     req.method === 'attention' || req.method === 'rollout'
       ? await attentionScores(model, p, req.method, attentionOptionsOf(req, p.settings.layers))
-      : await occlusionScores(model, p, req.method, req, t0);
+      : isGradientMethod(req.method)
+        ? await gradientScores(model, p, req.method, req, t0)
+        : await occlusionScores(model, p, req.method, req, t0);
   return {
     schemaVersion: SCHEMA_VERSION,
     method: req.method,
@@ -62,7 +67,7 @@ export async function explainComparison(model: AtmanModel, req: ComparisonReques
     baseline: { crossEntropy: Array.from(result.ce0) },
     settings: p.settings,
     model: model.facts,
-    passes: req.method.startsWith('occlusion') ? 1 + p.units.length : 1,
+    passes: req.method.startsWith('occlusion') ? 1 + p.units.length : isGradientMethod(req.method) ? result.report.rowsComputed : 1,
     batchSize: result.report.batchSize,
     run: result.report,
     seconds: (performance.now() - t0) / 1000,

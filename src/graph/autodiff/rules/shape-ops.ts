@@ -68,6 +68,12 @@ const gather: GradRule = (c) => {
   c.give(0, throughIndexMap(c, !distinct));
 };
 
+/** GatherElements picks single elements: the same index map as Gather. */
+const gatherElements: GradRule = (c) => {
+  if (!c.needs(0)) return;
+  c.give(0, throughIndexMap(c, !c.e.distinctIndices.has(c.node.inputs[1]!)));
+};
+
 /** Concat: each input's slice of the gradient, at offsets summed from the inputs' run-time sizes. */
 const concat: GradRule = (c) => {
   const e = c.e;
@@ -99,6 +105,7 @@ export const shapeRules: Record<string, GradRule> = {
   Expand: expand,
   Slice: slice,
   Gather: gather,
+  GatherElements: gatherElements,
   Concat: concat,
   Split: split,
 };
