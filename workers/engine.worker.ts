@@ -159,7 +159,7 @@ const api: EngineApi = {
   },
   explain(req, onProgress) {
     return withSignal(async (signal, m) => {
-      const { image: imageData, imageRegions, method, attention, ...rest } = req;
+      const { image: imageData, imageRegions, method, attention, steps, ...rest } = req;
       const image = await imageOf(imageData);
       const common = {
         ...rest,
@@ -168,7 +168,7 @@ const api: EngineApi = {
         ...(onProgress ? { onProgress } : {}),
         ...(image ? { image: { image, ...(imageRegions ? { regions: imageRegions } : {}) } } : {}),
       };
-      if (method && method !== 'atman') return explainComparison(m, { ...common, method, ...(attention ? { attention } : {}) });
+      if (method && method !== 'atman') return explainComparison(m, { ...common, method, ...(attention ? { attention } : {}), ...(steps !== undefined ? { steps } : {}) });
       return explain(m, common);
     });
   },

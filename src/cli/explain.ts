@@ -25,7 +25,8 @@ const USAGE = `usage: npm run explain -- --model <folder or hub id> --prompt "..
   [--postprocess none|absolute|square] [--layers 0,1,...] [--dtype auto|fp32|q8|q4|fp16|q4f16] [--revision REV]
   [--chat | --no-chat] [--batch-size N] [--no-prefix-reuse] [--no-score-head] [--no-self-check] [--coupled-numerics exact|dequantized]
   [--attention auto|fused|decomposed]
-  [--method atman|attention|rollout|occlusion-delete|occlusion-mask] [--faithfulness] [--json FILE]`;
+  [--method atman|attention|rollout|occlusion-delete|occlusion-mask|input-x-gradient|integrated-gradients|chefer]
+  [--steps N (integrated-gradients, default 50)] [--faithfulness] [--json FILE]`;
 
 export async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -54,6 +55,7 @@ export async function main(argv: string[]): Promise<number> {
       image: { type: 'string' },
       region: { type: 'string', multiple: true },
       method: { type: 'string' },
+      steps: { type: 'string' },
       faithfulness: { type: 'boolean' },
       chat: { type: 'boolean' },
       'no-chat': { type: 'boolean' },
@@ -75,6 +77,8 @@ export async function main(argv: string[]): Promise<number> {
   // Read and checked before the model loads, so a wrong file fails fast.
   const image = values.image === undefined ? undefined : await readImage(values.image, regions);
   const method = parseMethod(values.method);
+  const steps = values.steps === undefined ? undefined : Number(values.steps);
+  if (steps !== undefined && method !== 'integrated-gradients') throw new AtmanError('BAD_SETTING', '--steps sets the integration steps of --method integrated-gradients.');
   const coupledNumerics = parseCoupledNumerics(values['coupled-numerics']);
   const settings: Partial<ExplainSettings> = {};
   if (values.mode) settings.mode = values.mode as ExplainSettings['mode'];
@@ -114,7 +118,7 @@ export async function main(argv: string[]): Promise<number> {
     const result: Explanation =
       method === 'atman'
         ? await explain(model, { ...request, prefixReuse: !values['no-prefix-reuse'], scoreHead: !values['no-score-head'], coupledNumerics })
-        : await explainComparison(model, { ...request, method });
+        : await explainComparison(model, { ...request, method, ...(steps !== undefined ? { steps } : {}) });
     if (progressTty) process.stderr.write('\n');
     process.stdout.write(`${renderExplanation(result, { color: Boolean(process.stdout.isTTY) })}\n`);
     let faithfulness: FaithfulnessReport | undefined;

@@ -23,7 +23,8 @@ import { AtmanError } from '../../core/errors';
 import type { AtmanModel } from '../atman/atman-model';
 import { plainTokens, prepare } from '../atman/prepare';
 import { COMPARISON_METHODS, COMPARISON_SIGNS, type Explanation, GRADIENT_METHODS, type GradientMethod, SCHEMA_VERSION } from '../schema';
-import { attentionScores } from './attention-methods';
+import { attentionScores, releaseComparisonSessions as releaseAttentionSessions } from './attention-methods';
+import { releaseGradientSessions } from '../gradients/gradient-sessions';
 import type { AttentionOptions, ComparisonRequest } from './method-scores';
 import { occlusionScores } from './occlusion';
 import { gradientScores } from '../gradients/gradient-methods';
@@ -31,7 +32,11 @@ import { gradientScores } from '../gradients/gradient-methods';
 const isGradientMethod = (m: string): m is GradientMethod => (GRADIENT_METHODS as readonly string[]).includes(m);
 
 export type { AttentionOptions, AttentionQuery, ComparisonRequest } from './method-scores';
-export { releaseComparisonSessions } from './attention-methods';
+/** Releases the extra sessions the comparison methods made for this model (attention probabilities, gradients). */
+export async function releaseComparisonSessions(model: AtmanModel): Promise<void> {
+  await releaseAttentionSessions(model);
+  await releaseGradientSessions(model);
+}
 
 export async function explainComparison(model: AtmanModel, req: ComparisonRequest): Promise<Explanation> {
   const t0 = performance.now();
