@@ -1,5 +1,7 @@
 // One method on one prompt in a fresh process, so its peak memory is its own (bench.ts, gradient
-// section): prints one JSON line with seconds, the resident set after loading, and the peak.
+// section): prints one JSON line with the run's seconds, the resident set after loading the model,
+// and the peak from then on (the method's session and its run; memory arenas are not given back, so
+// a peak reached while making a session counts).
 // usage: tsx scripts/bench-gradient-run.ts <model dir> <method> <prompt tokens> <target tokens> [steps]
 import { AtmanModel } from '../src/runtime/atman/atman-model';
 import { explain } from '../src/runtime/atman/explain';
@@ -15,14 +17,16 @@ const long = BENCH_TEXT.repeat(8);
 const prompt = long.slice(0, model.tokenizer.encodePrompt(long)[Number(promptTokens) - 1]!.end);
 const target = BENCH_TARGET.slice(0, model.tokenizer.encodeTarget(BENCH_TARGET)[Number(targetTokens) - 1]!.end);
 const settings = { kappa: null };
-// Sessions are made lazily: a one-token warm-up builds them, so the timing and the peak are the run's.
+// The loaded model (with AtMan's session) is the baseline. onnxruntime-node runs sessions off the main
+// thread, so a timer can watch the resident set from here on: the method's own session (made on first
+// use: the gradient graphs are sessions of their own) and its run count, as a user meets them.
+const rssAfterLoad = process.memoryUsage().rss;
+let peakRss = rssAfterLoad;
+const watch = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 5);
+// A short warm-up makes the method's session, so the timing below is the run's alone.
 const warm = { prompt: prompt.slice(0, 12), target, settings, ...(steps ? { steps: 1 } : {}) };
 if (method === 'atman') await explain(model, warm);
 else await explainComparison(model, { ...warm, method: method as ComparisonMethod });
-const rssAfterLoad = process.memoryUsage().rss;
-// onnxruntime-node runs sessions off the main thread, so a timer can watch the resident set meanwhile.
-let peakRss = rssAfterLoad;
-const watch = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 5);
 const t = performance.now();
 const x = method === 'atman' ? await explain(model, { prompt, target, settings }) : await explainComparison(model, { prompt, target, settings, method: method as ComparisonMethod, ...(steps ? { steps: Number(steps) } : {}) });
 const seconds = (performance.now() - t) / 1000;

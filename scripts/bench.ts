@@ -11,7 +11,7 @@
 // Gradient section (skip with --no-gradients): on one prompt (--gradient-length, default 32 tokens),
 // AtMan, one forward pass (raw attention) and the three gradient methods, each in a fresh process
 // so the peak resident memory during the run is its own: seconds, resident set before the run,
-// peak during it, and the difference.
+// peak during it, and the difference. --only-gradients runs this section alone.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,6 +34,7 @@ const { values } = parseArgs({
     backend: { type: 'string', default: 'cpu' },
     json: { type: 'string' },
     'no-gradients': { type: 'boolean' },
+    'only-gradients': { type: 'boolean' },
     'gradient-length': { type: 'string', default: '32' },
     'ig-steps': { type: 'string', default: '50' },
   },
@@ -67,6 +68,11 @@ async function main(): Promise<void> {
     writeBenchModel(dir, dims);
     console.log(`GPT-2-small-shaped model with KV cache (${dims.nLayer} layers, 768 hidden, vocab 50257) generated in ${((performance.now() - t) / 1000).toFixed(1)} s`);
 
+    if (values['only-gradients']) {
+      const gradients = gradientSection(dir, Number(values['gradient-length']), Number(values['target-tokens']), Number(values['ig-steps']));
+      if (values.json) writeFileSync(values.json, `${JSON.stringify({ gradients }, null, 2)}\n`);
+      return;
+    }
     ortWeb.env.wasm.numThreads = 1;
     const backend =
       values.backend === 'wasm' ? createWebBackend(ortWeb, { webgpu: false, adapter: null, shaderF16: false, reason: 'Node' }, 'wasm') : createNodeBackend();
