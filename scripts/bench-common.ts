@@ -5,6 +5,13 @@ import { encodeModel } from '../src/graph/ir/onnx-ir';
 import type { Explanation } from '../src/runtime/schema';
 import { type Gpt2Dims, buildGpt2, gpt2Config } from './fixtures/gpt2';
 
+/** The bench's prompt text (cut to the token count asked for) and target. */
+export const BENCH_TEXT =
+  'The committee met on Tuesday to review the budget. Several members asked about the new library, which had opened in March. ' +
+  'The treasurer said the costs were higher than planned because the roof needed repairs. After a long discussion the members agreed ' +
+  'to postpone the vote until the next meeting, when the architect could present a revised estimate for the work on the east wing. ';
+export const BENCH_TARGET = ' The vote was postponed again because the estimate was late.';
+
 export const VARIANTS = [
   { variant: 'naive', batchSize: 1, scoreHead: false, prefixReuse: false },
   { variant: 'batched', scoreHead: false, prefixReuse: false },

@@ -8,6 +8,10 @@
 //   batched+head+prefix ... + prefix reuse (each unit starts at its first changed column)
 // It prints seconds, passes/s, the ratio to naive, the arithmetic work and
 // GFLOP/s, and checks that every variant gives the same scores.
+// Gradient section (skip with --no-gradients): on one prompt (--gradient-length, default 32 tokens),
+// AtMan, one forward pass (raw attention) and the three gradient methods, each in a fresh process
+// so the peak resident memory during the run is its own: seconds, resident set before the run,
+// peak during it, and the difference. --only-gradients runs this section alone.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +23,8 @@ import { type Explanation } from '../src/runtime/schema';
 import { folderSource } from '../src/runtime/sources/folder-source';
 import { createNodeBackend } from '../src/runtime/backends/node-backend';
 import { createWebBackend } from '../src/runtime/backends/web-backend';
-import { type BenchRow, VARIANTS, benchRow, writeBenchModel } from './bench-common';
+import { BENCH_TARGET, BENCH_TEXT, type BenchRow, VARIANTS, benchRow, writeBenchModel } from './bench-common';
+import { gradientSection } from './bench-gradients';
 
 const { values } = parseArgs({
   options: {
@@ -28,15 +33,16 @@ const { values } = parseArgs({
     'target-tokens': { type: 'string', default: '4' },
     backend: { type: 'string', default: 'cpu' },
     json: { type: 'string' },
+    'no-gradients': { type: 'boolean' },
+    'only-gradients': { type: 'boolean' },
+    'gradient-length': { type: 'string', default: '32' },
+    'ig-steps': { type: 'string', default: '50' },
   },
 });
 
 const dims = { vocab: 50257, nLayer: Number(values.layers), nHead: 12, nEmbd: 768, nPositions: 1024 };
-const TEXT =
-  'The committee met on Tuesday to review the budget. Several members asked about the new library, which had opened in March. ' +
-  'The treasurer said the costs were higher than planned because the roof needed repairs. After a long discussion the members agreed ' +
-  'to postpone the vote until the next meeting, when the architect could present a revised estimate for the work on the east wing. ';
-const TARGET_TEXT = ' The vote was postponed again because the estimate was late.';
+const TEXT = BENCH_TEXT;
+const TARGET_TEXT = BENCH_TARGET;
 
 /** Multiply-adds x2 of the passes as run: weights per row, attention per row and key, LM head per scored row. */
 function flops(x: Explanation): number {
@@ -62,6 +68,11 @@ async function main(): Promise<void> {
     writeBenchModel(dir, dims);
     console.log(`GPT-2-small-shaped model with KV cache (${dims.nLayer} layers, 768 hidden, vocab 50257) generated in ${((performance.now() - t) / 1000).toFixed(1)} s`);
 
+    if (values['only-gradients']) {
+      const gradients = gradientSection(dir, Number(values['gradient-length']), Number(values['target-tokens']), Number(values['ig-steps']));
+      if (values.json) writeFileSync(values.json, `${JSON.stringify({ gradients }, null, 2)}\n`);
+      return;
+    }
     ortWeb.env.wasm.numThreads = 1;
     const backend =
       values.backend === 'wasm' ? createWebBackend(ortWeb, { webgpu: false, adapter: null, shaderF16: false, reason: 'Node' }, 'wasm') : createNodeBackend();
@@ -89,7 +100,8 @@ async function main(): Promise<void> {
     }
     await model.release();
     printTable(rows);
-    if (values.json) writeFileSync(values.json, `${JSON.stringify(rows, null, 2)}\n`);
+    const gradients = values['no-gradients'] ? [] : gradientSection(dir, Number(values['gradient-length']), Number(values['target-tokens']), Number(values['ig-steps']));
+    if (values.json) writeFileSync(values.json, `${JSON.stringify(gradients.length ? { atman: rows, gradients } : rows, null, 2)}\n`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -179,7 +179,7 @@ const api: EngineApi = {
     // Numbers first, so a bad batch size is refused before a picture is decoded.
     checkRunNumbers(req);
     return withSignal(async (signal, m) => {
-      const { image: imageData, imageRegions, method, attention, ...rest } = req;
+      const { image: imageData, imageRegions, method, attention, steps, ...rest } = req;
       const image = await imageOf(imageData);
       const common = {
         ...rest,
@@ -188,7 +188,7 @@ const api: EngineApi = {
         ...(onProgress ? { onProgress } : {}),
         ...(image ? { image: { image, ...(imageRegions ? { regions: imageRegions } : {}) } } : {}),
       };
-      if (method && method !== 'atman') return explainComparison(m, { ...common, method, ...(attention ? { attention } : {}) });
+      if (method && method !== 'atman') return explainComparison(m, { ...common, method, ...(attention ? { attention } : {}), ...(steps !== undefined ? { steps } : {}) });
       return explain(m, common);
     });
   },

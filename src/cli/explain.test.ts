@@ -99,6 +99,26 @@ describe('npm run explain', () => {
     await expect(main(['--model', 'fixtures/models/tiny-gpt2', '--prompt', 'x', '--target', ' y', '--method', 'saliency'])).rejects.toMatchObject({ code: 'BAD_SETTING' });
   });
 
+  it('--method integrated-gradients --steps N: the JSON says the method, its sign and the completeness check, with faithfulness curves', async () => {
+    const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    const file = join(dir, 'ig.json');
+    const code = await main([
+      '--model', 'fixtures/models/tiny-gpt2', '--prompt', 'The cat sat on the mat.', '--target', ' The cat',
+      '--granularity', 'word', '--method', 'integrated-gradients', '--steps', '200', '--faithfulness', '--json', file,
+    ]);
+    const printed = out.mock.calls.map((c) => String(c[0])).join('');
+    out.mockRestore();
+    expect(code).toBe(0);
+    expect(printed).toMatch(/completeness/);
+    const x = JSON.parse(readFileSync(file, 'utf8'));
+    expect(x.method).toBe('integrated-gradients');
+    expect(x.sign).toMatch(/positive means the unit is evidence/);
+    // 200 Gauss–Legendre nodes close the gap on this model (docs/autodiff.md)
+    expect(x.run.completeness.relativeGap).toBeLessThan(1e-3);
+    expect(x.faithfulness.deletion).toHaveLength(x.units.length + 1);
+    await expect(main(['--model', 'fixtures/models/tiny-gpt2', '--prompt', 'x', '--target', ' y', '--method', 'chefer', '--steps', '5'])).rejects.toMatchObject({ code: 'BAD_SETTING' });
+  });
+
   it('--layers chooses the layers the attention methods read, as the JSON\'s settings.layers says', async () => {
     const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
     const run = async (method: string, ...flags: string[]) => {

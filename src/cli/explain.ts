@@ -34,7 +34,8 @@ const USAGE = `usage: npm run explain -- --model <folder or hub id> --prompt "..
   [--postprocess none|absolute|square] [--layers 0,1,...] [--dtype auto|fp32|q8|q4|fp16|q4f16] [--revision REV]
   [--chat | --no-chat] [--batch-size N | --memory-budget SIZE (e.g. 512MiB, 2GB)] [--no-prefix-reuse] [--no-score-head] [--no-self-check] [--coupled-numerics exact|dequantized]
   [--attention auto|fused|decomposed]
-  [--method atman|attention|rollout|occlusion-delete|occlusion-mask] [--faithfulness] [--json FILE] [--backend cpu|cuda]`;
+  [--method atman|attention|rollout|occlusion-delete|occlusion-mask|input-x-gradient|integrated-gradients|chefer]
+  [--steps N (integrated-gradients, default 50)] [--faithfulness] [--json FILE] [--backend cpu|cuda]`;
 
 export async function main(argv: string[]): Promise<number> {
   const { values } = parseCliArgs(argv, {
@@ -65,6 +66,7 @@ export async function main(argv: string[]): Promise<number> {
       image: { type: 'string' },
       region: { type: 'string', multiple: true },
       method: { type: 'string' },
+      steps: { type: 'string' },
       faithfulness: { type: 'boolean' },
       chat: { type: 'boolean' },
       'no-chat': { type: 'boolean' },
@@ -107,6 +109,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   const memoryBudgetBytes = values['memory-budget'] === undefined ? undefined : parseByteSize(values['memory-budget']);
   if (memoryBudgetBytes !== undefined) checkRunNumbers({ memoryBudgetBytes });
+  const steps = values.steps === undefined ? undefined : readNumber(values.steps, NUMBER_RULES.steps, '--steps');
+  if (steps !== undefined && method !== 'integrated-gradients') throw new AtmanError('BAD_SETTING', '--steps sets the integration steps of --method integrated-gradients.');
   const coupledNumerics = parseCoupledNumerics(values['coupled-numerics']);
   if (values.mode) settings.mode = values.mode as ExplainSettings['mode'];
   const auto = values.granularity?.trim().toLowerCase() === 'auto';
@@ -166,7 +170,7 @@ export async function main(argv: string[]): Promise<number> {
     const result: Explanation =
       method === 'atman'
         ? await explain(model, { ...request, prefixReuse: !values['no-prefix-reuse'], scoreHead: !values['no-score-head'], coupledNumerics, ...(autoUnits ? { autoUnits } : {}) })
-        : await explainComparison(model, { ...request, method });
+        : await explainComparison(model, { ...request, method, ...(steps !== undefined ? { steps } : {}) });
     if (progressTty) process.stderr.write('\n');
     process.stdout.write(`${renderExplanation(result, { color: Boolean(process.stdout.isTTY) })}\n`);
     let faithfulness: FaithfulnessReport | undefined;

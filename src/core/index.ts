@@ -16,3 +16,4 @@ export * from './presets';
 export * from './numbers';
 export * from './drill-down';
 export * from './auto-units';
+export * from './gradient-attribution';

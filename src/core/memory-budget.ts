@@ -140,3 +140,28 @@ export function formatBytes(bytes: number): string {
   if (bytes >= 2 ** 30) return `${(bytes / 2 ** 30).toFixed(2)} GiB`;
   return bytes >= 2 ** 20 ? `${(bytes / 2 ** 20).toFixed(1)} MiB` : `${(bytes / 2 ** 10).toFixed(1)} KiB`;
 }
+
+export interface GradientBatchInput {
+  vocab: number;
+  seqLen: number;
+  numHeads: number;
+  budgetBytes: number;
+  layers: number;
+  /** rows that go through the LM head; default seqLen */
+  logitRows?: number;
+  hiddenSize?: number;
+}
+
+/**
+ * Batch size for gradient runs (input × gradient, integrated-gradient steps, Chefer's targets) under
+ * the same budget as AtMan's passes. A backward pass keeps every layer's activations alive until
+ * their gradients are taken, where a forward pass frees them layer by layer: per item, each layer's
+ * attention probabilities and their gradients (2·heads·S²), a dozen [S, hidden] activations and their
+ * gradients, and the target rows' logits with their gradient.
+ */
+export function chooseGradientBatchSize({ vocab, seqLen, numHeads, budgetBytes, logitRows = seqLen, hiddenSize = 0, layers }: GradientBatchInput): number {
+  const perLayer = 2 * numHeads * seqLen * seqLen + 24 * seqLen * hiddenSize;
+  const perItem = 4 * (2 * logitRows * vocab + layers * perLayer);
+  if (!(perItem > 0) || !(budgetBytes > 0)) return 1;
+  return Math.max(1, Math.min(MAX_BATCH, Math.floor(budgetBytes / perItem)));
+}

@@ -30,6 +30,7 @@ export const NUMBER_RULES = Object.freeze({
   kappa: rule({ name: 'kappa', min: 0, max: 1, integer: false, meaning: 'the conceptual-suppression threshold; or off' }),
   removalFactor: rule({ name: 'removal factor', min: 0, max: 1, maxExclusive: true, integer: false, meaning: '0 removes a unit fully' }),
   batchSize: rule({ name: 'batch size', min: 1, max: 1024, integer: true, meaning: 'passes run together' }),
+  steps: rule({ name: 'integration steps', min: 1, max: 1000, integer: true, meaning: 'Gauss–Legendre nodes of integrated gradients' }),
   memoryBudgetBytes: rule({ name: 'memory budget', min: 1, max: 2 ** 40, integer: true, meaning: 'bytes one batch may use' }),
   generate: rule({ name: 'number of tokens to generate', min: 1, max: 4096, integer: true }),
   maxNewTokens: rule({ name: 'number of new tokens', min: 1, max: 4096, integer: true }),

@@ -128,11 +128,13 @@ export interface ExplainRequestData {
   imageRegions?: ImageShape[];
   /** models whose rows or batch items are coupled (q8): 'exact' (default) or the faster, measured 'dequantized' variant */
   coupledNumerics?: CoupledNumerics;
-  /** AtMan (default) or a forward-only method to compare with */
+  /** AtMan (default) or a method to compare with (forward-only or gradient) */
   method?: ExplanationMethod;
   /** granularity 'auto': the finest unit level whose passes fit this many seconds (replaces the settings' granularity) */
   autoUnits?: { budgetSeconds: number };
   attention?: AttentionOptions;
+  /** integrated gradients: Gauss–Legendre steps (default 50) */
+  steps?: number;
 }
 
 export interface FaithfulnessRequestData {

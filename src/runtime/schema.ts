@@ -56,7 +56,11 @@ export interface DrillDownReport {
 }
 
 /** What produced an explanation: AtMan, or one of the forward-only methods it is compared with. */
-export type ExplanationMethod = 'atman' | 'attention' | 'rollout' | 'occlusion-delete' | 'occlusion-mask';
+export type ExplanationMethod = 'atman' | 'attention' | 'rollout' | 'occlusion-delete' | 'occlusion-mask' | GradientMethod;
+
+/** The gradient methods (src/runtime/gradients/), run through a backward graph appended to the model's own. */
+export type GradientMethod = 'input-x-gradient' | 'integrated-gradients' | 'chefer';
+export const GRADIENT_METHODS: readonly GradientMethod[] = ['input-x-gradient', 'integrated-gradients', 'chefer'];
 
 /** An explanation without a `method` is AtMan's. */
 export const methodOf = (x: Pick<Explanation, 'method'>): ExplanationMethod => x.method ?? 'atman';
@@ -95,7 +99,7 @@ export interface UnitPlan {
 
 export type ComparisonMethod = Exclude<ExplanationMethod, 'atman'>;
 
-export const COMPARISON_METHODS: readonly ComparisonMethod[] = ['attention', 'rollout', 'occlusion-delete', 'occlusion-mask'];
+export const COMPARISON_METHODS: readonly ComparisonMethod[] = ['attention', 'rollout', 'occlusion-delete', 'occlusion-mask', ...GRADIENT_METHODS];
 
 export const COMPARISON_SIGNS: Record<ComparisonMethod, string> = {
   attention:
@@ -106,4 +110,10 @@ export const COMPARISON_SIGNS: Record<ComparisonMethod, string> = {
     'score = CE(target | unit deleted from the input) - CE(target | full input), summed over target tokens after post-processing; positive means the unit is evidence for the target (paper sign).',
   'occlusion-mask':
     'score = CE(target | unit masked out by attention_mask 0) - CE(target | unperturbed), summed over target tokens after post-processing; positive means the unit is evidence for the target (paper sign).',
+  'input-x-gradient':
+    'score = sum over the unit\'s tokens and embedding dimensions of x · dL/dx, x = token embeddings (before position embeddings), L = sum of the target tokens\' log-probabilities; positive means the unit is evidence for the target.',
+  'integrated-gradients':
+    'score = sum over the unit\'s tokens and embedding dimensions of x · the integral over a in [0, 1] of dL/dx at a·x (baseline 0, Gauss–Legendre quadrature), L = sum of the target tokens\' log-probabilities; positive means the unit is evidence for the target.',
+  chefer:
+    'score = Chefer et al.\'s relevance (decoder rule: R = I, R <- R + mean over heads of max(dy/dA ⊙ A, 0) · R through the layers, y = the target token\'s raw logit) of the row predicting each target token, (R - I) summed over the unit\'s columns and the target tokens; never negative, higher means more evidence for the target.',
 };

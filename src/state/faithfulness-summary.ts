@@ -5,7 +5,7 @@ import { rankByScore } from '../core/faithfulness';
 import type { Explanation, ExplanationMethod, FaithfulnessReport } from '../protocol/engine-api';
 import type { Problems } from './sanitize';
 
-export const EXPLANATION_METHODS: readonly ExplanationMethod[] = ['atman', 'attention', 'rollout', 'occlusion-delete', 'occlusion-mask'];
+export const EXPLANATION_METHODS: readonly ExplanationMethod[] = ['atman', 'attention', 'rollout', 'occlusion-delete', 'occlusion-mask', 'input-x-gradient', 'integrated-gradients', 'chefer'];
 
 export interface CurvePair {
   deletion: number[];

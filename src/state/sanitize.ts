@@ -193,6 +193,7 @@ function sanitizeRun(v: unknown, batchSize: number): RunReport {
     ioPeakBytes: n('ioPeakBytes'),
     ...sanitizeRowCoupling(r.rowCoupling),
     ...sanitizeMemory(r.memory),
+    ...sanitizeCompleteness(r.completeness),
   };
 }
 
@@ -201,6 +202,14 @@ function sanitizeMemory(v: unknown): Pick<RunReport, 'memory'> {
   const keys = ['budgetBytes', 'batchSize', 'estimateBytes', 'perItemBytes', 'fixedBytes'] as const;
   if (!m || !keys.every((k) => isNum(m[k])) || (m.chosenBy !== 'budget' && m.chosenBy !== 'given')) return {};
   return { memory: { ...(Object.fromEntries(keys.map((k) => [k, m[k]])) as Record<(typeof keys)[number], number>), chosenBy: m.chosenBy } };
+}
+
+/** Integrated gradients' completeness check: four numbers or nothing. */
+function sanitizeCompleteness(v: unknown): Pick<RunReport, 'completeness'> {
+  const c = (typeof v === 'object' && v !== null ? v : null) as Record<string, unknown> | null;
+  const keys = ['attributed', 'difference', 'gap', 'relativeGap'] as const;
+  if (!c || !keys.every((k) => isNum(c[k]))) return {};
+  return { completeness: Object.fromEntries(keys.map((k) => [k, c[k]])) as NonNullable<RunReport['completeness']> };
 }
 
 function sanitizeRowCoupling(v: unknown): Pick<RunReport, 'rowCoupling'> {
@@ -216,7 +225,7 @@ function explanationProblem(v: unknown): string | null {
   if (typeof v !== 'object' || v === null) return 'it is not an object';
   const x = v as Record<string, unknown>;
   if (!isInt(x.schemaVersion, 1)) return 'no schema version';
-  if (x.method !== undefined && !['atman', 'attention', 'rollout', 'occlusion-delete', 'occlusion-mask'].includes(x.method as string)) return 'its method is unknown';
+  if (x.method !== undefined && !['atman', 'attention', 'rollout', 'occlusion-delete', 'occlusion-mask', 'input-x-gradient', 'integrated-gradients', 'chefer'].includes(x.method as string)) return 'its method is unknown';
   if (!isStr(x.sign, 1000) || !isStr(x.prompt, LIMITS.prompt) || !isStr(x.target, LIMITS.target)) return 'its texts are missing or too long';
   if (!Array.isArray(x.tokens) || x.tokens.length === 0 || x.tokens.length > LIMITS.tokens) return 'its tokens are missing or too many';
   const n = x.tokens.length;

@@ -20,6 +20,10 @@ export type AtmanMode = 'multiplicative' | 'log-additive';
 export interface ReferenceExtras {
   keyMask?: ArrayLike<number>;
   onProbs?: (layer: number, head: number, row: number, probs: Float64Array) => void;
+  /** replaces the token-embedding row of each position (before position embeddings are added) */
+  tokenEmbedding?: (position: number) => ArrayLike<number>;
+  /** may change an attention row (over keys 0..row) before it weighs the values */
+  editProbs?: (layer: number, head: number, row: number, probs: Float64Array) => void;
 }
 
 /** phi = 0 in log-additive mode maps here instead of -infinity */
@@ -127,6 +131,18 @@ export function referenceLogits(
   layers?: number[],
   extra: ReferenceExtras = {},
 ): Float32Array {
+  return Float32Array.from(referenceLogits64(w, inputIds, factors, mode, layers, extra));
+}
+
+/** referenceLogits without the final rounding to float32. */
+export function referenceLogits64(
+  w: Gpt2Weights,
+  inputIds: number[],
+  factors: Float32Array | null,
+  mode: AtmanMode,
+  layers?: number[],
+  extra: ReferenceExtras = {},
+): Float64Array {
   const visible = (j: number) => !extra.keyMask || extra.keyMask[j] !== 0;
   const S = inputIds.length;
   const E = w.nEmbd;
@@ -140,7 +156,8 @@ export function referenceLogits(
   let h: Float64Array[] = inputIds.map((id, i) => {
     if (id < 0 || id >= w.vocab) throw new Error(`token id ${id} out of range`);
     const v = new Float64Array(E);
-    for (let e = 0; e < E; e++) v[e] = wte[id * E + e]! + wpe[i * E + e]!;
+    const row = extra.tokenEmbedding?.(i);
+    for (let e = 0; e < E; e++) v[e] = (row ? row[e]! : wte[id * E + e]!) + wpe[i * E + e]!;
     return v;
   });
 
@@ -177,9 +194,10 @@ export function referenceLogits(
         let z = 0;
         const pr = new Float64Array(i + 1);
         for (let j = 0; j <= i; j++) z += pr[j] = visible(j) ? Math.exp(s[j]! - mx) : 0;
+        for (let j = 0; j <= i; j++) pr[j] = z > 0 ? pr[j]! / z : 0;
+        extra.editProbs?.(l, hd, i, pr);
         for (let j = 0; j <= i; j++) {
-          const a = z > 0 ? pr[j]! / z : 0;
-          pr[j] = a;
+          const a = pr[j]!;
           for (let d = 0; d < D; d++) ctx[i]![hd * D + d]! += a * v(j, d);
         }
         extra.onProbs?.(l, hd, i, pr);
@@ -197,7 +215,7 @@ export function referenceLogits(
     });
   }
 
-  const out = new Float32Array(S * w.vocab);
+  const out = new Float64Array(S * w.vocab);
   for (let i = 0; i < S; i++) {
     const hf = layerNorm(h[i]!, get(w, 'transformer.ln_f.weight'), get(w, 'transformer.ln_f.bias'), w.eps);
     for (let t = 0; t < w.vocab; t++) {

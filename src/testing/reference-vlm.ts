@@ -94,6 +94,8 @@ export function attendHead(
   factors: ArrayLike<number> | null,
   mode: AtmanMode,
   causal: boolean,
+  /** may change each attention row (over the visible keys) before it weighs the values */
+  editProbs?: (row: number, probs: Float64Array) => void,
 ): Vec[] {
   const out: Vec[] = [];
   for (let i = 0; i < rows; i++) {
@@ -121,9 +123,11 @@ export function attendHead(
     let z = 0;
     for (let j = 0; j < visible; j++) z += p[j] = Math.exp(s[j]! - mx);
     const ctx = new Float64Array(D);
+    for (let j = 0; j < visible; j++) p[j] = p[j]! / z;
+    editProbs?.(i, p);
     for (let j = 0; j < visible; j++) {
       const vj = v(j);
-      for (let d = 0; d < D; d++) ctx[d]! += (p[j]! / z) * vj[d]!;
+      for (let d = 0; d < D; d++) ctx[d]! += p[j]! * vj[d]!;
     }
     out.push(ctx);
   }
@@ -147,6 +151,28 @@ export interface LlamaReference {
   /** token embedding table [vocab, hidden], from embed_tokens.onnx */
   embedTable: Vec;
   imageTokenId: number;
+  /** weight-name prefix of the decoder: 'model.text_model.' (idefics3) or 'model.' (causal Llama exports) */
+  prefix?: string;
+}
+
+/** A causal Llama fixture exported by optimum (tiny-llama, the demo model): weights from onnx/model.onnx. */
+export function loadLlamaReference(dir: string): LlamaReference {
+  const c = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+  const w = new WeightSet(readInitializers(readFileSync(join(dir, 'onnx', 'model.onnx'))));
+  return {
+    w,
+    nLayer: c.num_hidden_layers,
+    nHead: c.num_attention_heads,
+    nKvHead: c.num_key_value_heads ?? c.num_attention_heads,
+    hidden: c.hidden_size,
+    headDim: c.head_dim ?? c.hidden_size / c.num_attention_heads,
+    vocab: c.vocab_size,
+    ropeTheta: c.rope_theta ?? 10000,
+    eps: c.rms_norm_eps,
+    embedTable: w.get('model.embed_tokens.weight'),
+    imageTokenId: -1,
+    prefix: 'model.',
+  };
 }
 
 export function loadIdefics3Reference(dir: string): LlamaReference {
@@ -202,14 +228,23 @@ export function rotary(x: Vec, pos: number, theta: number): Vec {
  * Logits [S, vocab] (row-major) of the Llama decoder over input embeddings at positions 0..S-1.
  * phi: factor per key column (length S) or null; layers: the manipulated layers (default all).
  */
-export function llamaLogits(ref: LlamaReference, embeds: readonly Vec[], phi: ArrayLike<number> | null, mode: AtmanMode, layers?: readonly number[]): Float64Array {
+export function llamaLogits(
+  ref: LlamaReference,
+  embeds: readonly Vec[],
+  phi: ArrayLike<number> | null,
+  mode: AtmanMode,
+  layers?: readonly number[],
+  /** may change each attention row before it weighs the values */
+  editProbs?: (layer: number, head: number, row: number, probs: Float64Array) => void,
+): Float64Array {
   const { w, nHead: H, nKvHead: KVH, hidden: E, headDim: D, vocab: V } = ref;
+  const pre = ref.prefix ?? 'model.text_model.';
   const S = embeds.length;
   if (phi && phi.length !== S) throw new Error(`phi has ${phi.length} entries for ${S} columns`);
-  const I = w.dims('model.text_model.layers.0.mlp.gate_proj.MatMul.weight')[1]!;
+  const I = w.dims(`${pre}layers.0.mlp.gate_proj.MatMul.weight`)[1]!;
   let h: Vec[] = embeds.map((r) => Float64Array.from(r));
   for (let l = 0; l < ref.nLayer; l++) {
-    const p = `model.text_model.layers.${l}`;
+    const p = `${pre}layers.${l}`;
     const x = h.map((r) => rmsNorm(r, w.get(`${p}.input_layernorm.weight`), ref.eps));
     const q = x.map((r) => matvec(r, w.get(`${p}.self_attn.q_proj.MatMul.weight`), E, H * D));
     const k = x.map((r) => matvec(r, w.get(`${p}.self_attn.k_proj.MatMul.weight`), E, KVH * D));
@@ -219,7 +254,7 @@ export function llamaLogits(ref: LlamaReference, embeds: readonly Vec[], phi: Ar
       const kv = Math.floor(hd / (H / KVH));
       const qs = q.map((r, i) => rotary(r.slice(hd * D, (hd + 1) * D), i, ref.ropeTheta));
       const ks = k.map((r, j) => rotary(r.slice(kv * D, (kv + 1) * D), j, ref.ropeTheta));
-      const heads = attendHead((i) => qs[i]!, (j) => ks[j]!, (j) => v[j]!.subarray(kv * D, (kv + 1) * D), S, S, manipulated(layers, l) ? phi : null, mode, true);
+      const heads = attendHead((i) => qs[i]!, (j) => ks[j]!, (j) => v[j]!.subarray(kv * D, (kv + 1) * D), S, S, manipulated(layers, l) ? phi : null, mode, true, editProbs && ((i, pr) => editProbs(l, hd, i, pr)));
       heads.forEach((c, i) => ctx[i]!.set(c, hd * D));
     }
     h = h.map((r, i) => add(r, matvec(ctx[i]!, w.get(`${p}.self_attn.o_proj.MatMul.weight`), H * D, E)));
@@ -231,7 +266,7 @@ export function llamaLogits(ref: LlamaReference, embeds: readonly Vec[], phi: Ar
     });
   }
   const out = new Float64Array(S * V);
-  h.forEach((r, i) => out.set(matvec(rmsNorm(r, w.get('model.text_model.norm.weight'), ref.eps), w.get('lm_head.MatMul.weight'), E, V), i * V));
+  h.forEach((r, i) => out.set(matvec(rmsNorm(r, w.get(`${pre}norm.weight`), ref.eps), w.get('lm_head.MatMul.weight'), E, V), i * V));
   return out;
 }
 

@@ -69,6 +69,8 @@ export interface RunReport {
   rowCoupling?: RowCouplingReport;
   /** the memory budget, the batch size it chose and the estimate at that size (AtMan runs) */
   memory?: MemoryReport;
+  /** integrated gradients: the attributions' sum against L(x) - L(0), summed over target tokens */
+  completeness?: { attributed: number; difference: number; gap: number; relativeGap: number };
 }
 
 const MEMORY_ERROR = /out of memory|\boom\b|device (was )?lost|failed to allocate|allocation failed|bad_alloc/i;

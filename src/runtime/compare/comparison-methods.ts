@@ -24,13 +24,21 @@ import { checkRunNumbers } from '../../core/numbers';
 import { assertFinite } from '../../core/scores';
 import type { AtmanModel } from '../atman/atman-model';
 import { plainTokens, prepare } from '../atman/prepare';
-import { COMPARISON_METHODS, COMPARISON_SIGNS, type Explanation, SCHEMA_VERSION } from '../schema';
-import { attentionScores } from './attention-methods';
+import { COMPARISON_METHODS, COMPARISON_SIGNS, type Explanation, GRADIENT_METHODS, type GradientMethod, SCHEMA_VERSION } from '../schema';
+import { attentionScores, releaseComparisonSessions as releaseAttentionSessions } from './attention-methods';
+import { releaseGradientSessions } from '../gradients/gradient-sessions';
 import type { AttentionOptions, ComparisonRequest } from './method-scores';
 import { occlusionScores } from './occlusion';
+import { gradientScores } from '../gradients/gradient-methods';
+
+const isGradientMethod = (m: string): m is GradientMethod => (GRADIENT_METHODS as readonly string[]).includes(m);
 
 export type { AttentionOptions, AttentionQuery, ComparisonRequest } from './method-scores';
-export { releaseComparisonSessions } from './attention-methods';
+/** Releases the extra sessions the comparison methods made for this model (attention probabilities, gradients). */
+export async function releaseComparisonSessions(model: AtmanModel): Promise<void> {
+  await releaseAttentionSessions(model);
+  await releaseGradientSessions(model);
+}
 
 export async function explainComparison(model: AtmanModel, req: ComparisonRequest): Promise<Explanation> {
   const t0 = performance.now();
@@ -46,7 +54,9 @@ export async function explainComparison(model: AtmanModel, req: ComparisonReques
   const result =
     req.method === 'attention' || req.method === 'rollout'
       ? await attentionScores(model, p, req.method, attentionOptionsOf(req, p.settings.layers))
-      : await occlusionScores(model, p, req.method, req, t0);
+      : isGradientMethod(req.method)
+        ? await gradientScores(model, p, req.method, req, t0)
+        : await occlusionScores(model, p, req.method, req, t0);
   assertFinite([result.ce0, ...result.perTarget, result.scores], 'units');
   return {
     schemaVersion: SCHEMA_VERSION,
@@ -66,7 +76,7 @@ export async function explainComparison(model: AtmanModel, req: ComparisonReques
     baseline: { crossEntropy: Array.from(result.ce0) },
     settings: p.settings,
     model: model.facts,
-    passes: req.method.startsWith('occlusion') ? 1 + p.units.length : 1,
+    passes: req.method.startsWith('occlusion') ? 1 + p.units.length : isGradientMethod(req.method) ? result.report.rowsComputed : 1,
     batchSize: result.report.batchSize,
     run: result.report,
     seconds: (performance.now() - t0) / 1000,

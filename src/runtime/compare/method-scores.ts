@@ -40,4 +40,6 @@ export interface ComparisonRequest
   method: ComparisonMethod;
   /** for 'attention' and 'rollout' */
   attention?: AttentionOptions;
+  /** for 'integrated-gradients': Gauss–Legendre nodes (default 50) */
+  steps?: number;
 }

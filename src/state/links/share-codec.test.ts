@@ -250,6 +250,17 @@ describe('share codec: comparison, faithfulness and steering', () => {
     expect(d.state.steer!.result!.unsteered.text).toBe(' Paris');
   });
 
+  it('carries a gradient method as the comparison, with integrated gradients\' completeness check', async () => {
+    const x = sampleExplanation();
+    const y = sampleExplanation({ method: 'integrated-gradients', sign: 'gradient sign' });
+    y.run = { ...y.run, completeness: { attributed: -2.05, difference: -2.03, gap: -0.02, relativeGap: 0.0099 } };
+    const d = await decodeShare(await encodeShare({ ...base, explanation: x, comparison: y }));
+    expect(d.problems).toEqual([]);
+    expect(d.state.comparison).toEqual(y);
+    const z = sampleExplanation({ method: 'chefer', sign: 'chefer sign' });
+    expect((await decodeShare(await encodeShare({ ...base, explanation: x, comparison: z }))).state.comparison).toEqual(z);
+  });
+
   it('leaves out damaged or out-of-range parts, in words, and keeps the rest', async () => {
     const good = await encodeShare({ ...base, faithfulness: { primary: summary, comparison: null }, steer });
     const bad = async (key: string, value: unknown) => withField(good, key, await deflateText(JSON.stringify(value)));

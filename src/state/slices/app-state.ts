@@ -118,7 +118,7 @@ export interface ViewSlice {
   hover(unit: number | null): void;
 }
 
-/** The forward-only methods AtMan is compared with (the engine's ComparisonMethod). */
+/** The methods AtMan is compared with: forward-only and gradient methods (the engine's ComparisonMethod). */
 export type CompareMethod = Exclude<ExplanationMethod, 'atman'>;
 
 export type AttentionQuery = NonNullable<AttentionOptions['query']>;

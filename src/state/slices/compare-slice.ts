@@ -12,7 +12,7 @@ import type { AppState, AppStore } from './app-state';
 import type { CompareMethod, AttentionQuery, AttentionChoice, CompareScale, AnalysisTask, FaithfulnessSide, CompareSlice } from './app-state';
 export type { CompareMethod, AttentionQuery, AttentionChoice, CompareScale, AnalysisTask, FaithfulnessSide, CompareSlice } from './app-state';
 
-export const COMPARE_METHODS: readonly CompareMethod[] = ['occlusion-delete', 'occlusion-mask', 'attention', 'rollout'];
+export const COMPARE_METHODS: readonly CompareMethod[] = ['occlusion-delete', 'occlusion-mask', 'attention', 'rollout', 'input-x-gradient', 'integrated-gradients', 'chefer'];
 
 export const DEFAULT_ATTENTION: AttentionChoice = { layers: null, heads: null, query: 'target-mean' };
 

@@ -7,6 +7,9 @@ export const METHOD_LABELS: Record<ExplanationMethod, string> = {
   'occlusion-mask': 'Occlusion (unit masked out)',
   attention: 'Raw attention',
   rollout: 'Attention rollout',
+  'input-x-gradient': 'Input × gradient',
+  'integrated-gradients': 'Integrated gradients',
+  chefer: 'Chefer (gradient × attention)',
 };
 
 /** One line per method: what a score is, and which sign means what. */
@@ -16,6 +19,9 @@ export const METHOD_SIGNS: Record<ExplanationMethod, string> = {
   'occlusion-mask': "Score = change in the target's cross-entropy when the unit is masked out (attention mask 0); positive (orange) = evidence for the target, negative (blue) = against.",
   attention: 'Score = attention mass from the rows predicting the target to the unit, averaged over layers and heads: how much the model looks at it, never negative, and not a change in cross-entropy.',
   rollout: 'Score = attention-rollout mass through the layers from the rows predicting the target to the unit: never negative, and not a change in cross-entropy.',
+  'input-x-gradient': "Score = the unit's token embeddings times the gradient of the target's log-probability with respect to them; positive (orange) = evidence for the target, negative (blue) = against.",
+  'integrated-gradients': "Score = the unit's token embeddings times the gradient of the target's log-probability averaged along the path from zero embeddings (50 Gauss–Legendre steps); positive (orange) = evidence for the target, negative (blue) = against.",
+  chefer: "Score = Chefer's gradient-weighted attention relevance from the rows predicting the target to the unit (the positive part of gradient × attention, through the layers): never negative, higher = more evidence.",
 };
 
 /** Short help for the method picker. */
@@ -24,5 +30,8 @@ export const METHOD_HELP: Record<Exclude<ExplanationMethod, 'atman'>, string> = 
   'occlusion-mask': 'Hide one unit with attention mask 0 (one pass per unit); not for fused attention',
   attention: 'Read the attention probabilities of one pass; not for fused attention',
   rollout: 'Attention multiplied through the layers (one pass); not for fused attention',
+  'input-x-gradient': 'Embeddings × gradient (one backward pass per target token)',
+  'integrated-gradients': 'Gradients along the path from zero embeddings (50 backward passes per target token)',
+  chefer: 'Gradient-weighted attention through the layers (one backward pass per target token)',
 };
 

@@ -1,0 +1,181 @@
+// The gradient methods AtMan is compared with, as docs/autodiff.md defines them (sign: positive =
+// evidence for the target):
+//  - 'input-x-gradient': s_i = sum_d x_id · dL/dx_id, L = sum_t log p(target_t), x = token embeddings;
+//  - 'integrated-gradients': baseline 0, Gauss–Legendre nodes a_k and weights w_k on [0, 1]:
+//    s_i = sum_d x_id · sum_k w_k · dL/dx_id at a_k·x; the run report gives the completeness gap;
+//  - 'chefer': per target token t, y = the raw logit of target_t at its row; R = I, for each layer
+//    R <- R + mean_h max(G ⊙ A, 0) · R with G = dy/dA; s_j += (R - I)[row_t, j].
+// Every method keeps one row per target token (the gradient of that token's log-probability, or of
+// its logit), so unit scores are sums of token scores over the unit's positions and
+// `--target-granularity token` gets per-target rows as AtMan does.
+import type { Tensor as OrtTensor } from 'onnxruntime-common';
+import { AtmanError, DEFAULT_MEMORY_BUDGET, aggregate, cheferRow, chooseGradientBatchSize, gaussLegendre01, inputTimesGradient } from '../../core';
+import { TARGET_LOGPROBS_OUTPUT } from '../../graph/append-target-scoring';
+import { GRAD_SEED_INPUT } from '../../graph/autodiff/append-gradients';
+import { DataType } from '../../graph/ir/onnx-ir';
+import type { AtmanModel } from '../atman/atman-model';
+import { buildFeeds, feedBytes } from '../atman/feeds';
+import type { Prepared } from '../atman/prepare';
+import type { RunReport } from '../atman/pass-runner';
+import type { GradientMethod } from '../schema';
+import { type ComparisonRequest, type Scores, emptyReport } from '../compare/method-scores';
+import { type GradientSession, gradientSession } from './gradient-sessions';
+
+export const DEFAULT_IG_STEPS = 50;
+export const MAX_IG_STEPS = 512;
+
+/** One batch item: the embeddings scaled by alpha, and the target whose score is differentiated. */
+interface Item {
+  alpha: number;
+  target: number;
+  /** quadrature weight (integrated gradients) or 1; 0 for the completeness endpoints */
+  weight: number;
+}
+
+export interface GradientScores extends Scores {
+  /** per target token, the score of every sequence position: [T][S] */
+  tokenScores: Float64Array[];
+}
+
+export async function gradientScores(model: AtmanModel, p: Prepared, method: GradientMethod, req: ComparisonRequest, t0: number): Promise<GradientScores> {
+  if (model.current.coupling.coupled) {
+    throw new AtmanError('MODEL_UNSUPPORTED', `${model.id} quantizes its activations per tensor (8-bit dynamic quantization), which has no gradient; pick its fp32 or q4 variant for the gradient methods.`);
+  }
+  const kind = method === 'chefer' ? 'attention' : 'embeddings';
+  const g = await gradientSession(model, kind);
+  if (g.seedType !== DataType.FLOAT) {
+    throw new AtmanError('MODEL_UNSUPPORTED', `The gradient methods run on float32 graphs for now; this variant of ${model.id} computes in another type. Pick its fp32 or q4 variant.`);
+  }
+  const S = p.ids.length;
+  const T = p.targetIds.length;
+  const c = model.config;
+  const batchSize = req.batchSize ?? chooseGradientBatchSize({
+    vocab: c.vocabSize, seqLen: S, numHeads: c.numHeads, hiddenSize: c.hiddenSize, logitRows: T, layers: c.numLayers, budgetBytes: req.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET,
+  });
+  const report = emptyReport(batchSize, true);
+  Object.assign(report, g.attention);
+  report.notes.push(`backward graph: ${g.report.backwardNodes} nodes over ${Object.values(g.report.differentiated).reduce((a, b) => a + b, 0)} differentiated forward nodes`);
+  const tokenScores = Array.from({ length: T }, () => new Float64Array(S));
+  let ce0: Float64Array;
+  if (method === 'chefer') ce0 = await runChefer(model, g, p, batchSize, req, report, tokenScores, t0);
+  else {
+    const steps = method === 'input-x-gradient' ? null : stepsOf(req.steps);
+    ce0 = await runEmbeddingGradients(model, g, p, steps, batchSize, req, report, tokenScores, t0);
+  }
+  const perTarget = p.units.map((u) => Float64Array.from({ length: T }, (_, t) => u.positions.reduce((a, i) => a + (i < S ? tokenScores[t]![i]! : 0), 0)));
+  return { scores: aggregate(perTarget, p.settings.postprocess), perTarget, ce0, report, tokenScores };
+}
+
+function stepsOf(steps: number | undefined): number {
+  const n = steps ?? DEFAULT_IG_STEPS;
+  if (!(Number.isInteger(n) && n >= 1 && n <= MAX_IG_STEPS)) throw new AtmanError('BAD_SETTING', `Integrated gradients takes 1 to ${MAX_IG_STEPS} steps, not ${steps}.`);
+  return n;
+}
+
+async function runEmbeddingGradients(
+  model: AtmanModel, g: GradientSession, p: Prepared, steps: number | null, batchSize: number, req: ComparisonRequest, report: RunReport, tokenScores: Float64Array[], t0: number,
+): Promise<Float64Array> {
+  const S = p.ids.length;
+  const T = p.targetIds.length;
+  const table = model.embeddings;
+  if (!table) throw new AtmanError('MODEL_UNSUPPORTED', `The token-embedding table of ${model.id} was not found, so input × gradient and integrated gradients have no input vectors.`);
+  const D = table.dim;
+  const x = new Float32Array(S * D);
+  p.ids.forEach((id, i) => x.set(table.row(id), i * D));
+  const items: Item[] = [];
+  // Integrated gradients also runs the two ends of the path (weight 0) for the completeness check.
+  const quad = steps ? gaussLegendre01(steps) : { nodes: [1], weights: [1] };
+  for (let k = 0; k < quad.nodes.length; k++) for (let t = 0; t < T; t++) items.push({ alpha: quad.nodes[k]!, target: t, weight: quad.weights[k]! });
+  if (steps) items.push({ alpha: 1, target: 0, weight: 0 }, { alpha: 0, target: 0, weight: 0 });
+  const ends = new Map<number, Float64Array>();
+  let ce0: Float64Array | null = null;
+  await inBatches(items, batchSize, req, report, t0, async (batch) => {
+    const n = batch.length;
+    const feeds = buildFeeds(g.inputs, model.config, model.backend.Tensor, { ids: p.ids, batch: n, factors: null, targetRows: p.targetIds.map((_, t) => p.promptLen - 1 + t), targetIds: p.targetIds });
+    const emb = new Float32Array(n * S * D);
+    const seed = new Float32Array(n * T);
+    batch.forEach((it, b) => {
+      for (let k = 0; k < S * D; k++) emb[b * S * D + k] = it.alpha * x[k]!;
+      if (it.weight !== 0) seed[b * T + it.target] = 1;
+    });
+    feeds[g.embeddingsInput!] = new model.backend.Tensor('float32', emb, [n, S, D]);
+    feeds[GRAD_SEED_INPUT] = new model.backend.Tensor('float32', seed, [n, T]);
+    const out = await g.session.run(feeds, [TARGET_LOGPROBS_OUTPUT, g.gradients[0]!]);
+    const lp = (await out[TARGET_LOGPROBS_OUTPUT]!.getData()) as Float32Array;
+    const grad = (await out[g.gradients[0]!]!.getData()) as Float32Array;
+    batch.forEach((it, b) => {
+      const rowLp = Float64Array.from(lp.subarray(b * T, (b + 1) * T));
+      if (it.weight !== 0) inputTimesGradient(x, grad.subarray(b * S * D, (b + 1) * S * D), S, D, tokenScores[it.target]! as Float64Array<ArrayBuffer>, it.weight);
+      if (it.alpha === 1 && (it.weight === 0 || !steps)) ce0 ??= rowLp.map((v) => -v);
+      if (it.weight === 0) ends.set(it.alpha, rowLp);
+    });
+    report.ioPeakBytes = Math.max(report.ioPeakBytes, feedBytes(feeds) + (lp.byteLength + grad.byteLength));
+    dispose(out);
+  });
+  if (steps) {
+    const [full, zero] = [ends.get(1)!, ends.get(0)!];
+    let attributed = 0;
+    let difference = 0;
+    for (let t = 0; t < T; t++) {
+      attributed += tokenScores[t]!.reduce((a, v) => a + v, 0);
+      difference += full[t]! - zero[t]!;
+    }
+    report.completeness = { attributed, difference, gap: attributed - difference, relativeGap: Math.abs(attributed - difference) / Math.max(Math.abs(difference), 1e-12) };
+    report.notes.push(`integrated gradients over ${steps} Gauss–Legendre nodes; completeness: attributions sum to ${attributed.toPrecision(6)} against L(x) - L(0) = ${difference.toPrecision(6)}`);
+  }
+  return ce0!;
+}
+
+async function runChefer(
+  model: AtmanModel, g: GradientSession, p: Prepared, batchSize: number, req: ComparisonRequest, report: RunReport, tokenScores: Float64Array[], t0: number,
+): Promise<Float64Array> {
+  const S = p.ids.length;
+  const T = p.targetIds.length;
+  const V = model.config.vocabSize;
+  const P = p.promptLen;
+  const ce0 = new Float64Array(T);
+  const items = p.targetIds.map((_, t) => t);
+  await inBatches(items, batchSize, req, report, t0, async (batch) => {
+    const n = batch.length;
+    const feeds = buildFeeds(g.inputs, model.config, model.backend.Tensor, { ids: p.ids, batch: n, factors: null, targetRows: p.targetIds.map((_, t) => P - 1 + t), targetIds: p.targetIds });
+    const seed = new Float32Array(n * T * V);
+    batch.forEach((t, b) => (seed[(b * T + t) * V + p.targetIds[t]!] = 1));
+    feeds[GRAD_SEED_INPUT] = new model.backend.Tensor('float32', seed, [n, T, V]);
+    const out = await g.session.run(feeds, [TARGET_LOGPROBS_OUTPUT, ...g.probs, ...g.gradients]);
+    const lp = (await out[TARGET_LOGPROBS_OUTPUT]!.getData()) as Float32Array;
+    const A: Float32Array[] = [];
+    const G: Float32Array[] = [];
+    let H = 0;
+    for (let l = 0; l < g.probs.length; l++) {
+      const a = out[g.probs[l]!]!;
+      if (!(a.dims.length === 4 && a.dims[2] === S && a.dims[3] === S)) throw new AtmanError('MODEL_UNSUPPORTED', `The attention probabilities of this graph have shape [${a.dims.join(', ')}], not [batch, heads, ${S}, ${S}].`);
+      H = a.dims[1]!;
+      A.push((await a.getData()) as Float32Array);
+      G.push((await out[g.gradients[l]!]!.getData()) as Float32Array);
+    }
+    const per = H * S * S;
+    batch.forEach((t, b) => {
+      const row = cheferRow(A.map((a) => a.subarray(b * per, (b + 1) * per)), G.map((x) => x.subarray(b * per, (b + 1) * per)), H, S, P - 1 + t);
+      tokenScores[t]!.set(row);
+      if (b === 0) for (let k = 0; k < T; k++) ce0[k] = -lp[k]!;
+    });
+    report.ioPeakBytes = Math.max(report.ioPeakBytes, feedBytes(feeds) + 2 * A.reduce((s, a) => s + a.byteLength, 0));
+    dispose(out);
+  });
+  report.notes.push("Chefer's decoder rule: y = the raw logit of each target token; relevance through all layers, heads averaged");
+  return ce0;
+}
+
+async function inBatches<T>(items: T[], batchSize: number, req: ComparisonRequest, report: RunReport, t0: number, run: (batch: T[]) => Promise<void>): Promise<void> {
+  for (let from = 0; from < items.length; from += batchSize) {
+    if (req.signal?.aborted) throw new AtmanError('CANCELLED', `Cancelled after ${from} of ${items.length} gradient passes.`);
+    const batch = items.slice(from, from + batchSize);
+    await run(batch);
+    report.batches++;
+    report.rowsComputed += batch.length;
+    report.rowsFullRecompute += batch.length;
+    req.onProgress?.({ stage: 'passes', loaded: Math.min(items.length, from + batchSize), total: items.length, elapsedSeconds: (performance.now() - t0) / 1000 });
+  }
+}
+
+const dispose = (out: Record<string, OrtTensor>): void => Object.values(out).forEach((t) => t.dispose?.());

@@ -1,0 +1,120 @@
+// The graphs the gradient methods run, built once per model from the graph as loaded (not the AtMan
+// control: the gradient methods manipulate nothing) and cached beside it:
+//  - 'embeddings' (input × gradient, integrated gradients): the token-embedding lookup replaced by
+//    an input, the score head (target log-probabilities), and d(sum seed · logprobs)/d embeddings;
+//  - 'attention' (Chefer): the target rows' logits, every layer's attention probabilities as
+//    outputs, and d(sum seed · logits)/d each layer's probabilities.
+// Fused attention is rewritten as standard ops first (the probabilities must exist), stacked caches
+// split, and a merged decoder's If resolved to its no-cache branch (every gradient run starts
+// without a cache).
+import type { InferenceSession } from 'onnxruntime-common';
+import { AtmanError } from '../../core/errors';
+import { TARGET_LOGPROBS_OUTPUT, TARGET_POSITIONS_INPUT, appendTargetScoring } from '../../graph/append-target-scoring';
+import { type AppendGradientsReport, appendGradients } from '../../graph/autodiff/append-gradients';
+import { feedTokenEmbeddings } from '../../graph/autodiff/feed-token-embeddings';
+import { resolveMergedIf } from '../../graph/autodiff/resolve-merged-if';
+import { exposeAttentionProbs } from '../../graph/expose-attention-probs';
+import { producers } from '../../graph/ir/graph-utils';
+import { type Model, type ValueInfo, decodeModel, encodeModel } from '../../graph/ir/onnx-ir';
+import { splitStackedCache } from '../../graph/split-stacked-cache';
+import type { AtmanModel } from '../atman/atman-model';
+import { attentionReport, chooseAttentionPath } from '../atman/attention-path';
+
+export type GradientGraphKind = 'embeddings' | 'attention';
+
+export interface GradientSession {
+  kind: GradientGraphKind;
+  session: InferenceSession;
+  inputs: ValueInfo[];
+  /** the input the token embeddings are fed through (embeddings graph) */
+  embeddingsInput: string | null;
+  /** attention-probability outputs by layer, and the gradient outputs in the same order (attention graph) */
+  probs: string[];
+  gradients: string[];
+  /** element type of the seed input */
+  seedType: number;
+  report: AppendGradientsReport;
+  attention: { attention?: string };
+  /** bytes of the encoded graph: the backward graph's size shows here */
+  graphBytes: number;
+}
+
+const sessions = new WeakMap<AtmanModel, Map<GradientGraphKind, Promise<GradientSession>>>();
+
+/** Builds the gradient graph of one kind (exported for tests and the benchmark). */
+export function buildGradientGraph(bytes: Uint8Array, kind: GradientGraphKind, expectedLayers?: number): { graph: Model; made: Omit<GradientSession, 'session' | 'graphBytes'> } {
+  const graph = decodeModel(bytes);
+  splitStackedCache(graph);
+  const path = chooseAttentionPath(graph, 'multiplicative', 'decomposed');
+  resolveMergedIf(graph);
+  if (kind === 'embeddings') {
+    const fed = feedTokenEmbeddings(graph);
+    appendTargetScoring(graph);
+    const report = appendGradients(graph, { output: TARGET_LOGPROBS_OUTPUT, wrt: [fed.input], distinctIndices: scoringIndices(graph) });
+    return {
+      graph,
+      made: { kind, inputs: graph.graph.inputs, embeddingsInput: fed.input, probs: [], gradients: [report.gradients[0]!.output], seedType: seedTypeOf(graph), report, attention: attentionReport(path) },
+    };
+  }
+  appendTargetScoring(graph);
+  const exposed = exposeAttentionProbs(graph, expectedLayers !== undefined ? { expectedLayers } : {});
+  const prod = producers(graph.graph);
+  // The exposed output is a Cast of the Softmax output: the gradient is taken at the Softmax output itself.
+  const softmaxOut = exposed.outputs.map((o) => prod.get(o.output)!.inputs[0]!);
+  const report = appendGradients(graph, { output: 'logits', wrt: softmaxOut, distinctIndices: scoringIndices(graph) });
+  return {
+    graph,
+    made: {
+      kind,
+      inputs: graph.graph.inputs,
+      embeddingsInput: null,
+      probs: exposed.outputs.map((o) => o.output),
+      gradients: report.gradients.map((r) => r.output),
+      seedType: seedTypeOf(graph),
+      report,
+      attention: attentionReport(path),
+    },
+  };
+}
+
+/**
+ * Index tensors of the score head that never repeat a value: the target rows (distinct positions),
+ * and the per-row target ids its GatherElements reads (one element per row). Graphs below opset 16
+ * cannot add up repeated indices, so saying so keeps the gradient exact there too.
+ */
+function scoringIndices(m: Model): string[] {
+  const picks = m.graph.nodes.filter((n) => n.opType === 'GatherElements' && n.outputs[0]!.startsWith('atman_score/')).map((n) => n.inputs[1]!);
+  return [TARGET_POSITIONS_INPUT, ...picks];
+}
+
+const seedTypeOf = (m: Model): number => m.graph.inputs.find((v) => v.name === 'atman_grad_seed')!.elemType;
+
+export function gradientSession(model: AtmanModel, kind: GradientGraphKind): Promise<GradientSession> {
+  let byKind = sessions.get(model);
+  if (!byKind) sessions.set(model, (byKind = new Map()));
+  let made = byKind.get(kind);
+  if (made) return made;
+  made = (async () => {
+    const { graph, made: parts } = buildGradientGraph(model.original.bytes, kind, model.config.numLayers);
+    const bytes = encodeModel(graph);
+    let session: InferenceSession;
+    try {
+      session = await model.backend.createSession(bytes, model.original.external);
+    } catch (e) {
+      throw new AtmanError('BACKEND_FAILED', `The ${model.backend.name} backend could not create the gradient session of ${model.id}: ${(e as Error).message}`);
+    }
+    return { ...parts, session, graphBytes: bytes.byteLength };
+  })();
+  byKind.set(kind, made);
+  const mine = made;
+  made.catch(() => byKind.get(kind) === mine && byKind.delete(kind));
+  return made;
+}
+
+/** Releases the gradient sessions made for this model, if any. */
+export async function releaseGradientSessions(model: AtmanModel): Promise<void> {
+  const byKind = sessions.get(model);
+  if (!byKind) return;
+  sessions.delete(model);
+  for (const made of byKind.values()) await (await made.catch(() => null))?.session.release();
+}
