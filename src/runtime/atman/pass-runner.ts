@@ -151,6 +151,7 @@ export async function runPassesOn(model: AtmanModel, control: ControlState, job:
       batch: passes.length,
       factors,
       crossFactors,
+      layerModes: control.layerModes,
       ...(job.context ? { context: job.context } : {}),
       pastLength: start,
       ...(past ? { past } : {}),
