@@ -6,6 +6,7 @@ import type { ControlMode } from '../../core/types';
 import { type TargetScoringReport, appendTargetScoring } from '../../graph/append-target-scoring';
 import { type AttentionControlReport, insertAttentionControl, layerModes, reportFor } from '../../graph/insert-attention-control';
 import { DataType, type Model, type ValueInfo, decodeModel, encodeModel } from '../../graph/ir/onnx-ir';
+import { referenceWeightsInFile } from '../../graph/ir/weights-by-reference';
 import { type SplitStackedCacheReport, splitStackedCache } from '../../graph/split-stacked-cache';
 import { type AttentionPath, type AttentionPreference, chooseAttentionPath, keepsFusedAttention } from './attention-path';
 import { dequantizeDynamicMatMuls } from '../../graph/dequantize-dynamic-matmuls';
@@ -126,11 +127,20 @@ export class AtmanModel {
     readonly layout: ModelLayout,
     /** image encoder and embedding graphs of a vision-language model */
     readonly vision: VisionParts | null,
-    private readonly graphBytes: Uint8Array,
+    /** the graph file as read; dropped after loading where it can be read again from disk (see load) */
+    private graphBytes: Uint8Array | null,
     private readonly external: ExternalFile[],
     private control: ControlState,
     private readonly attentionPreference: AttentionPreference = 'auto',
+    private readonly source: ModelSource | null = null,
   ) {}
+
+  /** the graph file on disk, where the source is a folder and the backend reads weights by path */
+  private graphPath: string | null = null;
+
+  private async graphFile(): Promise<Uint8Array> {
+    return this.graphBytes ?? (await this.source!.read(this.onnxFile));
+  }
 
   get dtype(): ModelDtype {
     return this.variant.dtype;
@@ -145,9 +155,9 @@ export class AtmanModel {
     return this.control;
   }
 
-  /** The graph as loaded, before any rewrite, and the weight files it points to: for other graph passes over the same model. */
-  get original(): { bytes: Uint8Array; external: readonly ExternalFile[] } {
-    return { bytes: this.graphBytes, external: this.external };
+  /** The graph as loaded, before any rewrite, and the weight files it points to: for other graph passes over the same model (read again from disk where it was dropped). */
+  async original(): Promise<{ bytes: Uint8Array; external: readonly ExternalFile[] }> {
+    return { bytes: await this.graphFile(), external: this.external };
   }
 
   static async load(given: ModelSource, backend: OrtBackend, opts: LoadOptions = {}): Promise<AtmanModel> {
@@ -179,7 +189,15 @@ export class AtmanModel {
       vision = { layout, encoder: encoder.session, encoderFile: encoderFile!, embedTokens: embed?.session ?? null, embedFile, processor };
       embeddings ??= embed?.table ?? null;
     }
-    const model = new AtmanModel(source.id, choice, onnxFile, config, tokenizer, backend, embeddings, layout, vision, graphBytes, external, undefined as unknown as ControlState, opts.attention ?? 'auto');
+    // Where the backend reads weights from files (onnxruntime-node) and the graph lies on disk, the
+    // controlled graph points at the weights inside the original file and the bytes read here are
+    // let go after loading: another pass over the graph reads the file again. The token-embedding
+    // table is then copied out of them (as floats) unless that copy would be larger than half the file.
+    const graphPath = backend.readsFilesByPath ? (source.localPath?.(onnxFile) ?? null) : null;
+    const keepBytes = !graphPath || (embeddings !== null && config.vocabSize * embeddings.dim * 4 > graphBytes.length / 2);
+    if (!keepBytes && embeddings) embeddings = ownedEmbeddings(embeddings, config.vocabSize);
+    const model = new AtmanModel(source.id, choice, onnxFile, config, tokenizer, backend, embeddings, layout, vision, graphBytes, external, undefined as unknown as ControlState, opts.attention ?? 'auto', source);
+    model.graphPath = graphPath;
     model.fusedCapable = keepsFusedAttention(probe, model.attentionPreference);
     try {
       model.control = await model.buildControl(opts.mode ?? 'multiplicative', opts.layers ?? null, opts.selfCheck ?? true, opts.onProgress);
@@ -187,6 +205,7 @@ export class AtmanModel {
       await releaseVisionParts(vision);
       throw e;
     }
+    if (!keepBytes) model.graphBytes = null;
     const times = model.loadTimes;
     times.download = (downloaded - t0) / 1000 - times.rewrite;
     times.total = (performance.now() - t0) / 1000;
@@ -273,7 +292,8 @@ export class AtmanModel {
       t = now;
       return s;
     };
-    const graph = decodeModel(this.graphBytes);
+    const bytes = await this.graphFile();
+    const graph = decodeModel(bytes);
     // Before anything else: the later passes and the feeds see caches as separate keys and values.
     const cacheSplit = splitStackedCache(graph);
     const attention = chooseAttentionPath(graph, mode, this.attentionPreference);
@@ -283,6 +303,9 @@ export class AtmanModel {
     // A coupled LM head must see every row: pick the scored rows from its output.
     const scoring = appendTargetScoring(graph, 'logits', { rowsAt: couplingOps.length ? 'logits' : 'auto' });
     checkInputs(graph.graph.inputs);
+    const external = this.external;
+    const sessionFiles = this.graphPath ? [...external, { path: ORIGINAL_GRAPH_FILE, data: new Uint8Array(0), diskPath: this.graphPath }] : external;
+    if (this.graphPath) referenceWeightsInFile(graph, bytes, ORIGINAL_GRAPH_FILE);
     const rewritten = encodeModel(graph);
     if (!variant) times.rewrite = lap();
 
@@ -294,11 +317,11 @@ export class AtmanModel {
     let reference: Float32Array | null = null;
     if (check && (kernelsChanged || selfCheck === 'reference')) {
       onProgress?.({ stage: 'self-check', loaded: 0, total: 2 });
-      reference = this.referenceLogits ??= await this.originalLogits(check.ids, await check.context);
+      reference = this.referenceLogits ??= await this.originalLogits(bytes, check.ids, await check.context);
       if (!variant) times.reference = lap();
     }
     onProgress?.({ stage: 'session', loaded: 0, total: 1 });
-    const session = await this.createSession(rewritten);
+    const session = await this.createSession(rewritten, sessionFiles);
     if (!variant) times.session = lap();
     const state: ControlState = {
       mode,
@@ -336,19 +359,19 @@ export class AtmanModel {
   }
 
   /** The unmodified graph's logits on the self-check input, from a session released before this returns. */
-  private async originalLogits(ids: number[], context: DecoderContext): Promise<Float32Array> {
-    const original = await this.createSession(this.graphBytes);
+  private async originalLogits(bytes: Uint8Array, ids: number[], context: DecoderContext): Promise<Float32Array> {
+    const original = await this.createSession(bytes);
     try {
-      const inputs = decodeModel(this.graphBytes).graph.inputs;
+      const inputs = decodeModel(bytes).graph.inputs;
       return await logitsOf(original, buildFeeds(inputs, this.config, this.backend.Tensor, { ids, batch: 1, factors: null, context }));
     } finally {
       await original.release();
     }
   }
 
-  private async createSession(bytes: Uint8Array): Promise<InferenceSession> {
+  private async createSession(bytes: Uint8Array, external: readonly ExternalFile[] = this.external): Promise<InferenceSession> {
     try {
-      return await this.backend.createSession(bytes, this.external);
+      return await this.backend.createSession(bytes, external);
     } catch (e) {
       throw new AtmanError('BACKEND_FAILED', `The ${this.backend.name} backend could not create a session for ${this.id}: ${(e as Error).message}`);
     }
@@ -454,6 +477,16 @@ function cacheMap(m: Model): Map<string, string> | null {
     map.set(v.name, present);
   }
   return map;
+}
+
+/** Where the controlled graph finds the original graph file, whose weights it reads by offset. */
+const ORIGINAL_GRAPH_FILE = 'atman-original-graph.onnx';
+
+/** The table's rows as floats in a buffer of their own, so the graph file's bytes can be let go. */
+function ownedEmbeddings(t: EmbeddingTable, vocab: number): EmbeddingTable {
+  const rows = new Float32Array(vocab * t.dim);
+  for (let i = 0; i < vocab; i++) rows.set(t.row(i), i * t.dim);
+  return { dim: t.dim, row: (id) => rows.subarray(id * t.dim, (id + 1) * t.dim) };
 }
 
 /** The process's peak resident memory where the runtime reports it (Node), else undefined. */

@@ -3,7 +3,7 @@
 // is written to a temporary folder beside hard links to the original weight
 // files, or copies where the folder is on another file system. The original
 // files are never rewritten.
-import { link, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, link, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -19,6 +19,7 @@ export function createNodeBackend(opts: { threads?: number } = {}): OrtBackend {
     name: 'cpu',
     device: `onnxruntime-node ${ort.env.versions.common ?? ''}`.trim(),
     supportsFp16: true,
+    readsFilesByPath: true,
     Tensor: ort.Tensor,
     async createSession(model: Uint8Array, external: readonly ExternalFile[]) {
       if (external.length === 0) return ort.InferenceSession.create(model, sessionOptions);
@@ -30,7 +31,8 @@ export function createNodeBackend(opts: { threads?: number } = {}): OrtBackend {
           const target = join(dir, f.path);
           await mkdir(dirname(target), { recursive: true });
           const linked = f.diskPath ? await link(f.diskPath, target).then(() => true, () => false) : false;
-          if (!linked) await writeFile(target, f.data);
+          if (!linked && f.diskPath) await copyFile(f.diskPath, target);
+          else if (!linked) await writeFile(target, f.data);
         }
         return await ort.InferenceSession.create(modelPath, sessionOptions);
       } finally {
