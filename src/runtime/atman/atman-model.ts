@@ -137,6 +137,8 @@ export class AtmanModel {
 
   /** the graph file on disk, where the source is a folder and the backend reads weights by path */
   private graphPath: string | null = null;
+  /** whether the graph file's bytes are let go once the controlled graph is encoded (they can be read again) */
+  private dropBytes = false;
 
   private async graphFile(): Promise<Uint8Array> {
     return this.graphBytes ?? (await this.source!.read(this.onnxFile));
@@ -171,10 +173,12 @@ export class AtmanModel {
     const { decoder: onnxFile, encoder: encoderFile, embedTokens: embedFile } = graphs;
     const dtype = choice.dtype;
     const tokenizer = withinVocabulary(await loadTokenizer(source), config.vocabSize);
-    const graphBytes = await source.read(onnxFile, progress);
+    // Both let go before the session is created (below, and in buildControl), so that only the
+    // model's own field holds the file's bytes while onnxruntime loads the weights.
+    let graphBytes: Uint8Array | null = await source.read(onnxFile, progress);
 
     opts.onProgress?.({ stage: 'rewrite', loaded: 0, total: 1 });
-    const probe = decodeModel(graphBytes);
+    let probe: Model | null = decodeModel(graphBytes);
     if (!backend.supportsFp16 && hasFp16(probe)) throw fp16Error(backend, dtype);
     const external = await readExternalFiles(probe, source, onnxFile, progress);
     const downloaded = performance.now();
@@ -198,16 +202,18 @@ export class AtmanModel {
     if (!keepBytes && embeddings) embeddings = ownedEmbeddings(embeddings, config.vocabSize);
     const model = new AtmanModel(source.id, choice, onnxFile, config, tokenizer, backend, embeddings, layout, vision, graphBytes, external, undefined as unknown as ControlState, opts.attention ?? 'auto', source);
     model.graphPath = graphPath;
+    model.dropBytes = !keepBytes;
     model.fusedCapable = keepsFusedAttention(probe, model.attentionPreference);
+    graphBytes = null;
+    probe = null;
     try {
       model.control = await model.buildControl(opts.mode ?? 'multiplicative', opts.layers ?? null, opts.selfCheck ?? true, opts.onProgress);
     } catch (e) {
       await releaseVisionParts(vision);
       throw e;
     }
-    if (!keepBytes) model.graphBytes = null;
     const times = model.loadTimes;
-    times.download = (downloaded - t0) / 1000 - times.rewrite;
+    times.download = (downloaded - t0) / 1000;
     times.total = (performance.now() - t0) / 1000;
     const rss = peakRss();
     if (rss !== undefined) times.peakRssBytes = rss;
@@ -292,8 +298,8 @@ export class AtmanModel {
       t = now;
       return s;
     };
-    const bytes = await this.graphFile();
-    const graph = decodeModel(bytes);
+    let bytes: Uint8Array | null = await this.graphFile();
+    let graph: Model | null = decodeModel(bytes);
     // Before anything else: the later passes and the feeds see caches as separate keys and values.
     const cacheSplit = splitStackedCache(graph);
     const attention = chooseAttentionPath(graph, mode, this.attentionPreference);
@@ -312,13 +318,24 @@ export class AtmanModel {
     // The rewrite changed kernels (fused attention as standard ops, stacked caches split) or a
     // reference was asked for: the unmodified graph gives the reference, in a session created,
     // run and released before the controlled one exists, so two never hold the weights at once.
-    const check = selfCheck ? this.selfCheckInput(graph.graph.inputs) : null;
+    // Value infos are views into the file's bytes: copied, so that nothing kept refers to them.
+    const inputs = graph.graph.inputs.map((v) => ({ ...v, ...(v.raw ? { raw: v.raw.slice() } : {}) }));
+    const cache = cacheMap(graph);
+    const check = selfCheck ? this.selfCheckInput(inputs) : null;
     const kernelsChanged = attention.kind === 'decomposed' || cacheSplit.layers.length > 0;
     let reference: Float32Array | null = null;
     if (check && (kernelsChanged || selfCheck === 'reference')) {
       onProgress?.({ stage: 'self-check', loaded: 0, total: 2 });
       reference = this.referenceLogits ??= await this.originalLogits(bytes, check.ids, await check.context);
       if (!variant) times.reference = lap();
+    }
+    if (this.dropBytes) {
+      // The controlled graph reads its weights from the file: the bytes read here may go before
+      // onnxruntime loads them, so the process never holds both.
+      this.graphBytes = null;
+      bytes = null;
+      graph = null;
+      this.backend.collectGarbage?.();
     }
     onProgress?.({ stage: 'session', loaded: 0, total: 1 });
     const session = await this.createSession(rewritten, sessionFiles);
@@ -333,8 +350,8 @@ export class AtmanModel {
       cacheSplit,
       attention,
       session,
-      inputs: graph.graph.inputs,
-      cache: cacheMap(graph),
+      inputs,
+      cache,
       selfCheck: null,
       coupling: summarizeCoupling(couplingOps, null),
     };
@@ -490,7 +507,7 @@ function ownedEmbeddings(t: EmbeddingTable, vocab: number): EmbeddingTable {
 }
 
 /** The process's peak resident memory where the runtime reports it (Node), else undefined. */
-function peakRss(): number | undefined {
+export function peakRss(): number | undefined {
   const usage = (globalThis as { process?: { resourceUsage?: () => { maxRSS: number } } }).process?.resourceUsage?.();
   return usage ? usage.maxRSS * 1024 : undefined;
 }

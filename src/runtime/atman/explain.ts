@@ -3,7 +3,7 @@
 import { DEFAULT_MEMORY_BUDGET, aggregate, chooseBatchSize, passCount, relevanceMatrix } from '../../core';
 import type { ImageUnit } from '../../core/image-units';
 import type { Unit } from '../../core/types';
-import type { AtmanModel } from './atman-model';
+import { type AtmanModel, peakRss } from './atman-model';
 import type { CoupledNumerics } from './coupled-numerics';
 import { type PrepareRequest, changedFactors, plainTokens, prepare } from './prepare';
 import { runPasses } from './pass-runner';
@@ -49,6 +49,8 @@ export async function explain(model: AtmanModel, req: ExplainRequest): Promise<E
     onBatch: (loaded, all) => req.onProgress?.({ stage: 'passes', loaded, total: all, elapsedSeconds: (performance.now() - t0) / 1000 }),
   });
 
+  const rss = peakRss();
+  if (rss !== undefined) report.peakRssBytes = rss;
   const R = relevanceMatrix(ce[0]!, ce.slice(1));
   const scores = aggregate(R, settings.postprocess);
   return {

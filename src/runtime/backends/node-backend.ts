@@ -6,6 +6,8 @@
 import { copyFile, link, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import * as ort from 'onnxruntime-node';
 import type { ExternalFile, OrtBackend } from './backend';
 
@@ -20,6 +22,7 @@ export function createNodeBackend(opts: { threads?: number } = {}): OrtBackend {
     device: `onnxruntime-node ${ort.env.versions.common ?? ''}`.trim(),
     supportsFp16: true,
     readsFilesByPath: true,
+    collectGarbage,
     Tensor: ort.Tensor,
     async createSession(model: Uint8Array, external: readonly ExternalFile[]) {
       if (external.length === 0) return ort.InferenceSession.create(model, sessionOptions);
@@ -40,4 +43,25 @@ export function createNodeBackend(opts: { threads?: number } = {}): OrtBackend {
       }
     },
   };
+}
+
+let gc: (() => void) | null | undefined;
+
+/**
+ * A full garbage collection. A model file read into memory is freed only when the collector runs,
+ * and nothing makes it run while onnxruntime allocates outside the script's heap, so the engine
+ * asks for one before creating a session. Node exposes gc() only behind a flag; set at run time,
+ * the flag applies to a new context.
+ */
+function collectGarbage(): void {
+  if (gc === undefined) {
+    const exposed = (globalThis as { gc?: () => void }).gc;
+    try {
+      if (!exposed) setFlagsFromString('--expose-gc');
+      gc = exposed ?? (runInNewContext('gc') as () => void);
+    } catch {
+      gc = null;
+    }
+  }
+  gc?.();
 }
