@@ -501,9 +501,11 @@ const ORIGINAL_GRAPH_FILE = 'atman-original-graph.onnx';
 
 /** The table's rows as floats in a buffer of their own, so the graph file's bytes can be let go. */
 function ownedEmbeddings(t: EmbeddingTable, vocab: number): EmbeddingTable {
-  const rows = new Float32Array(vocab * t.dim);
-  for (let i = 0; i < vocab; i++) rows.set(t.row(i), i * t.dim);
-  return { dim: t.dim, row: (id) => rows.subarray(id * t.dim, (id + 1) * t.dim) };
+  // Only `dim` and `rows` are captured: the table read from the file must not stay reachable.
+  const dim = t.dim;
+  const rows = new Float32Array(vocab * dim);
+  for (let i = 0; i < vocab; i++) rows.set(t.row(i), i * dim);
+  return { dim, row: (id) => rows.subarray(id * dim, (id + 1) * dim) };
 }
 
 /** The process's peak resident memory where the runtime reports it (Node), else undefined. */
