@@ -335,6 +335,9 @@ export class AtmanModel {
       this.graphBytes = null;
       bytes = null;
       graph = null;
+      // The job that resumed this function after reading still holds the bytes it delivered:
+      // resume from a fresh task first, then collect.
+      await new Promise((r) => setTimeout(r, 0));
       this.backend.collectGarbage?.();
     }
     onProgress?.({ stage: 'session', loaded: 0, total: 1 });
