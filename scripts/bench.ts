@@ -78,7 +78,12 @@ async function main(): Promise<void> {
       values.backend === 'wasm' ? createWebBackend(ortWeb, { webgpu: false, adapter: null, shaderF16: false, reason: 'Node' }, 'wasm') : createNodeBackend();
     t = performance.now();
     const model = await AtmanModel.load(folderSource(dir), backend, { selfCheck: true });
-    console.log(`rewrite + session + self-check: ${((performance.now() - t) / 1000).toFixed(1)} s (max logit difference ${model.current.selfCheck?.maxAbsDiff.toExponential(2)})`);
+    const l = model.loadTimes;
+    console.log(
+      `load ${((performance.now() - t) / 1000).toFixed(1)} s: download ${l.download.toFixed(2)} s, rewrite ${l.rewrite.toFixed(2)} s, session ${l.session.toFixed(2)} s, ` +
+        `self-check ${l.selfCheck.toFixed(2)} s (max logit difference ${model.current.selfCheck?.maxAbsDiff.toExponential(2)}, reference: ${model.current.selfCheck?.reference})` +
+        `${l.peakRssBytes ? `, peak RSS ${(l.peakRssBytes / 2 ** 30).toFixed(2)} GiB` : ''}; against plain onnxruntime in separate processes: npm run bench:load`,
+    );
 
     const rows: Row[] = [];
     const long = TEXT.repeat(8);

@@ -57,6 +57,7 @@ export function renderExplanation(x: Explanation, opts: { color: boolean; top?: 
     `model: ${x.model.file} (${x.model.dtype})${x.model.dtypeReason ? `; ${x.model.dtypeReason}` : ''}`,
     `prefix reuse: ${x.run.prefixReuse}; score head: ${x.run.scoreHead ? 'on' : 'off'}; rows computed ${x.run.rowsComputed} of ${x.run.rowsFullRecompute}`,
     ...(x.run.memory ? [memoryLine(x.run.memory)] : []),
+    ...(x.run.load ? [loadLine(x.run)] : []),
     ...x.run.notes.map((n) => `note: ${n}`),
   );
   return lines.join('\n');
@@ -101,3 +102,10 @@ function imageLines(x: Explanation, max: number): string[] {
 
 const px = (v: number): string => String(Math.round(v * 10) / 10);
 const rect = (r: Rect): string => `${px(r.left)},${px(r.top)} ${px(r.width)}x${px(r.height)}`;
+
+/** The load split and peak memory, as the run report holds them. */
+function loadLine(run: Explanation['run']): string {
+  const l = run.load!;
+  const gib = (b: number | undefined) => (b === undefined ? '' : `, peak memory ${(b / 2 ** 30).toFixed(2)} GiB`);
+  return `load ${l.total.toFixed(2)} s: download ${l.download.toFixed(2)} s, rewrite ${l.rewrite.toFixed(2)} s, session ${l.session.toFixed(2)} s, self-check ${l.selfCheck.toFixed(2)} s${gib(run.peakRssBytes ?? l.peakRssBytes)}`;
+}

@@ -16,6 +16,20 @@
 //    or through the attention-bias input of fused attention ops.
 // Nothing here assumes a causal mask or token inputs: bidirectional encoders
 // (a vision transformer's patches) are controlled the same way.
+//
+// With `switchable`, the mode and the layer subset are runtime inputs of one graph, so changing
+// them changes feeds, never the graph or the session: `atman_layer_modes` int32 [layers] holds
+// per layer 0 (off), 1 (multiplicative) or 2 (log-additive), and every decomposed site carries
+// both controls, each reading a per-layer term picked by a Where:
+//   raw scores      s' = s*M + m*N,  M = (code = 1 ? phi : 1),  N = 1 - M
+//   softmax input   x' = x + A,      A = (code = 2 ? max(log phi, -1e4) : 0)
+// A switched-off term is exactly 1, 0 and 0, and s*1 + m*0 = s, x + 0 = x in IEEE arithmetic
+// (m is a row minimum of finite scores), so every site computes bit for bit what the static graph
+// of the selected mode computes. The two controls stay at their own points because the modes
+// differ there: multiplicative acts before the scaling, soft-capping and mask, log-additive on what
+// enters the softmax; no single formula at one point reproduces both exactly. Fused ops kept
+// fused take only an additive bias, so a graph with such sites switches between log-additive
+// and off only (report.modes).
 import { AtmanError } from '../core/errors';
 import type { ControlMode } from '../core/types';
 import { type AttentionRole } from './attention-role';
@@ -32,6 +46,11 @@ export const FACTORS_INPUT = 'atman_factors';
 export const CROSS_FACTORS_INPUT = 'atman_cross_factors';
 /** Log-factor floor: finite so fp16 graphs never see -inf (which turns into NaN). */
 export const LOG_FACTOR_FLOOR = -1e4;
+/** Per-layer control of a switchable graph: int32 [layers], one of the LAYER_* codes per layer. */
+export const LAYER_MODES_INPUT = 'atman_layer_modes';
+export const LAYER_OFF = 0;
+export const LAYER_MULTIPLICATIVE = 1;
+export const LAYER_LOG_ADDITIVE = 2;
 
 export interface AttentionControlOptions {
   mode: ControlMode;
@@ -49,6 +68,11 @@ export interface AttentionControlOptions {
    * explained with layers possibly missed.
    */
   expectedLayers?: number;
+  /**
+   * mode and layers as runtime inputs (LAYER_MODES_INPUT) instead of built into the graph; `mode`
+   * and `layers` then only describe the setting the report is written for (see reportFor).
+   */
+  switchable?: boolean;
 }
 
 export interface ControlledSite {
@@ -84,6 +108,8 @@ export interface AttentionControlReport {
   controlledLayers: number[];
   /** cross-attention layers controlled */
   controlledCrossLayers: number[];
+  /** switchable graphs: the per-layer mode input, its length, and the modes the graph can switch to */
+  switchable?: { input: string; layers: number; modes: ControlMode[] };
 }
 
 export function insertAttentionControl(model: Model, opts: AttentionControlOptions): AttentionControlReport {
@@ -123,8 +149,9 @@ export function insertAttentionControl(model: Model, opts: AttentionControlOptio
   for (const l of wanted ?? []) {
     if (!Number.isInteger(l) || l < 0 || l >= maxLayer) throw new AtmanError('BAD_SETTING', `Layer ${l} does not exist: this model has layers 0 to ${maxLayer - 1}.`);
   }
+  const fusedSite = allSites.find((s) => s.kind !== 'decomposed' && enabled[s.role]);
   if (opts.mode === 'multiplicative') {
-    const fused = allSites.find((s) => s.kind !== 'decomposed' && enabled[s.role]);
+    const fused = fusedSite;
     if (fused) {
       throw new AtmanError(
         'FUSED_ATTENTION_MULTIPLICATIVE',
@@ -134,14 +161,19 @@ export function insertAttentionControl(model: Model, opts: AttentionControlOptio
   }
 
   const main = model.graph;
+  let switches: Switches | null = null;
+  if (opts.switchable) {
+    main.inputs.push(makeValueInfo(LAYER_MODES_INPUT, DataType.INT32, [maxLayer]));
+    switches = new Switches(main, newName, LAYER_MODES_INPUT);
+  }
   const pre: Partial<Record<AttentionRole, Precomputed>> = {};
   if (active('self')) {
     main.inputs.push(makeValueInfo(FACTORS_INPUT, DataType.FLOAT, ['batch_size', 'total_sequence_length']));
-    pre.self = new Precomputed(main, newName, onnxOpset, FACTORS_INPUT);
+    pre.self = new Precomputed(main, newName, onnxOpset, FACTORS_INPUT, switches);
   }
   if (active('cross')) {
     main.inputs.push(makeValueInfo(CROSS_FACTORS_INPUT, DataType.FLOAT, ['batch_size', 'encoder_sequence_length']));
-    pre.cross = new Precomputed(main, newName, onnxOpset, CROSS_FACTORS_INPUT);
+    pre.cross = new Precomputed(main, newName, onnxOpset, CROSS_FACTORS_INPUT, switches);
   }
 
   const report: ControlledSite[] = [];
@@ -156,7 +188,18 @@ export function insertAttentionControl(model: Model, opts: AttentionControlOptio
       const controlled = !!factors && (!wanted || wanted.has(layer));
       const entry: ControlledSite = { graph: path, layer, role, kind: site.kind, node: site.node.name || site.node.outputs[0]!, controlled };
       if (site.keysFrom) entry.keysFrom = site.keysFrom;
-      if (factors && controlled) {
+      if (factors && switches) {
+        // Every site is wired; its layer's code decides at run time what it does.
+        const terms = factors.at(layer);
+        if (site.kind === 'decomposed') {
+          entry.scoresFrom = site.scores!.name || site.scores!.outputs[0]!;
+          // log-additive first: it reads the softmax input's type before the multiplicative control renames the scores
+          controlLogAdditiveSoftmax(graph, site, types, terms, newName);
+          controlMultiplicative(graph, site, types, terms, newName, onnxOpset);
+        } else {
+          controlFusedBias(graph, site, types, terms, newName);
+        }
+      } else if (factors && controlled) {
         if (site.kind === 'decomposed' && opts.mode === 'multiplicative') {
           entry.scoresFrom = site.scores!.name || site.scores!.outputs[0]!;
           controlMultiplicative(graph, site, types, factors, newName, onnxOpset);
@@ -182,7 +225,44 @@ export function insertAttentionControl(model: Model, opts: AttentionControlOptio
     crossLayersPerGraph,
     controlledLayers: controlledOf('self'),
     controlledCrossLayers: controlledOf('cross'),
+    ...(switches
+      ? { switchable: { input: LAYER_MODES_INPUT, layers: maxLayer, modes: fusedSite ? ['log-additive'] : ['multiplicative', 'log-additive'] } }
+      : {}),
   };
+}
+
+/** The report of a switchable graph for one setting: which sites the mode and layers control. */
+export function reportFor(report: AttentionControlReport, mode: ControlMode, layers: readonly number[] | null): AttentionControlReport {
+  const wanted = layerSet(report, mode, layers);
+  const sites = report.sites.map((s) => ({ ...s, controlled: (s.role === 'self' ? report.factorsInput : report.crossFactorsInput) !== null && (!wanted || wanted.has(s.layer)) }));
+  const controlledOf = (role: AttentionRole) => [...new Set(sites.filter((s) => s.controlled && s.role === role).map((s) => s.layer))].sort((a, b) => a - b);
+  return { ...report, mode, sites, controlledLayers: controlledOf('self'), controlledCrossLayers: controlledOf('cross') };
+}
+
+/** The LAYER_MODES_INPUT feed of a switchable graph for one setting. */
+export function layerModes(report: AttentionControlReport, mode: ControlMode, layers: readonly number[] | null): Int32Array {
+  const sw = report.switchable;
+  if (!sw) throw new GraphError('the graph was not built with switchable control');
+  const wanted = layerSet(report, mode, layers);
+  const code = mode === 'multiplicative' ? LAYER_MULTIPLICATIVE : LAYER_LOG_ADDITIVE;
+  return Int32Array.from({ length: sw.layers }, (_, l) => (!wanted || wanted.has(l) ? code : LAYER_OFF));
+}
+
+/** Checks a setting against a switchable graph as insertAttentionControl checks it against a static one. */
+function layerSet(report: AttentionControlReport, mode: ControlMode, layers: readonly number[] | null): Set<number> | null {
+  const sw = report.switchable;
+  const maxLayer = sw?.layers ?? Math.max(...report.sites.map((s) => s.layer + 1));
+  for (const l of layers ?? []) {
+    if (!Number.isInteger(l) || l < 0 || l >= maxLayer) throw new AtmanError('BAD_SETTING', `Layer ${l} does not exist: this model has layers 0 to ${maxLayer - 1}.`);
+  }
+  if (sw && !sw.modes.includes(mode)) {
+    const fused = report.sites.find((s) => s.kind !== 'decomposed');
+    throw new AtmanError(
+      'FUSED_ATTENTION_MULTIPLICATIVE',
+      `This model computes attention in a fused ${fused?.kind ?? 'attention'} node${fused ? ` (${fused.node})` : ''}, whose raw scores are not reachable, so ${mode} mode cannot be applied. Use log-additive mode for this model.`,
+    );
+  }
+  return layers ? new Set(layers) : null;
 }
 
 function checkLayerCounts(
@@ -220,15 +300,84 @@ function outerTypes(model: Model, target: Graph): Map<string, number> {
   return acc;
 }
 
+/** The terms one controlled site reads, [batch, 1, 1, keys] in the dtype asked for. */
+interface FactorTerms {
+  phi(dtype: number): string;
+  oneMinusPhi(dtype: number): string;
+  logPhi(dtype: number): string;
+}
+
+/** Per-layer booleans of a switchable graph: is layer l multiplicative, is it log-additive; built once in the main graph. */
+class Switches {
+  private cache = new Map<string, string>();
+  constructor(
+    private main: Graph,
+    private newName: (hint: string) => string,
+    private input: string,
+  ) {}
+  private scalar(hint: string, value: number): string {
+    const name = this.newName(hint);
+    this.main.initializers.push(makeTensor(name, DataType.INT32, [], new Int32Array([value])));
+    return name;
+  }
+  /** bool scalar: the layer's code equals `code` */
+  is(layer: number, code: number): string {
+    const key = `${layer}/${code}`;
+    let v = this.cache.get(key);
+    if (v) return v;
+    let c = this.cache.get(`layer${layer}`);
+    if (!c) {
+      const idx = this.newName(`layer_${layer}`);
+      this.main.initializers.push(makeTensor(idx, DataType.INT64, [], new BigInt64Array([BigInt(layer)])));
+      c = this.newName(`layer_${layer}_mode`);
+      this.main.nodes.push(makeNode('Gather', [this.input, idx], [c], { axis: 0 }));
+      this.cache.set(`layer${layer}`, c);
+    }
+    v = this.newName(`layer_${layer}_is_${code}`);
+    this.main.nodes.push(makeNode('Equal', [c, this.scalar(`mode_${code}`, code)], [v]));
+    this.cache.set(key, v);
+    return v;
+  }
+}
+
 /** Factor tensors of one factors input, shaped [batch, 1, 1, keys], built once in the main graph, per dtype. */
-class Precomputed {
+class Precomputed implements FactorTerms {
   private cache = new Map<string, string>();
   constructor(
     private main: Graph,
     private newName: (hint: string) => string,
     private opset: number,
     private input: string,
+    private switches: Switches | null = null,
   ) {}
+
+  /**
+   * The terms of one layer of a switchable graph: phi where the layer is multiplicative and 1
+   * elsewhere, 1 minus that, and the floored log phi where it is log-additive and 0 elsewhere.
+   * Picked in float32 and cast afterwards, so a switched-on layer reads the very values a static graph does.
+   */
+  at(layer: number): FactorTerms {
+    const sw = this.switches!;
+    const pick = (key: string, cond: () => string, yes: () => string, no: number, dtype: number): string => {
+      const f32 = this.memo(`${key}@${layer}`, () => {
+        const other = this.constant(`${key}_off`, DataType.FLOAT, [], new Float32Array([no]));
+        return this.add(makeNode('Where', [cond(), yes(), other], [this.newName(`${key}_layer_${layer}`)]));
+      });
+      return this.memo(`${key}@${layer}/${dtype}`, () => this.cast(f32, dtype));
+    };
+    const phi = (dtype: number) => pick('phi', () => sw.is(layer, LAYER_MULTIPLICATIVE), () => this.phi(DataType.FLOAT), 1, dtype);
+    return {
+      phi,
+      oneMinusPhi: (dtype) => {
+        const f32 = this.memo(`1-phi@${layer}`, () => {
+          const one = this.constant('one', DataType.FLOAT, [], new Float32Array([1]));
+          return this.add(makeNode('Sub', [one, phi(DataType.FLOAT)], [this.newName(`one_minus_phi_layer_${layer}`)]));
+        });
+        return this.memo(`1-phi@${layer}/${dtype}`, () => this.cast(f32, dtype));
+      },
+      logPhi: (dtype) => pick('logphi', () => sw.is(layer, LAYER_LOG_ADDITIVE), () => this.logPhi(DataType.FLOAT), 0, dtype),
+    };
+  }
 
   private memo(key: string, build: () => string): string {
     let v = this.cache.get(key);
@@ -291,7 +440,7 @@ function controlMultiplicative(
   g: Graph,
   site: RoledSite,
   types: Map<string, number>,
-  pre: Precomputed,
+  pre: FactorTerms,
   newName: (h: string) => string,
   opset: number,
 ): void {
@@ -323,7 +472,7 @@ function addAxesConst(g: Graph, newName: (h: string) => string): string {
   return name;
 }
 
-function controlLogAdditiveSoftmax(g: Graph, site: RoledSite, types: Map<string, number>, pre: Precomputed, newName: (h: string) => string): void {
+function controlLogAdditiveSoftmax(g: Graph, site: RoledSite, types: Map<string, number>, pre: FactorTerms, newName: (h: string) => string): void {
   const sm = site.node;
   const x = sm.inputs[0]!;
   const dtype = scoreType(types, x, 'softmax input');
@@ -336,7 +485,7 @@ function controlFusedBias(
   g: Graph,
   site: RoledSite,
   types: Map<string, number>,
-  pre: Precomputed,
+  pre: FactorTerms,
   newName: (h: string) => string,
 ): void {
   const n = site.node;

@@ -42,6 +42,12 @@ export function fusedAttentionOps(m: Model): Map<string, number> {
   return counts;
 }
 
+/** Whether log-additive mode would keep the graph's fused attention (and multiplicative mode rewrite it). */
+export function keepsFusedAttention(m: Model, preference: AttentionPreference): boolean {
+  const ops = fusedAttentionOps(m);
+  return preference === 'fused' && ops.size > 0 && [...ops.keys()].every((op) => BIAS_CAPABLE.has(op));
+}
+
 /**
  * Rewrites the graph's fused attention unless the fused path was asked for (log-additive mode and
  * ops that take a bias only), and says which path the passes will take.

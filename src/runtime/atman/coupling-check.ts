@@ -49,6 +49,8 @@ interface ProbeArgs {
   ids: number[];
   context: DecoderContext;
   cache: ReadonlyMap<string, string> | null;
+  /** the control switched on in every layer (a switchable graph's layer-mode codes) */
+  layerModes: Int32Array;
   /** the controlled session's logits for `ids` with every factor 1: [1, n, V] */
   allOnes: Float32Array;
   tolerance: number;
@@ -58,7 +60,7 @@ export async function probeCoupling(a: ProbeArgs): Promise<CouplingProbe> {
   const n = a.ids.length;
   const V = a.allOnes.length / n;
   const column = Math.floor(n / 2);
-  const feeds = (spec: Omit<Parameters<typeof buildFeeds>[3], 'context'>) => buildFeeds(a.inputs, a.config, a.Tensor, { ...spec, context: a.context });
+  const feeds = (spec: Omit<Parameters<typeof buildFeeds>[3], 'context'>) => buildFeeds(a.inputs, a.config, a.Tensor, { layerModes: a.layerModes, ...spec, context: a.context });
   const diff = (x: Float32Array, xFrom: number, yFrom: number, rows: number): number => {
     let m = 0;
     for (let i = 0; i < rows * V; i++) m = Math.max(m, Math.abs(x[xFrom * V + i]! - a.allOnes[yFrom * V + i]!));

@@ -3,7 +3,7 @@
 // (drill-down.ts) and automatic units (auto-units.ts) run the same level runner.
 import { checkRunNumbers } from '../../core';
 import { memoryPlanFor } from './memory-plan';
-import type { AtmanModel } from './atman-model';
+import { type AtmanModel, peakRss } from './atman-model';
 import type { CoupledNumerics } from './coupled-numerics';
 import { type PrepareRequest, plainTokens, prepare } from './prepare';
 import { chooseUnits } from './auto-units';
@@ -75,7 +75,7 @@ export async function explain(model: AtmanModel, req: ExplainRequest): Promise<E
       drillDown: d.report,
       passes: d.passes,
       batchSize: d.run.rowCoupling?.handling === 'exact' ? 1 : batchSize,
-      run: { ...d.run, memory },
+      run: withPeakRss({ ...d.run, memory }),
       seconds: (performance.now() - t0) / 1000,
     };
   }
@@ -89,9 +89,15 @@ export async function explain(model: AtmanModel, req: ExplainRequest): Promise<E
     ...(chosen ? { unitChoice: chosen.choice } : {}),
     passes: level.passes,
     batchSize: level.report.rowCoupling?.handling === 'exact' ? 1 : batchSize,
-    run: { ...level.report, memory },
+    run: withPeakRss({ ...level.report, memory }),
     seconds: (performance.now() - t0) / 1000,
   };
+}
+
+/** The process's peak resident memory at the end of the run, where the runtime says (Node). */
+function withPeakRss<R extends { peakRssBytes?: number }>(run: R): R {
+  const rss = peakRss();
+  return rss === undefined ? run : { ...run, peakRssBytes: rss };
 }
 
 /** Passes per batch for a sequence of S rows of which `logitRows` go through the LM head. */

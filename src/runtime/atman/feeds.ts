@@ -3,7 +3,7 @@
 import type { Tensor as OrtTensor } from 'onnxruntime-common';
 import { AtmanError } from '../../core/errors';
 import { TARGET_IDS_INPUT, TARGET_POSITIONS_INPUT } from '../../graph/append-target-scoring';
-import { CROSS_FACTORS_INPUT, FACTORS_INPUT } from '../../graph/insert-attention-control';
+import { CROSS_FACTORS_INPUT, FACTORS_INPUT, LAYER_MODES_INPUT } from '../../graph/insert-attention-control';
 import { DataType, type ValueInfo } from '../../graph/ir/onnx-ir';
 import type { TensorCtor } from '../backends/backend';
 import type { ModelConfig } from '../model/model-config';
@@ -33,6 +33,7 @@ export function checkInputs(inputs: readonly ValueInfo[]): void {
     ...LOGITS_TO_KEEP,
     FACTORS_INPUT,
     CROSS_FACTORS_INPUT,
+    LAYER_MODES_INPUT,
     TARGET_POSITIONS_INPUT,
     TARGET_IDS_INPUT,
   ];
@@ -77,6 +78,8 @@ export interface FeedSpec {
   factors: Float32Array | null;
   /** row-major [batch, encoderLength] factors of the encoder columns (cross-attention); null = all ones */
   crossFactors?: Float32Array | null;
+  /** a switchable graph's per-layer mode codes (ControlState.layerModes); absent = every layer off, allowed only without factors */
+  layerModes?: Int32Array | null;
   context?: DecoderContext;
   /** row-major [batch, pastLength + ids.length] attention mask, 1 = attend, 0 = masked out; absent = all ones */
   attentionMask?: Uint8Array | null;
@@ -111,6 +114,7 @@ export function buildFeeds(inputs: readonly ValueInfo[], config: ModelConfig, Te
     else if (v.name === 'use_cache_branch') feeds[v.name] = new Tensor('bool', [pastLength > 0], [1]);
     else if (LOGITS_TO_KEEP.includes(v.name)) feeds[v.name] = new Tensor('int64', new BigInt64Array(1), v.dims?.length ? [1] : []);
     else if (v.name === FACTORS_INPUT) feeds[v.name] = new Tensor('float32', spec.factors ?? new Float32Array(batch * total).fill(1), [batch, total]);
+    else if (v.name === LAYER_MODES_INPUT) feeds[v.name] = layerModesFeed(v, spec, Tensor);
     else if (v.name === INPUTS_EMBEDS) feeds[v.name] = embedsFeed(spec, pastLength, Tensor);
     else if (v.name === ENCODER_STATES) feeds[v.name] = encoderFeed(spec, Tensor);
     else if (v.name === CROSS_FACTORS_INPUT) {
@@ -124,6 +128,15 @@ export function buildFeeds(inputs: readonly ValueInfo[], config: ModelConfig, Te
     else if (STACKED_PAST.test(v.name)) feeds[v.name] = emptyStackedPast(v, config, Tensor, batch, pastLength);
   }
   return feeds;
+}
+
+function layerModesFeed(v: ValueInfo, spec: FeedSpec, Tensor: TensorCtor): OrtTensor {
+  const L = v.dims?.[0];
+  if (spec.layerModes) return new Tensor('int32', spec.layerModes, [spec.layerModes.length]);
+  // Factors without the modes would silently run uncontrolled: a caller's mistake, not a user's.
+  if (spec.factors || spec.crossFactors) throw new Error(`${LAYER_MODES_INPUT} must be fed with the factors of a switchable graph`);
+  if (typeof L !== 'number') throw new Error(`${LAYER_MODES_INPUT} has no fixed length`);
+  return new Tensor('int32', new Int32Array(L), [L]);
 }
 
 function embedsFeed(spec: FeedSpec, pastLength: number, Tensor: TensorCtor): OrtTensor {

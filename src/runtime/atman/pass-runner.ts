@@ -10,7 +10,7 @@ import { AtmanError, isAtmanError } from '../../core/errors';
 import { factorsForBatch, groupByStart } from '../../core/plan';
 import { crossEntropyAtTargets } from '../../core/scores';
 import { TARGET_LOGPROBS_OUTPUT } from '../../graph/append-target-scoring';
-import type { AtmanModel, ControlState } from './atman-model';
+import { type AtmanModel, type ControlState, type LoadTimes, peakRss } from './atman-model';
 import { attentionReport } from './attention-path';
 import { type CoupledNumerics, EXACT_NOTE, type RowCouplingReport, deviationSample, dequantizedNote, measureDeviation } from './coupled-numerics';
 import { type DecoderContext, type PastTensor, buildFeeds, feedBytes } from './feeds';
@@ -71,6 +71,10 @@ export interface RunReport {
   memory?: MemoryReport;
   /** integrated gradients: the attributions' sum against L(x) - L(0), summed over target tokens */
   completeness?: { attributed: number; difference: number; gap: number; relativeGap: number };
+  /** the model's load: seconds per stage (download, rewrite, session, self-check), and peak memory where the runtime says */
+  load?: LoadTimes;
+  /** the process's peak resident memory at the end of the run, where the runtime says (Node) */
+  peakRssBytes?: number;
 }
 
 const MEMORY_ERROR = /out of memory|\boom\b|device (was )?lost|failed to allocate|allocation failed|bad_alloc/i;
@@ -135,6 +139,7 @@ export async function runPassesOn(model: AtmanModel, control: ControlState, job:
     rowsFullRecompute: total * S,
     passesSkipped: 0,
     ioPeakBytes: 0,
+    load: { ...model.loadTimes },
   };
   const ce: Float64Array[] = new Array(total);
   let done = 0;
@@ -156,6 +161,7 @@ export async function runPassesOn(model: AtmanModel, control: ControlState, job:
       batch: passes.length,
       factors,
       crossFactors,
+      layerModes: control.layerModes,
       ...(job.context ? { context: job.context } : {}),
       pastLength: start,
       ...(past ? { past } : {}),

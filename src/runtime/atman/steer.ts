@@ -249,9 +249,9 @@ export async function nextTokenProbabilities(
   ids: readonly number[],
   factors: Float32Array | null,
 ): Promise<{ logits: Float32Array; probs: Float64Array }> {
-  const { session, inputs } = model.current;
+  const { session, inputs, layerModes } = model.current;
   // Only the last row goes through the LM head.
-  const feeds = buildFeeds(inputs, model.config, model.backend.Tensor, { ids, batch: 1, factors, targetRows: [ids.length - 1], targetIds: [0] });
+  const feeds = buildFeeds(inputs, model.config, model.backend.Tensor, { ids, batch: 1, factors, layerModes, targetRows: [ids.length - 1], targetIds: [0] });
   const out = await session.run(feeds, ['logits']);
   const t = out.logits!;
   const V = t.dims[t.dims.length - 1]!;

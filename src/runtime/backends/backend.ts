@@ -18,6 +18,10 @@ export interface OrtBackend {
   /** the adapter or library, for the record */
   device: string;
   supportsFp16: boolean;
+  /** the backend reads external weights from files on disk (diskPath), so a graph may point at weights inside another file */
+  readsFilesByPath?: boolean;
+  /** returns memory the script let go to the system now, where the runtime allows it (Node) */
+  collectGarbage?(): void;
   Tensor: TensorCtor;
   createSession(model: Uint8Array, external: readonly ExternalFile[]): Promise<InferenceSession>;
 }

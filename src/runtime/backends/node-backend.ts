@@ -4,10 +4,12 @@
 // files, or copies where the folder is on another file system. The original
 // files are never rewritten.
 import { existsSync } from 'node:fs';
-import { link, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, link, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import * as ort from 'onnxruntime-node';
 import { AtmanError } from '../../core/errors';
 import type { ExternalFile, OrtBackend } from './backend';
@@ -40,6 +42,8 @@ export function createNodeBackend(opts: { threads?: number; provider?: NodeProvi
     name: provider,
     device: `onnxruntime-node ${ort.env.versions.common ?? ''}`.trim(),
     supportsFp16: true,
+    readsFilesByPath: true,
+    collectGarbage,
     Tensor: ort.Tensor,
     async createSession(model: Uint8Array, external: readonly ExternalFile[]) {
       if (external.length === 0) return create(model);
@@ -51,7 +55,8 @@ export function createNodeBackend(opts: { threads?: number; provider?: NodeProvi
           const target = join(dir, f.path);
           await mkdir(dirname(target), { recursive: true });
           const linked = f.diskPath ? await link(f.diskPath, target).then(() => true, () => false) : false;
-          if (!linked) await writeFile(target, f.data);
+          if (!linked && f.diskPath) await copyFile(f.diskPath, target);
+          else if (!linked) await writeFile(target, f.data);
         }
         return await create(modelPath);
       } finally {
@@ -82,4 +87,25 @@ function requireCudaProvider(): void {
     'BACKEND_UNAVAILABLE',
     `--backend cuda: ${why}. On a machine with an NVIDIA GPU, CUDA 12 and cuDNN 9, install it with \`ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node\`, or use --backend cpu.`,
   );
+}
+
+let gc: (() => void) | null | undefined;
+
+/**
+ * A full garbage collection. A model file read into memory is freed only when the collector runs,
+ * and nothing makes it run while onnxruntime allocates outside the script's heap, so the engine
+ * asks for one before creating a session. Node exposes gc() only behind a flag; set at run time,
+ * the flag applies to a new context.
+ */
+function collectGarbage(): void {
+  if (gc === undefined) {
+    const exposed = (globalThis as { gc?: () => void }).gc;
+    try {
+      if (!exposed) setFlagsFromString('--expose-gc');
+      gc = exposed ?? (runInNewContext('gc') as () => void);
+    } catch {
+      gc = null;
+    }
+  }
+  gc?.();
 }

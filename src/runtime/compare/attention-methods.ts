@@ -28,7 +28,8 @@ function probsSession(model: AtmanModel): Promise<ProbsSession> {
   let made = probsSessions.get(model);
   if (made) return made;
   made = (async () => {
-    const graph = decodeModel(model.original.bytes);
+    const original = await model.original();
+    const graph = decodeModel(original.bytes);
     // Fused attention never produces its probabilities: read them from its standard-op rewrite.
     splitStackedCache(graph);
     const attention = chooseAttentionPath(graph, 'multiplicative', 'decomposed');
@@ -36,7 +37,7 @@ function probsSession(model: AtmanModel): Promise<ProbsSession> {
 
     let session: InferenceSession;
     try {
-      session = await model.backend.createSession(encodeModel(graph), model.original.external);
+      session = await model.backend.createSession(encodeModel(graph), original.external);
     } catch (e) {
       throw new AtmanError('BACKEND_FAILED', `The ${model.backend.name} backend could not create a session that reads the attention of ${model.id}: ${(e as Error).message}`);
     }

@@ -95,11 +95,12 @@ export function gradientSession(model: AtmanModel, kind: GradientGraphKind): Pro
   let made = byKind.get(kind);
   if (made) return made;
   made = (async () => {
-    const { graph, made: parts } = buildGradientGraph(model.original.bytes, kind, model.config.numLayers);
+    const original = await model.original();
+    const { graph, made: parts } = buildGradientGraph(original.bytes, kind, model.config.numLayers);
     const bytes = encodeModel(graph);
     let session: InferenceSession;
     try {
-      session = await model.backend.createSession(bytes, model.original.external);
+      session = await model.backend.createSession(bytes, original.external);
     } catch (e) {
       throw new AtmanError('BACKEND_FAILED', `The ${model.backend.name} backend could not create the gradient session of ${model.id}: ${(e as Error).message}`);
     }

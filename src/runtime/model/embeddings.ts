@@ -18,7 +18,7 @@ function outside(id: number, rows: number): AtmanError {
 }
 
 /** The table with every row read checked against its size first. */
-const bounded = (rows: number, dim: number, read: (id: number) => Float32Array): EmbeddingTable => ({
+export const bounded = (rows: number, dim: number, read: (id: number) => Float32Array): EmbeddingTable => ({
   dim,
   rows,
   row(id) {

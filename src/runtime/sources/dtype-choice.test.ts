@@ -136,7 +136,7 @@ describe('choosing the variant from what a hub repository has', () => {
     const fromDisk = await AtmanModel.load(folderSource(`${MODELS}/tiny-gpt2-external`), cpu);
     try {
       expect(fromHub.onnxFile).toBe('onnx/model.onnx');
-      expect(fromHub.original.external.map((f) => f.path)).toEqual(['model.onnx_data']);
+      expect((await fromHub.original()).external.map((f) => f.path)).toEqual(['model.onnx_data']);
       // The external weights were known from the listing: fetched once, never probed.
       expect(hub.log.filter((l) => l.startsWith('HEAD'))).toEqual([]);
       expect(hub.log.filter((l) => l === 'GET /test/fp32-external/resolve/main/onnx/model.onnx_data')).toHaveLength(1);

@@ -28,7 +28,9 @@ export function folderSource(dir: string): ModelSource & { dir: string } {
     },
     async read(path) {
       try {
-        return new Uint8Array(await readFile(join(root, path)));
+        // A view of the buffer read, not a copy: a model file is read once, at its full size.
+        const b = await readFile(join(root, path));
+        return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
       } catch {
         throw new AtmanError('MODEL_FILES_MISSING', `The model folder ${dir} has no ${path}.`);
       }
