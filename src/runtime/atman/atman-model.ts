@@ -1,7 +1,7 @@
 // A causal LM ready for AtMan: files fetched, graph rewritten with the
 // attention control, session created and checked against the unmodified model.
 import type { InferenceSession } from 'onnxruntime-common';
-import { AtmanError, isAtmanError } from '../../core/errors';
+import { AtmanError, checkCancelled, isAtmanError } from '../../core/errors';
 import type { ControlMode } from '../../core/types';
 import { type TargetScoringReport, appendTargetScoring } from '../../graph/append-target-scoring';
 import { type AttentionControlReport, insertAttentionControl } from '../../graph/insert-attention-control';
@@ -55,6 +55,8 @@ export interface LoadOptions {
   /** compare all-ones factors with the unmodified model once at load (default true) */
   selfCheck?: boolean;
   onProgress?: (p: LoadProgress) => void;
+  /** checked between download chunks and between the stages; a cancelled load throws CANCELLED and keeps no session */
+  signal?: AbortSignal;
 }
 
 export interface SelfCheck {
@@ -128,13 +130,20 @@ export class AtmanModel {
     if (requested !== 'auto' && needsFp16(requested) && !backend.supportsFp16) {
       throw fp16Error(backend, requested);
     }
-    const progress = (p: FileProgress): void => opts.onProgress?.({ stage: 'download', ...p });
+    const cancelled = (): void => checkCancelled(opts.signal, 'Loading the model was cancelled.');
+    cancelled();
+    // Thrown from a download's progress, the cancel stops the read between chunks.
+    const progress = (p: FileProgress): void => {
+      cancelled();
+      opts.onProgress?.({ stage: 'download', ...p });
+    };
     const { source, config, layout, choice, graphs } = await resolveModelFiles(given, backend, requested, progress);
     const { decoder: onnxFile, encoder: encoderFile, embedTokens: embedFile } = graphs;
     const dtype = choice.dtype;
     const tokenizer = withinVocabulary(await loadTokenizer(source), config.vocabSize);
     const graphBytes = await source.read(onnxFile, progress);
 
+    cancelled();
     opts.onProgress?.({ stage: 'rewrite', loaded: 0, total: 1 });
     const probe = decodeModel(graphBytes);
     if (!backend.supportsFp16 && hasFp16(probe)) throw fp16Error(backend, dtype);
@@ -143,6 +152,7 @@ export class AtmanModel {
     let embeddings = findTokenEmbedding(probe.graph, (loc) => byLocation.get(loc));
 
     let vision: VisionParts | null = null;
+    cancelled();
     if (layout !== 'causal') {
       const encoder = await loadAuxiliary(source, backend, encoderFile!, progress);
       const embed = embedFile ? await loadAuxiliary(source, backend, embedFile, progress) : null;
@@ -152,7 +162,7 @@ export class AtmanModel {
     }
     const model = new AtmanModel(source.id, choice, onnxFile, config, tokenizer, backend, embeddings, layout, vision, graphBytes, external, undefined as unknown as ControlState, opts.attention ?? 'auto');
     try {
-      model.control = await model.buildControl(opts.mode ?? 'multiplicative', opts.layers ?? null, opts.selfCheck ?? true, opts.onProgress);
+      model.control = await model.buildControl(opts.mode ?? 'multiplicative', opts.layers ?? null, opts.selfCheck ?? true, opts.onProgress, undefined, opts.signal);
     } catch (e) {
       await releaseVisionParts(vision);
       throw e;
@@ -208,7 +218,9 @@ export class AtmanModel {
     selfCheck: boolean,
     onProgress?: (p: LoadProgress) => void,
     variant?: 'dequantized',
+    signal?: AbortSignal,
   ): Promise<ControlState> {
+    const cancelled = (): void => checkCancelled(signal, 'Loading the model was cancelled.');
     const graph = decodeModel(this.graphBytes);
     // Before anything else: the later passes and the feeds see caches as separate keys and values.
     const cacheSplit = splitStackedCache(graph);
@@ -220,6 +232,7 @@ export class AtmanModel {
     const scoring = appendTargetScoring(graph, 'logits', { rowsAt: couplingOps.length ? 'logits' : 'auto' });
     checkInputs(graph.graph.inputs);
     const rewritten = encodeModel(graph);
+    cancelled();
     onProgress?.({ stage: 'session', loaded: 0, total: 1 });
     const session = await this.createSession(rewritten);
     const state: ControlState = {
@@ -235,11 +248,19 @@ export class AtmanModel {
       selfCheck: null,
       coupling: summarizeCoupling(couplingOps, null),
     };
+    try {
+      cancelled();
+    } catch (e) {
+      await session.release();
+      throw e;
+    }
     if (selfCheck) {
       onProgress?.({ stage: 'self-check', loaded: 0, total: 1 });
       try {
+        cancelled();
         state.selfCheck = await this.runSelfCheck(state);
         state.coupling = summarizeCoupling(couplingOps, state.selfCheck.coupling);
+        cancelled();
       } catch (e) {
         await session.release();
         throw e;

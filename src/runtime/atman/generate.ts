@@ -20,7 +20,7 @@ export async function generateGreedy(
   maxNewTokens: number,
   signal?: AbortSignal,
   image?: DecodedImage,
-  opts: { chat?: boolean } = {},
+  opts: { chat?: boolean; onToken?: (generated: number) => void } = {},
 ): Promise<string> {
   const chat = opts.chat ?? true;
   if (image && !model.vision) throw new AtmanError('BAD_SETTING', `${model.id} reads text only; remove the image or pick a vision-language model.`);
@@ -53,6 +53,7 @@ export async function generateGreedy(
     logits.dispose?.();
     if (eos.has(best)) break;
     ids.push(best);
+    opts.onToken?.(ids.length - first);
   }
   // The tokenizer refuses to decode nothing (the model may stop at once).
   return ids.length > first ? model.tokenizer.decode(ids.slice(first)) : '';
