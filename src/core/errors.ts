@@ -25,6 +25,7 @@ export type AtmanErrorCode =
   | 'IMAGE_TOKENS_MISMATCH'
   | 'IMAGE_REQUIRED'
   | 'BACKEND_FAILED'
+  | 'DEVICE_LOST'
   | 'WORKER_CRASHED';
 
 export class AtmanError extends Error {
