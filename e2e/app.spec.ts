@@ -140,6 +140,38 @@ test('Cancel stops a run midway and keeps the prompt; the engine still works aft
   await page.getByTestId('prompt').fill(PROMPT);
   const x = await explainOnPage(page);
   expect(x.passes).toBeGreaterThan(1);
+
+  // A second Explain during a run cancels it and explains the prompt as it is now: one result, no error.
+  const before = Number(await page.getByTestId('run-bar').getAttribute('data-finished-runs'));
+  await page.getByTestId('prompt').fill(prompt);
+  await page.getByRole('button', { name: 'Explain' }).click();
+  await expect(progress).toHaveAttribute('data-done', /^[1-9]\d*$/);
+  await page.getByTestId('prompt').fill(PROMPT);
+  await page.getByRole('button', { name: 'Explain' }).click();
+  await expect.poll(async () => Number(await page.getByTestId('run-bar').getAttribute('data-finished-runs')), { timeout: 110_000 }).toBe(before + 2);
+  await waitIdle(page);
+  await expect(page.getByTestId('error')).toHaveCount(0);
+  const second = await shownExplanation(page);
+  expect(second.prompt).toBe(PROMPT);
+  expect(scoreDiff(second, x)).toBeLessThan(1e-6);
+
+  // Cancel while another model loads (its graph held back for a while): no run, the last result stays, the next Explain loads and runs.
+  await page.route('**/fixtures/models/tiny-llama/onnx/*.onnx', async (route) => {
+    await new Promise((r) => setTimeout(r, 3000));
+    await route.continue();
+  });
+  await page.getByTestId('model-select').selectOption('fixture:tiny-llama');
+  await expect(page.getByTestId('run-bar')).toHaveAttribute('data-status', 'loading');
+  await page.getByRole('button', { name: 'Explain' }).click();
+  await page.getByRole('button', { name: 'Cancel' }).click();
+  await expect(error).toHaveAttribute('data-error-code', 'CANCELLED');
+  await expect(error).toContainText('Loading the model was cancelled.');
+  await waitIdle(page);
+  await expect(page.getByTestId('prompt')).toHaveValue(PROMPT);
+  expect((await shownExplanation(page)).prompt).toBe(PROMPT);
+  await page.unroute('**/fixtures/models/tiny-llama/onnx/*.onnx');
+  const llama = await explainOnPage(page);
+  expect(llama.model.id).toContain('tiny-llama');
 });
 
 test('missing model files and bad hub ids show MODEL_FILES_MISSING in words', async ({ page }, testInfo) => {

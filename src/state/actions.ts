@@ -119,12 +119,14 @@ export function createActions(store: AppStore, engine: () => EnginePort, env: Ac
     if (st === 'loading' && runFor === 'explaining') return;
     if (!nextExplain) {
       if (st !== 'loading') cancel();
+      // Cancel pressed after this click (e.g. during a model load it waits for) drops it too.
+      const epoch = cancels;
       nextExplain = (async () => {
         // A model picked during the run may start loading the moment it ends: wait for that too.
         do await whenIdle();
         while (get().status !== 'idle');
         nextExplain = null;
-        return explainNow();
+        if (epoch === cancels) await explainNow();
       })();
     }
     return nextExplain;
@@ -196,7 +198,11 @@ export function createActions(store: AppStore, engine: () => EnginePort, env: Ac
     await run('loading', async () => {});
   }
 
+  /** Cancel presses so far */
+  let cancels = 0;
+
   function cancel(): void {
+    cancels++;
     const st = get().status;
     if (st === 'explaining' || st === 'generating' || st === 'loading') {
       set({ status: 'cancelling' });

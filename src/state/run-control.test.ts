@@ -138,6 +138,25 @@ describe('cancel and a second Explain in the playground', () => {
     expect(store.getState().error).toBeNull();
   });
 
+  it('Explain while a model loads on its own waits for it; Cancel then stops both', async () => {
+    const { store, engine, actions } = setup();
+    const load = actions.loadModel();
+    await engine.settle();
+    const queued = actions.explain();
+    actions.cancel();
+    await load;
+    await queued;
+    expect(engine.calls).toEqual(['load', 'cancel']);
+    expect(store.getState()).toMatchObject({ status: 'idle', loaded: null });
+    // Without the cancel, the queued Explain runs once the load is done.
+    const load2 = actions.loadModel();
+    const queued2 = actions.explain();
+    await engine.release();
+    await engine.release();
+    await Promise.all([load2, queued2]);
+    expect(engine.calls).toEqual(['load', 'cancel', 'load', 'explain:first prompt']);
+  });
+
   it('a second Explain while the first one loads its model does not start another run; the inputs are read after the load', async () => {
     const { store, engine, actions } = setup();
     const first = actions.explain();
