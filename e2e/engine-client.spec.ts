@@ -168,6 +168,8 @@ test('cancel() stops a run between passes; terminate() stops it hard and restart
 });
 
 test('a GPU device lost mid-run: the run finishes on a new device, and on WASM when it is lost again, with the same scores', async ({ page }) => {
+  // Three fresh workers, three loads and four runs.
+  test.setTimeout(300_000);
   await openHarness(page);
   const result = await page.evaluate(
     async ([load, req]) => {
@@ -193,7 +195,7 @@ test('a GPU device lost mid-run: the run finishes on a new device, and on WASM w
       const after = await engine.explain(req);
       return { info, ref, once, newDevice, twice, restarts: [...restarts], after };
     },
-    [gpuLoad, longRun] as const,
+    [gpuLoad, { ...explainReq, batchSize: 1 }] as const,
   );
   expect(result.info.backend).toBe('webgpu');
   expect(result.once.lost).toBe(1);

@@ -5,7 +5,12 @@
 // once the device's `lost` promise settles. A run in flight may never settle, so it is raced
 // against the loss. The client then starts a fresh worker, whose onnxruntime gets a new device
 // (or runs on WASM), reloads the model and runs the call again (src/runtime-client/engine-client.ts).
-import { AtmanError } from '../src/core/errors';
+import { AtmanError, isAtmanError } from '../src/core/errors';
+
+/** how long a failed run waits for the device's `lost` to settle before its error counts as the device's */
+const LOST_GRACE_MS = 500;
+/** what a backend error says when it met a lost device before `lost` told us */
+const DEVICE_LOST_WORDS = /device (is |was )?lost|devicelost/i;
 
 interface LostInfo {
   reason?: string;
@@ -29,6 +34,17 @@ export function createDeviceWatch(): DeviceWatch {
   let lost: string | null = null;
   let watching = false;
   let onLost: Array<() => void> = [];
+  /** resolves when the device is lost, or after ms */
+  const settled = (ms: number): Promise<void> =>
+    new Promise<void>((resolve) => {
+      const t = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(t);
+        onLost = onLost.filter((g) => g !== done);
+        resolve();
+      }
+      onLost.push(done);
+    });
   const error = (): AtmanError =>
     new AtmanError('DEVICE_LOST', `The GPU device was lost (${lost}); the engine restarts with a new device or on WASM and runs again.`);
 
@@ -38,7 +54,7 @@ export function createDeviceWatch(): DeviceWatch {
       watching = true;
       void Promise.resolve(device).then(
         (d) =>
-          d.lost.then((info) => {
+          d?.lost?.then((info) => {
             lost = [info.reason, info.message].filter(Boolean).join(': ') || 'unknown reason';
             const waiting = onLost;
             onLost = [];
@@ -57,7 +73,11 @@ export function createDeviceWatch(): DeviceWatch {
       try {
         return await Promise.race([f(), gone]);
       } catch (e) {
-        // Whatever the backend said after the loss (a failed map, an aborted WASM instance), the cause is the device.
+        // A run on a destroyed device fails at its next read-back ("failed to call OrtRun() ...
+        // BufferManager::Download ... MapAsyncStatus"), which may come before the browser settles
+        // `lost`: give that a moment, then blame the device for whatever the backend said.
+        if (!lost && watching && !isAtmanError(e)) await settled(LOST_GRACE_MS);
+        if (!lost && DEVICE_LOST_WORDS.test(String((e as Error)?.message ?? e))) lost = 'the backend said so';
         if (lost) throw error();
         throw e;
       } finally {
