@@ -168,7 +168,7 @@ test('cancel() stops a run between passes; terminate() stops it hard and restart
 });
 
 test('a GPU device lost mid-run: the run finishes on a new device, and on WASM when it is lost again, with the same scores', async ({ page }) => {
-  // Three fresh workers, three loads and four runs.
+  // Four workers, four loads and three runs.
   test.setTimeout(300_000);
   await openHarness(page);
   const result = await page.evaluate(
@@ -191,11 +191,10 @@ test('a GPU device lost mid-run: the run finishes on a new device, and on WASM w
       const once = await run(1);
       const newDevice = [...restarts];
       const twice = await run(2);
-      // The model stays usable where the last recovery left it.
-      const after = await engine.explain(req);
-      return { info, ref, once, newDevice, twice, restarts: [...restarts], after };
+      return { info, ref, once, newDevice, twice, restarts: [...restarts] };
     },
-    [gpuLoad, { ...explainReq, batchSize: 1 }] as const,
+    // Short (a few passes), one pass per batch so that the loss lands between passes.
+    [gpuLoad, { prompt: 'The cat sat on the mat. The dog ran.', target: ' The dog', batchSize: 1 }] as const,
   );
   expect(result.info.backend).toBe('webgpu');
   expect(result.once.lost).toBe(1);
@@ -210,7 +209,7 @@ test('a GPU device lost mid-run: the run finishes on a new device, and on WASM w
   ]);
   expect(result.twice.x.model.backend).toBe('wasm');
   expect(result.twice.x.run.notes.join(' ')).toMatch(/lost during the run \(2 times\).*finished on WASM/);
-  for (const x of [result.once.x, result.twice.x, result.after]) {
+  for (const x of [result.once.x, result.twice.x]) {
     expect(x.passes).toBe(result.ref.passes);
     expect(scoreDiff(x, result.ref)).toBeLessThan(1e-3);
   }
