@@ -121,6 +121,8 @@ test('fused attention is rewritten at load: both modes match Node, and the resul
 });
 
 test('Cancel stops a run midway and keeps the prompt; the engine still works after', async ({ page }, testInfo) => {
+  // Also a second Explain during a run, and Cancel while another model loads.
+  test.setTimeout(300_000);
   await tinySetup(page, 'tiny-gpt2', '?test&batch=1');
   const prompt = Array.from({ length: 6 }, () => PROMPT).join(' ');
   await page.getByTestId('prompt').fill(prompt);
