@@ -42,4 +42,22 @@ describe('device watch', () => {
     );
     expect(await run).toBe('DEVICE_LOST');
   });
+
+  it('a device destroyed after forget() (onnxruntime releasing its last session) is no loss; the next device is watched', async () => {
+    const w = createDeviceWatch();
+    const first = device();
+    w.watch(first.d);
+    await Promise.resolve();
+    w.forget();
+    first.d.destroy();
+    await new Promise((r) => setTimeout(r, 0));
+    expect(w.lost).toBeNull();
+    const second = device();
+    w.watch(second.d);
+    await Promise.resolve();
+    expect(await w.guard(async () => 2)).toBe(2);
+    second.d.destroy();
+    await new Promise((r) => setTimeout(r, 0));
+    expect(w.lost).toBe('destroyed: Device was destroyed.');
+  });
 });

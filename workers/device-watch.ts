@@ -24,6 +24,11 @@ export interface DeviceLike {
 export interface DeviceWatch {
   /** Starts watching the device that onnxruntime-web's WebGPU backend made (once per worker). */
   watch(device: Promise<DeviceLike> | DeviceLike | undefined): void;
+  /**
+   * Stops watching: onnxruntime destroys its device itself when the last WebGPU session is released
+   * (a model replaced by another), which is no loss; the next watch() takes the device it makes next.
+   */
+  forget(): void;
   /** Runs f, failing with DEVICE_LOST if the device is lost before or while it runs. */
   guard<T>(f: () => Promise<T>): Promise<T>;
   /** why the device was lost, or null while it is fine */
@@ -33,6 +38,7 @@ export interface DeviceWatch {
 export function createDeviceWatch(): DeviceWatch {
   let lost: string | null = null;
   let watching = false;
+  let current: DeviceLike | null = null;
   let onLost: Array<() => void> = [];
   /** resolves when the device is lost, or after ms */
   const settled = (ms: number): Promise<void> =>
@@ -50,18 +56,28 @@ export function createDeviceWatch(): DeviceWatch {
 
   return {
     watch(device) {
-      if (watching || !device) return;
+      if (!device) return;
       watching = true;
       void Promise.resolve(device).then(
-        (d) =>
-          d?.lost?.then((info) => {
+        (d) => {
+          // A new device (ORT makes one after it destroyed the last with its last session): a fresh start.
+          if (d === current) return;
+          current = d;
+          lost = null;
+          return d?.lost?.then((info) => {
+            if (d !== current) return;
             lost = [info.reason, info.message].filter(Boolean).join(': ') || 'unknown reason';
             const waiting = onLost;
             onLost = [];
             for (const f of waiting) f();
-          }),
+          });
+        },
         () => (watching = false),
       );
+    },
+    forget() {
+      current = null;
+      watching = false;
     },
     async guard(f) {
       if (lost) throw error();

@@ -160,6 +160,7 @@ const api: EngineApi = {
         exclusive(async () => {
           const old = model;
           model = null;
+          device.forget();
           if (old) await releaseComparisonSessions(old);
           await old?.release();
           model = await AtmanModel.load(await sourceOf(req), backend, {
