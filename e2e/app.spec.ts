@@ -152,7 +152,7 @@ test('Cancel stops a run midway and keeps the prompt; the engine still works aft
   await page.getByRole('button', { name: 'Explain' }).click();
   await expect.poll(async () => Number(await page.getByTestId('run-bar').getAttribute('data-finished-runs')), { timeout: 110_000 }).toBe(before + 2);
   await waitIdle(page);
-  await expect(page.getByTestId('error')).toHaveCount(0);
+  await expect(page.getByTestId('error')).toBeEmpty();
   const second = await shownExplanation(page);
   expect(second.prompt).toBe(PROMPT);
   expect(scoreDiff(second, x)).toBeLessThan(1e-6);
