@@ -137,6 +137,8 @@ test('fused attention is rewritten at load: both modes match Node, and the resul
 });
 
 test('Cancel stops a run midway and keeps the prompt; the engine still works after', async ({ page }, testInfo) => {
+  // Also a second Explain during a run, and Cancel while another model loads.
+  test.setTimeout(300_000);
   await tinySetup(page, 'tiny-gpt2', '?test&batch=1');
   const prompt = Array.from({ length: 6 }, () => PROMPT).join(' ');
   await page.getByTestId('prompt').fill(prompt);
@@ -156,6 +158,38 @@ test('Cancel stops a run midway and keeps the prompt; the engine still works aft
   await page.getByTestId('prompt').fill(PROMPT);
   const x = await explainOnPage(page);
   expect(x.passes).toBeGreaterThan(1);
+
+  // A second Explain during a run cancels it and explains the prompt as it is now: one result, no error.
+  const before = Number(await page.getByTestId('run-bar').getAttribute('data-finished-runs'));
+  await page.getByTestId('prompt').fill(prompt);
+  await page.getByRole('button', { name: 'Explain' }).click();
+  await expect(progress).toHaveAttribute('data-done', /^[1-9]\d*$/);
+  await page.getByTestId('prompt').fill(PROMPT);
+  await page.getByRole('button', { name: 'Explain' }).click();
+  await expect.poll(async () => Number(await page.getByTestId('run-bar').getAttribute('data-finished-runs')), { timeout: 110_000 }).toBe(before + 2);
+  await waitIdle(page);
+  await expect(page.getByTestId('error')).toBeEmpty();
+  const second = await shownExplanation(page);
+  expect(second.prompt).toBe(PROMPT);
+  expect(scoreDiff(second, x)).toBeLessThan(1e-6);
+
+  // Cancel while another model loads (its graph held back for a while): no run, the last result stays, the next Explain loads and runs.
+  await page.route('**/fixtures/models/tiny-llama/onnx/*.onnx', async (route) => {
+    await new Promise((r) => setTimeout(r, 3000));
+    await route.continue();
+  });
+  await page.getByTestId('model-select').selectOption('fixture:tiny-llama');
+  await expect(page.getByTestId('run-bar')).toHaveAttribute('data-status', 'loading');
+  await page.getByRole('button', { name: 'Explain' }).click();
+  await page.getByRole('button', { name: 'Cancel' }).click();
+  await expect(error).toHaveAttribute('data-error-code', 'CANCELLED');
+  await expect(error).toContainText('Loading the model was cancelled.');
+  await waitIdle(page);
+  await expect(page.getByTestId('prompt')).toHaveValue(PROMPT);
+  expect((await shownExplanation(page)).prompt).toBe(PROMPT);
+  await page.unroute('**/fixtures/models/tiny-llama/onnx/*.onnx');
+  const llama = await explainOnPage(page);
+  expect(llama.model.id).toContain('tiny-llama');
 });
 
 test('missing model files and bad hub ids show MODEL_FILES_MISSING in words', async ({ page }, testInfo) => {

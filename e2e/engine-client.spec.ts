@@ -3,7 +3,7 @@
 import { statSync } from 'node:fs';
 import { expect, test, type Page } from '@playwright/test';
 import type { ExplainRequestData, LoadRequest } from '../src/protocol/engine-api';
-import { PROMPT, TARGET } from './reference';
+import { PROMPT, TARGET, scoreDiff } from './reference';
 
 const FIXTURE = 'fixtures/models/tiny-gpt2';
 const explainReq: ExplainRequestData = { prompt: PROMPT, target: TARGET };
@@ -167,6 +167,54 @@ test('cancel() stops a run between passes; terminate() stops it hard and restart
   expect(result.terminated).toEqual({ code: 'CANCELLED', message: 'Stopped: the engine was restarted. Press Explain to run again.' });
   expect(result.restartsAfter).toEqual([{ reason: 'terminated', message: result.terminated!.message, restarted: true, generation: 2 }]);
   expect(result.after).toBeGreaterThan(0);
+});
+
+test('a GPU device lost mid-run: the run finishes on a new device, and on WASM when it is lost again, with the same scores', async ({ page }) => {
+  // Four workers, four loads and three runs (4.7 min on a heavily shared 2-core machine).
+  test.setTimeout(420_000);
+  await openHarness(page);
+  const result = await page.evaluate(
+    async ([load, req]) => {
+      const { engine, restarts } = window.harness;
+      const info = await engine.load(load);
+      const ref = await engine.explain(req);
+      // Destroys ORT's GPU device at the first progress of a run (as a driver reset would), `times` times.
+      const run = async (times: number) => {
+        let lost = 0;
+        const answers: Array<Promise<unknown>> = [];
+        const x = await engine.explain(req, () => {
+          if (lost < times) {
+            lost++;
+            answers.push(engine.__loseDeviceForTest().catch((e: Error) => e.message));
+          }
+        });
+        return { x, lost, answers: await Promise.all(answers) };
+      };
+      const once = await run(1);
+      const newDevice = [...restarts];
+      const twice = await run(2);
+      return { info, ref, once, newDevice, twice, restarts: [...restarts] };
+    },
+    // Short (a few passes), one pass per batch so that the loss lands between passes.
+    [gpuLoad, { prompt: 'The cat sat on the mat. The dog ran.', target: ' The dog', batchSize: 1 }] as const,
+  );
+  expect(result.info.backend).toBe('webgpu');
+  expect(result.once.lost).toBe(1);
+  expect(result.newDevice.map((r) => [r.reason, r.model?.backend])).toEqual([['device-lost', 'webgpu']]);
+  expect(result.once.x.model.backend).toBe('webgpu');
+  expect(result.once.x.run.notes.join(' ')).toMatch(/the GPU device was lost during the run; the model was loaded again and the run finished on a new GPU device/);
+  expect(result.twice.lost).toBe(2);
+  expect(result.restarts.map((r) => [r.reason, r.model?.backend])).toEqual([
+    ['device-lost', 'webgpu'],
+    ['device-lost', 'webgpu'],
+    ['device-lost', 'wasm'],
+  ]);
+  expect(result.twice.x.model.backend).toBe('wasm');
+  expect(result.twice.x.run.notes.join(' ')).toMatch(/lost during the run \(2 times\).*finished on WASM/);
+  for (const x of [result.once.x, result.twice.x]) {
+    expect(x.passes).toBe(result.ref.passes);
+    expect(scoreDiff(x, result.ref)).toBeLessThan(1e-3);
+  }
 });
 
 // window.harness's type, for the page.evaluate bodies above (the module itself runs in the page).

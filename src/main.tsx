@@ -22,7 +22,14 @@ engine.onRestart((e) => actions.engineRestarted(e));
 const services: AppServices = { store, actions };
 if (testHooks) {
   // Browser tests only (?test): crash the worker the way an out-of-memory kill would.
-  (window as unknown as { __atmanTest: unknown }).__atmanTest = { crash: (how?: 'close' | 'throw') => void engine.__crashForTest(how).catch(() => {}), store };
+  // counts: GPU buffers and sessions alive in the worker (the soak script); loseDevice: a GPU driver reset.
+  (window as unknown as { __atmanTest: unknown }).__atmanTest = {
+    crash: (how?: 'close' | 'throw') => void engine.__crashForTest(how).catch(() => {}),
+    counts: () => engine.__liveCountsForTest(),
+    loseDevice: () => engine.__loseDeviceForTest(),
+    store,
+    actions,
+  };
 }
 
 createRoot(document.getElementById('root')!).render(

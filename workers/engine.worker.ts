@@ -26,6 +26,11 @@ import { withManifest } from '../src/runtime/sources/file-hashes';
 import { type ModelSource, urlSource } from '../src/runtime/sources/model-source';
 import { type GpuProbe, createWebBackend, probeWebGpu } from '../src/runtime/backends/web-backend';
 import { installErrorTransfer } from '../src/runtime-client/comlink-errors';
+import { type DeviceLike, createDeviceWatch } from './device-watch';
+import { countGpuBuffers, countSessions, liveCounts } from './live-counts';
+
+// Test builds count GPU buffers from the first one ORT makes (the soak script reads them).
+if (__ATMAN_TEST_HOOKS__) countGpuBuffers();
 
 // Threads need SharedArrayBuffer (cross-origin isolation). At least 2 so the pthread path,
 // which loads this very bundle again, is exercised even on 2-core CI machines.
@@ -33,6 +38,8 @@ const wasmThreads = self.crossOriginIsolated ? Math.max(2, Math.min(4, navigator
 
 let model: AtmanModel | null = null;
 let running: AbortController | null = null;
+/** the GPU device ORT computes on: a run that meets its loss fails with DEVICE_LOST, and the client starts over */
+const device = createDeviceWatch();
 let probed: Promise<GpuProbe> | null = null;
 let lastProbe: GpuProbe | null = null;
 const probe = (): Promise<GpuProbe> =>
@@ -122,12 +129,15 @@ function exclusive<T>(f: () => Promise<T>): Promise<T> {
   return run;
 }
 
+/** The device ORT's WebGPU backend made (read only after a WebGPU session exists: before, reading it makes one). */
+const gpuDevice = (): Promise<DeviceLike> => ort.env.webgpu.device as Promise<DeviceLike>;
+
 /** A new run stops the one before it (between its passes), then waits for the model. */
 async function withSignal<T>(run: (signal: AbortSignal, m: AtmanModel) => Promise<T>): Promise<T> {
   running?.abort();
   const ctl = (running = new AbortController());
   try {
-    return await exclusive(() => run(ctl.signal, requireModel()));
+    return await device.guard(() => exclusive(() => run(ctl.signal, requireModel())));
   } finally {
     if (running === ctl) running = null;
   }
@@ -139,7 +149,8 @@ async function backendFor(choice: BackendChoice): Promise<OrtBackend> {
   if (choice === 'webgpu' && !gpu.webgpu) throw new AtmanError('BACKEND_FAILED', `WebGPU is not available: ${gpu.reason}`);
   const ep = choice === 'wasm' || !gpu.webgpu ? 'wasm' : 'webgpu';
   // Warnings (e.g. shape ops placed on CPU) are expected for int64 graphs and go to console.error.
-  return createWebBackend(ort, gpu, ep, { logSeverityLevel: 3 });
+  const backend = createWebBackend(ort, gpu, ep, { logSeverityLevel: 3 });
+  return __ATMAN_TEST_HOOKS__ ? countSessions(backend) : backend;
 }
 
 const api: EngineApi = {
@@ -152,28 +163,39 @@ const api: EngineApi = {
     validateSettings({ ...(req.mode ? { mode: req.mode } : {}), ...(req.layers !== undefined ? { layers: req.layers } : {}) });
     const backend = await backendFor(req.backend);
     ort.env.wasm.numThreads = wasmThreads;
+    // A load stops the run before it, and cancel() stops the load (between downloaded chunks and stages).
     running?.abort();
-    return exclusive(async () => {
-      const old = model;
-      model = null;
-      if (old) await releaseComparisonSessions(old);
-      await old?.release();
-      try {
-        model = await AtmanModel.load(await sourceOf(req), backend, {
-          ...(req.dtype ? { dtype: req.dtype } : {}),
-          ...(req.mode ? { mode: req.mode } : {}),
-          ...(req.layers !== undefined ? { layers: req.layers } : {}),
-          ...(req.selfCheck !== undefined ? { selfCheck: req.selfCheck } : {}),
-          ...(onProgress ? { onProgress } : {}),
-        });
-      } catch (e) {
-        // A damaged file kept in Cache Storage would fail every later load the same way.
-        const key = req.source.kind === 'files' ? null : cacheIdFor(req.source.kind === 'url' ? { ...req.source, baseUrl: new URL(req.source.baseUrl, self.location.href).href } : req.source, self.location.origin);
-        const store = key ? await modelCache() : null;
-        throw store && key ? await forgetDamaged(e, store, key) : e;
-      }
-      return info(model);
-    });
+    const ctl = (running = new AbortController());
+    try {
+      return await device.guard(() =>
+        exclusive(async () => {
+          const old = model;
+          model = null;
+          device.forget();
+          if (old) await releaseComparisonSessions(old);
+          await old?.release();
+          try {
+            model = await AtmanModel.load(await sourceOf(req), backend, {
+              ...(req.dtype ? { dtype: req.dtype } : {}),
+              ...(req.mode ? { mode: req.mode } : {}),
+              ...(req.layers !== undefined ? { layers: req.layers } : {}),
+              ...(req.selfCheck !== undefined ? { selfCheck: req.selfCheck } : {}),
+              ...(onProgress ? { onProgress } : {}),
+              signal: ctl.signal,
+            });
+          } catch (e) {
+            // A damaged file kept in Cache Storage would fail every later load the same way.
+            const key = req.source.kind === 'files' ? null : cacheIdFor(req.source.kind === 'url' ? { ...req.source, baseUrl: new URL(req.source.baseUrl, self.location.href).href } : req.source, self.location.origin);
+            const store = key ? await modelCache() : null;
+            throw store && key ? await forgetDamaged(e, store, key) : e;
+          }
+          if (backend.name === 'webgpu') device.watch(gpuDevice());
+          return info(model);
+        }),
+      );
+    } finally {
+      if (running === ctl) running = null;
+    }
   },
   explain(req, onProgress) {
     // Numbers first, so a bad batch size is refused before a picture is decoded.
@@ -213,11 +235,11 @@ const api: EngineApi = {
     running?.abort();
   },
   plan(req) {
-    return exclusive(async () => {
+    return device.guard(() => exclusive(async () => {
       const { image: imageData, imageRegions, method: _method, attention: _attention, ...rest } = req;
       const image = await imageOf(imageData);
       return planUnits(requireModel(), { ...rest, ...(image ? { image: { image, ...(imageRegions ? { regions: imageRegions } : {}) } } : {}) });
-    });
+    }));
   },
   async cachedModels() {
     const cache = await modelCache();
@@ -233,6 +255,14 @@ const api: EngineApi = {
     // Held until this worker is gone: the callback's promise never settles.
     await new Promise<void>((held) => void navigator.locks.request(name, () => (held(), new Promise<never>(() => {}))));
     return name;
+  },
+  async __loseDeviceForTest() {
+    if (!__ATMAN_TEST_HOOKS__ || model?.backend.name !== 'webgpu') return false;
+    (await gpuDevice()).destroy();
+    return true;
+  },
+  async __liveCountsForTest() {
+    return __ATMAN_TEST_HOOKS__ ? liveCounts() : null;
   },
   __crashForTest(how = 'close') {
     // Later, so this call itself returns first, as a crash during a run would look.

@@ -40,6 +40,7 @@ export type AtmanErrorCode =
   | 'BACKEND_UNAVAILABLE'
   | 'DATASET_LINE_INVALID'
   | 'DATASET_RESULTS_DAMAGED'
+  | 'DEVICE_LOST'
   | 'WORKER_CRASHED';
 
 export class AtmanError extends Error {
@@ -55,3 +56,8 @@ export class AtmanError extends Error {
 
 export const isAtmanError = (e: unknown, code?: AtmanErrorCode): e is AtmanError =>
   e instanceof Error && e.name === 'AtmanError' && (code === undefined || (e as AtmanError).code === code);
+
+/** Throws CANCELLED when the run's signal was tripped; called between the steps of a run. */
+export function checkCancelled(signal: AbortSignal | undefined, words: string): void {
+  if (signal?.aborted) throw new AtmanError('CANCELLED', words);
+}

@@ -61,6 +61,15 @@ export type ModelSourceSpec =
    */
   | { kind: 'files'; id: string; files: Array<{ path: string; file: Blob }> };
 
+/** What is alive in the worker (test builds only): GPU buffers (created and not destroyed or collected) and ORT sessions. */
+export interface LiveCounts {
+  gpuBuffers: number;
+  gpuBufferBytes: number;
+  /** every GPU buffer created so far */
+  gpuBuffersCreated: number;
+  sessions: number;
+}
+
 /** How the test hook stops the worker: close itself (no error event) or throw outside any call. */
 export type CrashKind = 'close' | 'throw';
 
@@ -186,4 +195,8 @@ export interface EngineApi {
   __lifeLock(): Promise<string | null>;
   /** TEST ONLY: make the worker die as a crash would ('close' by default). */
   __crashForTest(how?: CrashKind): void;
+  /** TEST ONLY: destroy onnxruntime's GPU device, as a driver reset would; false when none was made or outside test builds. */
+  __loseDeviceForTest(): Promise<boolean>;
+  /** TEST ONLY: GPU buffers and sessions alive in the worker; null outside test builds. */
+  __liveCountsForTest(): Promise<LiveCounts | null>;
 }

@@ -3,7 +3,7 @@
 // Lock path are covered in the browser by e2e/engine-client.spec.ts.
 import { expose } from 'comlink';
 import { afterEach, describe, expect, it } from 'vitest';
-import { isAtmanError } from '../core/errors';
+import { AtmanError, isAtmanError } from '../core/errors';
 import type { EngineApi, ExplainProgress } from '../protocol/engine-api';
 import { type EngineClient, type RestartEvent, type WorkerLike, createEngineClient } from './engine-client';
 
@@ -103,5 +103,45 @@ describe('createEngineClient', () => {
     expect(workers).toHaveLength(3);
     expect(restarts.map((r) => r.restarted)).toEqual([true, true, false]);
     await expect(c.probe()).rejects.toMatchObject({ code: 'WORKER_CRASHED', message: expect.stringMatching(/3 times in a row.*Reload the page/) });
+  });
+
+  it('a lost GPU device: a fresh worker loads the last model again and the call runs again, on WASM the second time, then the loss is the caller\'s', async () => {
+    const loads: Array<{ worker: number; backend: string }> = [];
+    let losing = 2;
+    let started = 0;
+    const { c, workers, restarts } = setup(() => {
+      const worker = ++started;
+      let backend = '';
+      return {
+        async load(req) {
+          loads.push({ worker, backend: req.backend });
+          backend = req.backend === 'wasm' ? 'wasm' : 'webgpu';
+          return { backend } as never;
+        },
+        async explain() {
+          if (losing > 0) {
+            losing--;
+            throw new AtmanError('DEVICE_LOST', 'The GPU device was lost (destroyed).');
+          }
+          return { passes: 2, model: { backend }, run: { notes: [] } } as never;
+        },
+      };
+    });
+    await c.load({ source: { kind: 'url', baseUrl: '/m/' }, backend: 'auto' });
+    const x = await c.explain({ prompt: 'p', target: 't' });
+    expect(loads).toEqual([
+      { worker: 1, backend: 'auto' },
+      { worker: 2, backend: 'auto' },
+      { worker: 3, backend: 'wasm' },
+    ]);
+    expect(workers.map((w) => w.terminated)).toEqual([true, true, false]);
+    expect(restarts.map((r) => [r.reason, r.model?.backend])).toEqual([
+      ['device-lost', 'webgpu'],
+      ['device-lost', 'wasm'],
+    ]);
+    expect(x.run.notes).toEqual(['the GPU device was lost during the run (2 times); the model was loaded again and the run finished on WASM']);
+    losing = 3;
+    await expect(c.explain({ prompt: 'p', target: 't' })).rejects.toMatchObject({ code: 'DEVICE_LOST' });
+    expect(workers).toHaveLength(5);
   });
 });

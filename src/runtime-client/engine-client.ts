@@ -3,9 +3,12 @@
 // happens here), notices when the worker dies, fails every pending call with WORKER_CRASHED,
 // starts a fresh worker and tells the UI through onRestart (which then reloads the model, since
 // the new worker has none).
+// A lost GPU device (DEVICE_LOST from the worker) is recovered here without the UI: a fresh
+// worker (whose onnxruntime makes a new device) loads the last model again, on the same backend
+// the first time and on WASM if the device is lost again, and the call runs once more.
 import { proxy, wrap, type Remote } from 'comlink';
-import { AtmanError } from '../core/errors';
-import type { EngineApi } from '../protocol/engine-api';
+import { AtmanError, isAtmanError } from '../core/errors';
+import type { EngineApi, LoadRequest, ModelInfo } from '../protocol/engine-api';
 import { installErrorTransfer } from './comlink-errors';
 
 /** The worker, as the client uses it; tests pass fakes. */
@@ -20,14 +23,19 @@ type Promised<F> = F extends (...args: infer A) => infer R ? (...args: A) => Pro
 type Calls = Exclude<keyof EngineApi, '__lifeLock'>;
 
 export interface RestartEvent {
-  /** 'crashed': the worker died by itself; 'terminated': terminate() stopped it */
-  reason: 'crashed' | 'terminated';
+  /**
+   * 'crashed': the worker died by itself; 'terminated': terminate() stopped it; 'device-lost': the
+   * GPU device was lost and a fresh worker has the model loaded again (`model`), the call running again
+   */
+  reason: 'crashed' | 'terminated' | 'device-lost';
   /** what the pending calls were rejected with, in words for the user */
   message: string;
   /** false when the worker kept dying and the client gave up (calls now fail at once) */
   restarted: boolean;
   /** how many workers this client has started so far */
   generation: number;
+  /** after 'device-lost': the model as the fresh worker loaded it (its backend may now be WASM) */
+  model?: ModelInfo;
 }
 
 export type EngineClient = { [K in Calls]: Promised<EngineApi[K]> } & {
@@ -67,6 +75,10 @@ export function createEngineClient(opts: EngineClientOptions = {}): EngineClient
   let disposed = false;
   let gaveUp: string | null = null;
   let current: Live | null = null;
+  /** the last model loaded, to load again in a fresh worker after a lost device */
+  let lastLoad: LoadRequest | null = null;
+  /** a recovery under way, shared by every call that met the same lost device */
+  let recovering: { from: Live; done: Promise<ModelInfo> } | null = null;
 
   function start(): Live {
     const worker = make();
@@ -91,7 +103,7 @@ export function createEngineClient(opts: EngineClientOptions = {}): EngineClient
     return live;
   }
 
-  function died(live: Live, reason: RestartEvent['reason'], detail: string): void {
+  function died(live: Live, reason: 'crashed' | 'terminated', detail: string): void {
     if (live !== current || disposed) return;
     live.worker.terminate();
     if (reason === 'crashed') crashesInARow++;
@@ -134,22 +146,62 @@ export function createEngineClient(opts: EngineClientOptions = {}): EngineClient
     });
   }
 
+  /** A fresh worker with the last model loaded again after `lost` lost its device. */
+  function replaceAfterLoss(lost: Live, req: LoadRequest, message: string): Promise<ModelInfo> {
+    if (recovering?.from === lost) return recovering.done;
+    const done = (async () => {
+      if (lost === current && !disposed) {
+        lost.worker.terminate();
+        const rejects = [...pending];
+        pending.clear();
+        for (const reject of rejects) reject(new AtmanError('DEVICE_LOST', message));
+        current = start();
+      }
+      const model = await call((api) => api.load(req));
+      for (const f of [...listeners]) f({ reason: 'device-lost', message, restarted: true, generation, model });
+      return model;
+    })();
+    recovering = { from: lost, done };
+    return done;
+  }
+
+  /** A call on the loaded model that survives a lost GPU device (twice: a new device, then WASM). */
+  async function onModel<R>(run: (api: Remote<EngineApi>) => Promise<R>): Promise<R> {
+    for (let attempt = 0; ; attempt++) {
+      const live = current;
+      try {
+        const out = await call(run);
+        if (attempt > 0) noteRecovery(out, attempt);
+        return out;
+      } catch (e) {
+        if (!isAtmanError(e, 'DEVICE_LOST') || !lastLoad || !live || attempt >= 2) throw e;
+        await replaceAfterLoss(live, attempt === 0 ? lastLoad : { ...lastLoad, backend: 'wasm' }, e.message);
+      }
+    }
+  }
+
   current = start();
   const cb = <T>(f: ((p: T) => void) | undefined) => (f ? proxy(f) : undefined);
 
   return {
     probe: () => call((api) => api.probe()),
-    load: (req, onProgress) => call((api) => api.load(req, cb(onProgress))),
+    load: (req, onProgress) =>
+      call((api) => api.load(req, cb(onProgress))).then((info) => {
+        lastLoad = req;
+        return info;
+      }),
     variants: (req) => call((api) => api.variants(req)),
-    explain: (req, onProgress) => call((api) => api.explain(req, cb(onProgress))),
-    generate: (prompt, maxNewTokens, image, options) => call((api) => api.generate(prompt, maxNewTokens, image, options)),
-    faithfulness: (req, onProgress) => call((api) => api.faithfulness(req, cb(onProgress))),
-    steer: (req, onStep) => call((api) => api.steer(req, cb(onStep))),
+    explain: (req, onProgress) => onModel((api) => api.explain(req, cb(onProgress))),
+    generate: (prompt, maxNewTokens, image, options) => onModel((api) => api.generate(prompt, maxNewTokens, image, options)),
+    faithfulness: (req, onProgress) => onModel((api) => api.faithfulness(req, cb(onProgress))),
+    steer: (req, onStep) => onModel((api) => api.steer(req, cb(onStep))),
     cancel: () => call((api) => api.cancel()),
-    plan: (req) => call((api) => api.plan(req)),
+    plan: (req) => onModel((api) => api.plan(req)),
     cachedModels: () => call((api) => api.cachedModels()),
     clearCache: (id) => call((api) => api.clearCache(id)),
     __crashForTest: (how) => call((api) => api.__crashForTest(how)),
+    __loseDeviceForTest: () => call((api) => api.__loseDeviceForTest()),
+    __liveCountsForTest: () => call((api) => api.__liveCountsForTest()),
     terminate() {
       if (current) died(current, 'terminated', 'stopped');
     },
@@ -171,4 +223,12 @@ export function createEngineClient(opts: EngineClientOptions = {}): EngineClient
       pending.clear();
     },
   };
+}
+
+/** Results that carry a run report say that the run met a lost device and where it finished. */
+function noteRecovery(out: unknown, attempts: number): void {
+  const run = (out as { run?: { notes?: unknown }; model?: { backend?: unknown } } | null)?.run;
+  if (!run || !Array.isArray(run.notes)) return;
+  const where = (out as { model?: { backend?: unknown } }).model?.backend === 'wasm' ? 'on WASM' : 'on a new GPU device';
+  run.notes.push(`the GPU device was lost during the run${attempts > 1 ? ` (${attempts} times)` : ''}; the model was loaded again and the run finished ${where}`);
 }

@@ -77,17 +77,24 @@ export function createActions(store: AppStore, engine: () => EnginePort, env: Ac
     return info;
   }
 
+  /** what the run under way is for (its status is 'loading' while its model loads) */
+  let runFor: 'explaining' | 'generating' | 'loading' | null = null;
+
   async function run<T>(status: 'explaining' | 'generating' | 'loading', body: () => Promise<T>): Promise<T | undefined> {
     if (get().status !== 'idle') return undefined;
+    runFor = status;
     set({ error: null, status: 'loading', progress: null, startedAt: null });
     try {
       await ensureModel();
+      // Cancelled while the load was finishing: the model stays loaded, the run does not start.
+      if (get().status === 'cancelling') throw Object.assign(new Error('Cancelled.'), { code: 'CANCELLED' });
       set({ status, startedAt: now() });
       return await body();
     } catch (e) {
       set({ error: errorFrom(e) });
       return undefined;
     } finally {
+      runFor = null;
       set({ status: 'idle', loadProgress: null, finishedRuns: get().finishedRuns + 1 });
       if (deferredLoad) {
         const { resolve } = deferredLoad;
@@ -97,9 +104,50 @@ export function createActions(store: AppStore, engine: () => EnginePort, env: Ac
     }
   }
 
+  /** a second Explain waiting for the run under way to stop */
+  let nextExplain: Promise<void> | null = null;
+
+  /**
+   * Explain the inputs as they are now. A second Explain while a run is under way cancels that run
+   * and then explains: the newest inputs are what the user wants, and finishing a stale run first
+   * would only delay them. While an explanation's model loads, nothing needs to change: it reads
+   * the inputs once the model is there. Clicks while a run stops make one explanation.
+   */
   async function explain(): Promise<void> {
-    const { prompt, target, settings, modelChoice, speed } = get();
+    const st = get().status;
+    if (st === 'idle') return explainNow();
+    if (st === 'loading' && runFor === 'explaining') return;
+    if (!nextExplain) {
+      if (st !== 'loading') cancel();
+      // Cancel pressed after this click (e.g. during a model load it waits for) drops it too.
+      const epoch = cancels;
+      nextExplain = (async () => {
+        // A model picked during the run may start loading the moment it ends: wait for that too.
+        do await whenIdle();
+        while (get().status !== 'idle');
+        nextExplain = null;
+        if (epoch === cancels) await explainNow();
+      })();
+    }
+    return nextExplain;
+  }
+
+  function whenIdle(): Promise<void> {
+    return new Promise((resolve) => {
+      if (get().status === 'idle') return resolve();
+      const stop = store.subscribe((s) => {
+        if (s.status !== 'idle') return;
+        stop();
+        resolve();
+      });
+    });
+  }
+
+  async function explainNow(): Promise<void> {
+    const { modelChoice } = get();
     await run('explaining', async () => {
+      // Read once the model is loaded: a second Explain during the load means these inputs.
+      const { prompt, target, settings, speed } = get();
       // Read after the model is loaded: whether it takes the picture is known only then.
       const picture = imageRequest(get());
       const pictureKey = picture.image ? (get().image?.key ?? null) : null;
@@ -150,9 +198,13 @@ export function createActions(store: AppStore, engine: () => EnginePort, env: Ac
     await run('loading', async () => {});
   }
 
+  /** Cancel presses so far */
+  let cancels = 0;
+
   function cancel(): void {
+    cancels++;
     const st = get().status;
-    if (st === 'explaining' || st === 'generating') {
+    if (st === 'explaining' || st === 'generating' || st === 'loading') {
       set({ status: 'cancelling' });
       void Promise.resolve(engine().cancel()).catch(() => {});
       const started = get().startedAt;
@@ -226,8 +278,16 @@ export function createActions(store: AppStore, engine: () => EnginePort, env: Ac
     }
   }
 
-  /** The worker died (or was stopped) and a new one took its place: it holds no model. Everything else stays. */
-  function engineRestarted(e: { reason: 'crashed' | 'terminated'; message?: string }): void {
+  /**
+   * The worker died (or was stopped) and a new one took its place: it holds no model. Everything else stays.
+   * After a lost GPU device the client has already loaded the model again in the new worker (maybe on WASM).
+   */
+  function engineRestarted(e: { reason: 'crashed' | 'terminated' | 'device-lost'; message?: string; model?: ModelInfo }): void {
+    const loaded = get().loaded;
+    if (e.reason === 'device-lost' && e.model && loaded) {
+      set({ loaded: { key: loaded.key, info: e.model } });
+      return;
+    }
     set({ loaded: null, loadProgress: null, plan: null });
     if (e.reason === 'crashed') set({ error: { code: 'WORKER_CRASHED', message: e.message || WORKER_CRASHED_MESSAGE } });
   }

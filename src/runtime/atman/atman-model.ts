@@ -1,7 +1,7 @@
 // A causal LM ready for AtMan: files fetched, graph rewritten with the
 // attention control, session created and checked against the unmodified model.
 import type { InferenceSession } from 'onnxruntime-common';
-import { AtmanError, isAtmanError } from '../../core/errors';
+import { AtmanError, checkCancelled, isAtmanError } from '../../core/errors';
 import type { ControlMode } from '../../core/types';
 import { type TargetScoringReport, appendTargetScoring } from '../../graph/append-target-scoring';
 import { type AttentionControlReport, insertAttentionControl, layerModes, reportFor } from '../../graph/insert-attention-control';
@@ -60,6 +60,8 @@ export interface LoadOptions {
    */
   selfCheck?: boolean | 'reference';
   onProgress?: (p: LoadProgress) => void;
+  /** checked between download chunks and between the stages; a cancelled load throws CANCELLED and keeps no session */
+  signal?: AbortSignal;
 }
 
 export interface SelfCheck {
@@ -168,7 +170,13 @@ export class AtmanModel {
     if (requested !== 'auto' && needsFp16(requested) && !backend.supportsFp16) {
       throw fp16Error(backend, requested);
     }
-    const progress = (p: FileProgress): void => opts.onProgress?.({ stage: 'download', ...p });
+    const cancelled = (): void => checkCancelled(opts.signal, 'Loading the model was cancelled.');
+    cancelled();
+    // Thrown from a download's progress, the cancel stops the read between chunks.
+    const progress = (p: FileProgress): void => {
+      cancelled();
+      opts.onProgress?.({ stage: 'download', ...p });
+    };
     const t0 = performance.now();
     const resolved = await resolveModelFiles(given, backend, requested, progress);
     const { source, layout, choice, graphs } = resolved;
@@ -186,11 +194,13 @@ export class AtmanModel {
     }));
     const downloaded = performance.now();
 
+    cancelled();
     opts.onProgress?.({ stage: 'rewrite', loaded: 0, total: 1 });
     const byLocation = new Map(external.map((f) => [f.path, f.data]));
     let embeddings = findTokenEmbedding(probe.graph, (loc) => byLocation.get(loc));
 
     let vision: VisionParts | null = null;
+    cancelled();
     if (layout !== 'causal') {
       const encoder = await loadAuxiliary(source, backend, encoderFile!, progress);
       const embed = embedFile ? await loadAuxiliary(source, backend, embedFile, progress) : null;
@@ -214,7 +224,7 @@ export class AtmanModel {
     graphBytes = null;
     probe = null;
     try {
-      model.control = await model.buildControl(opts.mode ?? 'multiplicative', opts.layers ?? null, opts.selfCheck ?? true, opts.onProgress);
+      model.control = await model.buildControl(opts.mode ?? 'multiplicative', opts.layers ?? null, opts.selfCheck ?? true, opts.onProgress, undefined, opts.signal);
     } catch (e) {
       await releaseVisionParts(vision);
       throw e;
@@ -296,7 +306,9 @@ export class AtmanModel {
     selfCheck: boolean | 'reference',
     onProgress?: (p: LoadProgress) => void,
     variant?: 'dequantized',
+    signal?: AbortSignal,
   ): Promise<ControlState> {
+    const cancelled = (): void => checkCancelled(signal, 'Loading the model was cancelled.');
     const times = this.loadTimes;
     let t = performance.now();
     const lap = (): number => {
@@ -347,6 +359,7 @@ export class AtmanModel {
       await new Promise((r) => setTimeout(r, 0));
       this.backend.collectGarbage?.();
     }
+    cancelled();
     onProgress?.({ stage: 'session', loaded: 0, total: 1 });
     const session = await this.createSession(rewritten, sessionFiles);
     if (!variant) times.session = lap();
@@ -365,11 +378,19 @@ export class AtmanModel {
       selfCheck: null,
       coupling: summarizeCoupling(couplingOps, null),
     };
+    try {
+      cancelled();
+    } catch (e) {
+      await session.release();
+      throw e;
+    }
     if (check) {
       onProgress?.({ stage: 'self-check', loaded: 1, total: 2 });
       try {
+        cancelled();
         state.selfCheck = await this.runSelfCheck(state, check.ids, await check.context, reference);
         state.coupling = summarizeCoupling(couplingOps, state.selfCheck.coupling);
+        cancelled();
       } catch (e) {
         await session.release();
         throw e;

@@ -21,7 +21,7 @@ export async function generateGreedy(
   maxNewTokens: number,
   signal?: AbortSignal,
   image?: DecodedImage,
-  opts: { chat?: boolean } = {},
+  opts: { chat?: boolean; onToken?: (generated: number) => void } = {},
 ): Promise<string> {
   const chat = opts.chat ?? true;
   checkNumber(maxNewTokens, NUMBER_RULES.generate);
@@ -55,6 +55,7 @@ export async function generateGreedy(
     logits.dispose?.();
     if (eos.has(best)) break;
     ids.push(best);
+    opts.onToken?.(ids.length - first);
   }
   // The tokenizer refuses to decode nothing (the model may stop at once).
   return ids.length > first ? model.tokenizer.decode(ids.slice(first)) : '';

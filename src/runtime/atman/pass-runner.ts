@@ -16,6 +16,7 @@ import { type CoupledNumerics, EXACT_NOTE, type RowCouplingReport, deviationSamp
 import { type DecoderContext, type PastTensor, buildFeeds, feedBytes } from './feeds';
 import { floatData } from '../backends/tensor-data';
 import type { MemoryReport } from './memory-plan';
+import { BatchBackoff } from './batch-backoff';
 
 export interface PassJob {
   /** input ids of the whole sequence: prompt + target[:-1] */
@@ -76,8 +77,6 @@ export interface RunReport {
   /** the process's peak resident memory at the end of the run, where the runtime says (Node) */
   peakRssBytes?: number;
 }
-
-const MEMORY_ERROR = /out of memory|\boom\b|device (was )?lost|failed to allocate|allocation failed|bad_alloc/i;
 
 export interface PassResult {
   ce: Float64Array[];
@@ -192,6 +191,15 @@ export async function runPassesOn(model: AtmanModel, control: ControlState, job:
     return new Map(Object.entries(out).filter(([k]) => k !== fetches[0]));
   };
 
+  const note = (s: string) => {
+    if (!report.notes.includes(s)) report.notes.push(s);
+  };
+  // The batch size may shrink on the way (out of memory); report.batchSize follows it.
+  const backoff = new BatchBackoff(opts.batchSize, (s) => {
+    report.batchSize = backoff.size;
+    note(s);
+  });
+
   /** One group of units sharing a start row, with the fallbacks that keep a run alive. */
   const runGroup = async (passes: number[], start: number, past: Map<string, PastTensor> | null): Promise<void> => {
     try {
@@ -199,12 +207,11 @@ export async function runPassesOn(model: AtmanModel, control: ControlState, job:
       return;
     } catch (e) {
       if (isAtmanError(e)) throw e;
-      if (passes.length > 1 && MEMORY_ERROR.test((e as Error).message)) {
-        report.batchSize = Math.max(1, Math.ceil(passes.length / 2));
-        note(`out of memory at batch ${passes.length}: continued at batch ${report.batchSize}`);
+      if (backoff.shrink(passes.length, e)) {
+        // retried below at the smaller size
       } else if (passes.length > 1 && start > 0) {
         // e.g. GroupQueryAttention on CPU takes a past with several new rows only at batch 1
-        report.batchSize = 1;
+        backoff.size = report.batchSize = 1;
         note(`the backend refused a batched cached prefix (${brief(e)}); ran those passes one at a time`);
       } else if (start > 0) {
         note(`the backend refused a cached prefix (${brief(e)}); recomputed the whole sequence for that pass`);
@@ -212,19 +219,10 @@ export async function runPassesOn(model: AtmanModel, control: ControlState, job:
         return;
       } else throw e;
     }
-    for (let i = 0; i < passes.length; i += report.batchSize) await runGroup(passes.slice(i, i + report.batchSize), start, past);
+    await backoff.each(passes, (batch) => runGroup(batch, start, past));
   };
-  const note = (s: string) => {
-    if (!report.notes.includes(s)) report.notes.push(s);
-  };
-  /** Full recomputation in batches; the batch size may shrink on the way (out of memory). */
-  const runFromStart = async (passes: number[]): Promise<void> => {
-    for (let i = 0; i < passes.length; ) {
-      const group = passes.slice(i, i + report.batchSize);
-      await runGroup(group, 0, null);
-      i += group.length;
-    }
-  };
+  /** Full recomputation in batches of the current size. */
+  const runFromStart = (passes: number[]): Promise<void> => backoff.each(passes, (batch) => runGroup(batch, 0, null));
 
   if (report.prefixReuse === 'used') {
     const presents = (await runBatch([0], 0, null, true))!;
@@ -243,7 +241,7 @@ export async function runPassesOn(model: AtmanModel, control: ControlState, job:
       progress(1);
     }
     const overhead = opts.overheadRows ?? S / 4;
-    let maxBatch = report.batchSize;
+    let maxBatch = backoff.size;
     if (control.report.sites.some((site) => site.kind === 'GroupQueryAttention') && runnable.length > 1) {
       // onnxruntime's GroupQueryAttention takes several new rows over a past only at batch 1:
       // compare one-at-a-time prefix passes with batched full recomputation and take the cheaper.
@@ -254,7 +252,7 @@ export async function runPassesOn(model: AtmanModel, control: ControlState, job:
         await runFromStart(runnable.map((r) => r.pass));
         return { ce, report };
       }
-      maxBatch = report.batchSize = 1;
+      maxBatch = backoff.size = report.batchSize = 1;
       note('GroupQueryAttention takes a cached prefix only at batch 1: prefix passes ran one at a time');
     }
     const groups = groupByStart(runnable.map((r) => r.start), S, maxBatch, overhead);

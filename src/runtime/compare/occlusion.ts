@@ -9,6 +9,7 @@ import { attentionReport } from '../atman/attention-path';
 import { batchSizeFor } from '../atman/explain';
 import { type Prepared } from '../atman/prepare';
 import { buildFeeds, feedBytes } from '../atman/feeds';
+import { BatchBackoff } from '../atman/batch-backoff';
 
 import { type ComparisonRequest, type Scores, emptyReport } from './method-scores';
 
@@ -62,10 +63,14 @@ export async function occlusionScores(
   });
   const ce: Float64Array[] = new Array(passes.length);
   let done = 0;
+  // Out of memory: the same halving as AtMan's passes (batch-backoff.ts); report.batchSize follows it.
+  const backoff = new BatchBackoff(batchSize, (words) => {
+    report.batchSize = backoff.size;
+    if (!report.notes.includes(words)) report.notes.push(words);
+  });
   for (const members of groups.values()) {
-    for (let from = 0; from < members.length; from += batchSize) {
+    await backoff.each(members, async (batch) => {
       if (req.signal?.aborted) throw new AtmanError('CANCELLED', `Cancelled after ${done} of ${passes.length} passes.`);
-      const batch = members.slice(from, from + batchSize);
       const { rows, io } = await scorePasses(model, batch.map((i) => passes[i]!), targetIds);
       batch.forEach((i, b) => (ce[i] = rows[b]!));
       report.batches++;
@@ -73,7 +78,7 @@ export async function occlusionScores(
       report.ioPeakBytes = Math.max(report.ioPeakBytes, io);
       done += batch.length;
       req.onProgress?.({ stage: 'passes', loaded: done, total: passes.length, elapsedSeconds: (performance.now() - t0) / 1000 });
-    }
+    });
   }
   const R = relevanceMatrix(ce[0]!, ce.slice(1));
   return { scores: aggregate(R, settings.postprocess), perTarget: R, ce0: ce[0]!, report };

@@ -45,10 +45,11 @@ export function RunBar(): ReactNode {
 
   return (
     <section className="run-bar" aria-label="run" data-testid="run-bar" data-status={starting ? 'starting' : status} data-finished-runs={finished}>
-      <button type="button" className="primary" data-testid="explain" onClick={() => void actions.explain()} disabled={status !== 'idle' || starting}>
+      {/* Explain during a run cancels that run and explains the inputs as they are now (actions.explain). */}
+      <button type="button" className="primary" data-testid="explain" onClick={() => void actions.explain()} disabled={status === 'cancelling' || starting}>
         Explain
       </button>
-      <button type="button" data-testid="cancel" onClick={() => actions.cancel()} disabled={!(status === 'explaining' || status === 'generating')}>
+      <button type="button" data-testid="cancel" onClick={() => actions.cancel()} disabled={!(status === 'explaining' || status === 'generating' || status === 'loading')}>
         Cancel
       </button>
       <progress
