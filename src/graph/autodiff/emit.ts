@@ -3,11 +3,11 @@
 import { AtmanError } from '../../core/errors';
 import { describe } from '../ir/graph-utils';
 import { DataType, type Graph, type Node } from '../ir/onnx-ir';
+import { ConstantPool } from '../ir/constant-pool';
 import { type AttrValue, makeNode, makeTensor } from '../ir/onnx-build';
 
 export class BackwardEmitter {
   readonly nodes: Node[] = [];
-  private consts = new Map<string, string>();
   /** element types of the values this emitter made */
   private created = new Map<string, number | undefined>();
   /** the forward node whose gradient is being written (names values, errors) */
@@ -34,35 +34,20 @@ export class BackwardEmitter {
     return o;
   }
 
-  private constant(key: string, make: (name: string) => void): string {
-    let name = this.consts.get(key);
-    if (!name) {
-      name = this.newName('grad/const');
-      make(name);
-      this.consts.set(key, name);
-    }
-    return name;
+  private pool: ConstantPool | null = null;
+
+  private constants(): ConstantPool {
+    return (this.pool ??= new ConstantPool(this.graph, () => this.newName('grad/const'), (t) => this.refuse(`its values are of element type ${t}, not float32, float16, bfloat16 or double`)));
   }
 
   /** int64 constant: a scalar for a number, 1-D for an array. */
   i64(v: number | number[]): string {
-    const arr = typeof v === 'number' ? [v] : v;
-    const dims = typeof v === 'number' ? [] : [arr.length];
-    return this.constant(`i64:${JSON.stringify(v)}`, (name) =>
-      this.graph.initializers.push(makeTensor(name, DataType.INT64, dims, BigInt64Array.from(arr.map((x) => BigInt(x))))),
-    );
+    return this.constants().i64(v);
   }
 
-  /** A float scalar in `dtype` (float32, float16 or double). */
+  /** A float scalar in `dtype` (float32, float16, bfloat16 or double). */
   scalar(dtype: number, value: number): string {
-    return this.constant(`f:${dtype}:${value}`, (name) => {
-      let data: ArrayBufferView;
-      if (dtype === DataType.FLOAT) data = Float32Array.of(value);
-      else if (dtype === DataType.DOUBLE) data = Float64Array.of(value);
-      else if (dtype === DataType.FLOAT16) data = Uint16Array.of(toHalfBits(value));
-      else throw this.refuse(`its values are of element type ${dtype}, not float32, float16 or double`);
-      this.graph.initializers.push(makeTensor(name, dtype, [], data));
-    });
+    return this.constants().scalar(dtype, value);
   }
 
   /** A scalar of x's element type. */
@@ -160,16 +145,3 @@ function makeZeroTensor(dtype: number) {
 }
 
 const makeOneInt64 = () => makeTensor('value', DataType.INT64, [1], BigInt64Array.of(1n));
-
-function toHalfBits(v: number): number {
-  const f = new Float32Array(1);
-  const u = new Uint32Array(f.buffer);
-  f[0] = v;
-  const x = u[0]!;
-  const sign = (x >>> 16) & 0x8000;
-  const exp = ((x >>> 23) & 0xff) - 127 + 15;
-  const mant = x & 0x7fffff;
-  if (exp <= 0) return sign;
-  if (exp >= 31) return sign | 0x7c00;
-  return sign | (exp << 10) | Math.round(mant / 0x2000);
-}
