@@ -194,22 +194,39 @@ function sanitizeRun(v: unknown, batchSize: number): RunReport {
     ...sanitizeRowCoupling(r.rowCoupling),
     ...sanitizeMemory(r.memory),
     ...sanitizeCompleteness(r.completeness),
+    ...sanitizeLoad(r.load),
+    ...(isNum(r.peakRssBytes) ? { peakRssBytes: r.peakRssBytes as number } : {}),
   };
 }
 
+/** An object's numeric fields `keys` (all present and finite), plus any of `optional` that are; else null. */
+function numberFields<K extends string, O extends string = never>(v: unknown, keys: readonly K[], optional: readonly O[] = []): (Record<K, number> & Partial<Record<O, number>>) | null {
+  if (typeof v !== 'object' || v === null) return null;
+  const o = v as Record<string, unknown>;
+  const own = (k: string): unknown => (Object.hasOwn(o, k) ? o[k] : undefined);
+  if (!keys.every((k) => isNum(own(k)))) return null;
+  const out: Record<string, number> = {};
+  for (const k of [...keys, ...optional]) if (isNum(own(k))) out[k] = own(k) as number;
+  return out as Record<K, number> & Partial<Record<O, number>>;
+}
+
 function sanitizeMemory(v: unknown): Pick<RunReport, 'memory'> {
-  const m = (typeof v === 'object' && v !== null ? v : null) as Record<string, unknown> | null;
-  const keys = ['budgetBytes', 'batchSize', 'estimateBytes', 'perItemBytes', 'fixedBytes'] as const;
-  if (!m || !keys.every((k) => isNum(m[k])) || (m.chosenBy !== 'budget' && m.chosenBy !== 'given')) return {};
-  return { memory: { ...(Object.fromEntries(keys.map((k) => [k, m[k]])) as Record<(typeof keys)[number], number>), chosenBy: m.chosenBy } };
+  const m = numberFields(v, ['budgetBytes', 'batchSize', 'estimateBytes', 'perItemBytes', 'fixedBytes'] as const);
+  const chosenBy = (v as { chosenBy?: unknown } | null)?.chosenBy;
+  if (!m || (chosenBy !== 'budget' && chosenBy !== 'given')) return {};
+  return { memory: { ...m, chosenBy } };
 }
 
 /** Integrated gradients' completeness check: four numbers or nothing. */
 function sanitizeCompleteness(v: unknown): Pick<RunReport, 'completeness'> {
-  const c = (typeof v === 'object' && v !== null ? v : null) as Record<string, unknown> | null;
-  const keys = ['attributed', 'difference', 'gap', 'relativeGap'] as const;
-  if (!c || !keys.every((k) => isNum(c[k]))) return {};
-  return { completeness: Object.fromEntries(keys.map((k) => [k, c[k]])) as NonNullable<RunReport['completeness']> };
+  const c = numberFields(v, ['attributed', 'difference', 'gap', 'relativeGap'] as const);
+  return c ? { completeness: c } : {};
+}
+
+/** The model's load, seconds per stage: all of them or nothing. */
+function sanitizeLoad(v: unknown): Pick<RunReport, 'load'> {
+  const l = numberFields(v, ['download', 'rewrite', 'session', 'selfCheck', 'couplingProbe', 'reference', 'total'] as const, ['peakRssBytes'] as const);
+  return l ? { load: l } : {};
 }
 
 function sanitizeRowCoupling(v: unknown): Pick<RunReport, 'rowCoupling'> {
