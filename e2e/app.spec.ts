@@ -231,7 +231,9 @@ test('Generate shows chips; dragging over them picks the target', async ({ page 
   expect(n).toBeGreaterThan(1);
   const all = await page.getByTestId('target').inputValue();
   expect(all.length).toBeGreaterThan(0);
-  // Drag from the second chip to the last: the first chip joins the prompt.
+  // Drag from the second chip to the last: the first chip joins the prompt. The mouse reaches only
+  // what is in the viewport.
+  await page.getByTestId('generated-chips').scrollIntoViewIfNeeded();
   const first = await chips.nth(1).boundingBox();
   const last = await chips.nth(n - 1).boundingBox();
   await page.mouse.move(first!.x + 3, first!.y + 3);

@@ -9,8 +9,12 @@ export async function readProbe(page: Page): Promise<GpuProbe> {
 
 /** Fresh page: no saved state, no link. `search` e.g. '?test&batch=1'. */
 export async function openFresh(page: Page, search = '?test'): Promise<void> {
-  await page.goto(`/${search}`);
-  await page.evaluate(() => localStorage.clear());
+  // A page that never left about:blank belongs to a new browser context, whose storage is empty:
+  // opening the app once saves a model load. Otherwise the saved state is cleared and the app reopened.
+  if (page.url() !== 'about:blank') {
+    await page.goto(`/${search}`);
+    await page.evaluate(() => localStorage.clear());
+  }
   await page.goto(`/${search}`);
   await waitIdle(page);
 }

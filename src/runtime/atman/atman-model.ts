@@ -340,12 +340,14 @@ export class AtmanModel {
     // Value infos are views into the file's bytes: copied, so that nothing kept refers to them.
     const inputs = graph.graph.inputs.map((v) => ({ ...v, ...(v.raw ? { raw: v.raw.slice() } : {}) }));
     const cache = cacheMap(graph);
-    const check = selfCheck ? this.selfCheckInput(inputs) : null;
+    // Awaited here: onnxruntime-web runs one call at a time, so the embedding pass the input needs
+    // must not overlap the session creations below (overlapping calls corrupt its WebAssembly heap).
+    const check = selfCheck ? await this.selfCheckInput(inputs) : null;
     const kernelsChanged = attention.kind === 'decomposed' || cacheSplit.layers.length > 0;
     let reference: Float32Array | null = null;
     if (check && (kernelsChanged || selfCheck === 'reference')) {
       onProgress?.({ stage: 'self-check', loaded: 0, total: 2 });
-      reference = this.referenceLogits ??= await this.originalLogits(bytes, check.ids, await check.context);
+      reference = this.referenceLogits ??= await this.originalLogits(bytes, check.ids, check.context);
       if (!variant) times.reference = lap();
     }
     if (this.dropBytes) {
@@ -388,7 +390,7 @@ export class AtmanModel {
       onProgress?.({ stage: 'self-check', loaded: 1, total: 2 });
       try {
         cancelled();
-        state.selfCheck = await this.runSelfCheck(state, check.ids, await check.context, reference);
+        state.selfCheck = await this.runSelfCheck(state, check.ids, check.context, reference);
         state.coupling = summarizeCoupling(couplingOps, state.selfCheck.coupling);
         cancelled();
       } catch (e) {
@@ -401,10 +403,11 @@ export class AtmanModel {
   }
 
   /** The self-check's input: token ids, and the embeddings or encoder output the decoder reads. */
-  private selfCheckInput(inputs: readonly ValueInfo[]): { ids: number[]; context: Promise<DecoderContext> } {
+  private async selfCheckInput(inputs: readonly ValueInfo[]): Promise<{ ids: number[]; context: DecoderContext }> {
     const ids = checkTokenIds(Math.min(8, this.config.maxPositions), this.config.vocabSize);
-    return { ids, context: this.selfCheckContext(ids, inputs) };
+    return { ids, context: await this.selfCheckContext(ids, inputs) };
   }
+
 
   /** The unmodified graph's logits on the self-check input, from a session released before this returns. */
   private async originalLogits(bytes: Uint8Array, ids: number[], context: DecoderContext): Promise<Float32Array> {
