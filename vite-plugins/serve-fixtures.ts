@@ -49,11 +49,13 @@ export function fixturesMiddleware(dir: string, prefix: string) {
 }
 
 export function serveFixtures(opts: { dir?: string; prefix?: string } = {}): Plugin {
-  const dir = opts.dir ?? 'fixtures/models';
-  const prefix = opts.prefix ?? '/fixtures/models/';
-  const mw = fixturesMiddleware(dir, prefix);
+  return middlewarePlugin('atman-serve-fixtures', fixturesMiddleware(opts.dir ?? 'fixtures/models', opts.prefix ?? '/fixtures/models/'));
+}
+
+/** A plugin that puts one middleware on both the dev and the preview server. */
+export function middlewarePlugin(name: string, mw: (req: IncomingMessage, res: ServerResponse, next: (e?: unknown) => void) => Promise<void>): Plugin {
   return {
-    name: 'atman-serve-fixtures',
+    name,
     configureServer(server) {
       server.middlewares.use(mw);
     },

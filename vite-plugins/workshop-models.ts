@@ -5,7 +5,7 @@ import { readdir, stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import type { Plugin } from 'vite';
-import { fixturesMiddleware } from './serve-fixtures.ts';
+import { fixturesMiddleware, middlewarePlugin } from './serve-fixtures.ts';
 
 export const WORKSHOP_PREFIX = '/workshop/models/';
 export const WORKSHOP_LIST = '/workshop/models.json';
@@ -66,14 +66,5 @@ export function workshopMiddleware(dir: string) {
 }
 
 export function serveWorkshopModels(dir: string): Plugin {
-  const mw = workshopMiddleware(dir);
-  return {
-    name: 'atman-workshop-models',
-    configureServer(server) {
-      server.middlewares.use(mw);
-    },
-    configurePreviewServer(server) {
-      server.middlewares.use(mw);
-    },
-  };
+  return middlewarePlugin('atman-workshop-models', workshopMiddleware(dir));
 }
