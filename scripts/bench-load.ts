@@ -85,8 +85,14 @@ async function atmanChild(dir: string, n: number, full: boolean): Promise<LoadRe
   const model = await AtmanModel.load(folderSource(dir), createNodeBackend());
   const t1 = performance.now();
   const { peakRssBytes: _, total: __, ...split } = model.loadTimes;
-  const text = TEXT.repeat(Math.ceil(n / 60) + 2);
-  const tokens = model.tokenizer.encodePrompt(text);
+  // Grow the text a sentence at a time: the whole repeated text would pass the model's position limit.
+  const sentences = TEXT.match(/[^.]+\./g)!;
+  let text = '';
+  let tokens = model.tokenizer.encodePrompt(' ');
+  for (let i = 0; tokens.length < n; i++) {
+    text += sentences[i % sentences.length];
+    tokens = model.tokenizer.encodePrompt(text);
+  }
   const prompt = text.slice(0, tokens[n - 1]!.end);
   let passes = 1;
   if (full) {
