@@ -40,15 +40,22 @@ export default defineConfig({
     trace: 'retain-on-failure',
     screenshot: 'only-on-failure',
   },
+  // Two projects split the suite by what a test is about. Tests tagged @webgpu check WebGPU
+  // itself (numbers against the Node engine, prefix reuse and the score head on the GPU, a lost
+  // device, a crash mid-run on the GPU, the first visit as users get it) and run with WebGPU on
+  // SwiftShader. Every other test is about the page (layout, links, errors, workshop, pictures'
+  // UI) and runs in a browser without WebGPU, where the engine falls back to WASM: SwiftShader
+  // compiles shaders for every new tensor shape, which made a UI test wait seconds per run, and
+  // these tests do not depend on which backend computed the numbers.
   projects: [
     {
       name: 'chromium-webgpu',
-      testIgnore: /no-webgpu\.spec\.ts/,
+      grep: /@webgpu/,
       use: { launchOptions: { executablePath, args: [...quiet, ...webgpu] } },
     },
     {
-      name: 'chromium-no-webgpu',
-      testMatch: /no-webgpu\.spec\.ts/,
+      name: 'chromium-wasm',
+      grepInvert: /@webgpu/,
       use: { launchOptions: { executablePath, args: quiet } },
     },
   ],

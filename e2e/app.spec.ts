@@ -4,7 +4,8 @@ import type { Explanation } from '../src/protocol/engine-api';
 import { collectErrors, collectForeignRequests, choose, explainError, explainOnPage, openAdvanced, openFresh, readProbe, runAndWait, screenshot, shownExplanation, waitIdle } from './page';
 import { PROMPT, TARGET, nodeExplanation, scoreDiff } from './reference';
 
-// The React playground in Chromium with WebGPU on SwiftShader ('chromium-webgpu' project).
+// The React playground in Chromium: tests tagged @webgpu with WebGPU on SwiftShader, the rest on
+// WASM in a browser without WebGPU (playwright.config.ts).
 // Scores computed in the browser must match the Node engine (onnxruntime-node) on the same model.
 const TOL = 1e-3;
 const DEMO = 'public/models/atman-demo-facts';
@@ -18,7 +19,7 @@ async function tinySetup(page: import('@playwright/test').Page, fixture = 'tiny-
   await page.getByTestId('target').fill(TARGET);
 }
 
-test('default demo example: the evidence sentence scores highest, at 1280x720 and 1920x1080', async ({ page, baseURL }, testInfo) => {
+test('default demo example: the evidence sentence scores highest, at 1280x720 and 1920x1080', { tag: '@webgpu' }, async ({ page, baseURL }, testInfo) => {
   const errors = collectErrors(page);
   const foreign = collectForeignRequests(page, baseURL!);
   await page.setViewportSize({ width: 1280, height: 720 });
@@ -78,7 +79,7 @@ test('default demo example: the evidence sentence scores highest, at 1280x720 an
   expect(foreign).toEqual([]);
 });
 
-test('prefix reuse and the score head on WebGPU give the scores of full recomputation, and say so', async ({ page }) => {
+test('prefix reuse and the score head on WebGPU give the scores of full recomputation, and say so', { tag: '@webgpu' }, async ({ page }) => {
   await tinySetup(page, 'tiny-gpt2-kv');
   await openAdvanced(page);
   await page.getByTestId('conceptual').uncheck();
@@ -93,7 +94,7 @@ test('prefix reuse and the score head on WebGPU give the scores of full recomput
   expect(scoreDiff(fast, full)).toBeLessThan(1e-4);
 });
 
-test('tiny-gpt2 on WebGPU and WASM matches the Node engine; badge; nothing leaves the origin', async ({ page, baseURL }, testInfo) => {
+test('tiny-gpt2 on WebGPU and WASM matches the Node engine; badge; nothing leaves the origin', { tag: '@webgpu' }, async ({ page, baseURL }, testInfo) => {
   const errors = collectErrors(page);
   const foreign = collectForeignRequests(page, baseURL!);
   await tinySetup(page);
@@ -121,7 +122,7 @@ test('tiny-gpt2 on WebGPU and WASM matches the Node engine; badge; nothing leave
   expect(foreign).toEqual([]);
 });
 
-test('fused attention is rewritten at load: both modes match Node, and the result says which attention ran', async ({ page }, testInfo) => {
+test('fused attention is rewritten at load: both modes match Node, and the result says which attention ran', { tag: '@webgpu' }, async ({ page }, testInfo) => {
   await tinySetup(page, 'tiny-llama-gqa');
   for (const mode of ['multiplicative', 'log-additive'] as const) {
     const ref = await nodeExplanation('tiny-llama-gqa', mode);

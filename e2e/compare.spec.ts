@@ -3,8 +3,8 @@ import { expect, type Page, test } from '@playwright/test';
 import { choose, clickAndWait, collectErrors, explainOnPage, openFresh, screenshot, shownExplanation, waitIdle } from './page';
 import { PROMPT, TARGET } from './reference';
 
-// Compare, faithfulness, the document-QA preset and steering in the page (Chromium, WebGPU on
-// SwiftShader): the random-weight tiny-gpt2 where only the mechanics matter, the trained demo
+// Compare, faithfulness, the document-QA preset and steering in the page (the WASM project:
+// see playwright.config.ts): the random-weight tiny-gpt2 where only the mechanics matter, the trained demo
 // model where the answer is known.
 const DEMO = 'public/models/atman-demo-facts';
 const demoExamples = (): Array<{ prompt: string; target: string; evidence: string }> => JSON.parse(readFileSync(`${DEMO}/examples.json`, 'utf8'));

@@ -103,7 +103,7 @@ const longRun: ExplainRequestData = { prompt: `${PROMPT} ${PROMPT} ${PROMPT}`, t
 const gpuLoad: LoadRequest = { source: { kind: 'url', baseUrl: '/fixtures/models/tiny-gpt2/' }, backend: 'webgpu', selfCheck: false };
 
 for (const how of ['close', 'throw'] as const) {
-  test(`a worker that dies mid-run (${how}) fails the run with WORKER_CRASHED, restarts, and works again`, async ({ page }) => {
+  test(`a worker that dies mid-run (${how}) fails the run with WORKER_CRASHED, restarts, and works again`, { tag: '@webgpu' }, async ({ page }) => {
     await openHarness(page);
     const result = await page.evaluate(
       async ([load, req, how, short]) => {
@@ -139,7 +139,7 @@ for (const how of ['close', 'throw'] as const) {
   });
 }
 
-test('cancel() stops a run between passes; terminate() stops it hard and restarts', async ({ page }) => {
+test('cancel() stops a run between passes; terminate() stops it hard and restarts', { tag: '@webgpu' }, async ({ page }) => {
   await openHarness(page);
   const result = await page.evaluate(
     async ([load, req, short]) => {
@@ -169,7 +169,7 @@ test('cancel() stops a run between passes; terminate() stops it hard and restart
   expect(result.after).toBeGreaterThan(0);
 });
 
-test('a GPU device lost mid-run: the run finishes on a new device, and on WASM when it is lost again, with the same scores', async ({ page }) => {
+test('a GPU device lost mid-run: the run finishes on a new device, and on WASM when it is lost again, with the same scores', { tag: '@webgpu' }, async ({ page }) => {
   // Four workers, four loads and three runs (4.7 min on a heavily shared 2-core machine).
   test.setTimeout(420_000);
   await openHarness(page);

@@ -11,7 +11,8 @@ import { formatScore } from '../src/ui/results/score-view';
 import { collectErrors, choose, explainError, explainOnPage, openFresh, runAndWait, screenshot, shownExplanation, waitIdle } from './page';
 import { scoreDiff } from './reference';
 
-// Pictures in the playground (Chromium, WebGPU on SwiftShader): the tiny Idefics3 fixture with a
+// Pictures in the playground (the Idefics3 test on WebGPU, the rest on
+// WASM: see playwright.config.ts): the tiny Idefics3 fixture with a
 // picture made here, the error banner for a file that is not a picture, the overlay (tiles, global
 // frame, hover, keyboard, opacity), a drawn region, share link, reload, PNG export; and the bundled
 // shapes demo, whose top image unit must lie on the asked shape.
@@ -70,7 +71,7 @@ async function idefics3Setup(page: Page): Promise<Buffer> {
 const overlap = (a: { left: number; top: number; width: number; height: number }, b: typeof a): number =>
   Math.max(0, Math.min(a.left + a.width, b.left + b.width) - Math.max(a.left, b.left)) * Math.max(0, Math.min(a.top + a.height, b.top + b.height) - Math.max(a.top, b.top));
 
-test('tiny-idefics3: upload a picture, explain, the tiles over the picture match the Node engine; hover and keys give score and rank', async ({ page }, testInfo) => {
+test('tiny-idefics3: upload a picture, explain, the tiles over the picture match the Node engine; hover and keys give score and rank', { tag: '@webgpu' }, async ({ page }, testInfo) => {
   const errors = collectErrors(page);
   const png = await idefics3Setup(page);
   const x = await explainOnPage(page);
