@@ -41,7 +41,9 @@ function gpt2WeightsOf(dir: string, file: string): Gpt2Weights {
   let nLayer = 0;
   while (tensors.has(`transformer.h.${nLayer}.ln_1.weight`)) nLayer++;
   const [vocab, nEmbd] = all.get('transformer.wte.weight')!.dims as [number, number];
-  return { nLayer, nHead: config.n_head, nEmbd, vocab, nPositions: all.get('transformer.wpe.weight')!.dims[0]!, eps: config.layer_norm_epsilon ?? 1e-5, tensors };
+  // the exporter's name for the tied head's own (quantized) copy
+  const head = all.get('onnx::MatMul_lm_head');
+  return { nLayer, nHead: config.n_head, nEmbd, vocab, nPositions: all.get('transformer.wpe.weight')!.dims[0]!, eps: config.layer_norm_epsilon ?? 1e-5, tensors, ...(head ? { lmHead: head.data } : {}) };
 }
 
 /** Llama as optimum exports it (RMSNorm, rotary, grouped KV heads, SiLU-gated MLP). */
