@@ -7,6 +7,7 @@ import type { GradientFixture } from './gradient-agreement';
 import { type Gpt2Weights, loadGpt2Fixture, referenceLogits64 } from './reference-gpt2';
 import { loadQwen2BuilderReference, qwen2BuilderLogitsOver } from './reference-qwen2-builder';
 import { llamaLogits, loadLlamaReference } from './reference-vlm';
+import { genaiGqaLogits, loadGenaiGqaReference } from './reference-genai-gqa';
 import { readReferenceWeights, referenceWeightSet } from './reference-weights';
 
 export interface VariantOptions {
@@ -15,9 +16,10 @@ export interface VariantOptions {
   dtype?: ModelDtype;
   texts?: [string, string];
   note?: RegExp;
+  minScale?: { input?: number; chefer?: number };
 }
 
-const passThrough = (o: VariantOptions) => ({ ...(o.dtype ? { dtype: o.dtype } : {}), ...(o.texts ? { texts: o.texts } : {}), ...(o.note ? { note: o.note } : {}) });
+const passThrough = (o: VariantOptions) => ({ ...(o.dtype ? { dtype: o.dtype } : {}), ...(o.texts ? { texts: o.texts } : {}), ...(o.note ? { note: o.note } : {}), ...(o.minScale ? { minScale: o.minScale } : {}) });
 
 /** GPT-2 (learned positions, LayerNorm, tied head) over the file's weights, dequantized where quantized. */
 export function gpt2Fixture(dir: string, o: VariantOptions = {}): GradientFixture {
@@ -74,5 +76,21 @@ export function qwen2BuilderFixture(dir: string, o: VariantOptions = {}): Gradie
     vocab: ref.vocab,
     embedding: (id) => table.slice(id * E, (id + 1) * E),
     logits: () => (embeds, editProbs) => qwen2BuilderLogitsOver(ref, embeds, null, 'multiplicative', editProbs),
+  };
+}
+
+/** The onnxruntime-genai test decoder (LayerNorm, GroupQueryAttention without rotary, ReLU MLP), over its fp16 weights. */
+export function genaiGqaFixture(dir: string, o: VariantOptions & { file: string }): GradientFixture {
+  const ref = loadGenaiGqaReference(dir, o.file);
+  const table = ref.w.get('embed_tokens.weight');
+  const E = ref.hidden;
+  return {
+    dir,
+    ...passThrough(o),
+    layers: ref.nLayer,
+    heads: ref.nHead,
+    vocab: ref.vocab,
+    embedding: (id) => table.slice(id * E, (id + 1) * E),
+    logits: () => (embeds, editProbs) => genaiGqaLogits(ref, embeds, editProbs),
   };
 }

@@ -30,8 +30,13 @@ export function feedTokenEmbeddings(model: Model, idsInput = 'input_ids'): FeedT
     return !!p && depth < 5 && PASS_THROUGH.includes(p.opType) && fromIds(p.inputs[0]!, depth + 1);
   };
   const inits = new Set(g.initializers.map((t) => t.name));
+  // a table as stored, dequantized, or widened by a Cast (fp16 graphs upcast for gradients)
+  const isTable = (name: string): boolean => {
+    const p = prod.get(name);
+    return inits.has(name) || p?.opType === 'DequantizeLinear' || (p?.opType === 'Cast' && inits.has(p.inputs[0]!));
+  };
   const lookup = g.nodes.find(
-    (n) => (n.opType === 'Gather' && fromIds(n.inputs[1]!) && (inits.has(n.inputs[0]!) || prod.get(n.inputs[0]!)?.opType === 'DequantizeLinear')) ||
+    (n) => (n.opType === 'Gather' && fromIds(n.inputs[1]!) && isTable(n.inputs[0]!)) ||
       (n.opType === 'GatherBlockQuantized' && fromIds(n.inputs[1]!)),
   );
   if (!lookup) {
