@@ -8,6 +8,7 @@ import { type Gpt2Weights, loadGpt2Fixture, referenceLogits64 } from './referenc
 import { loadQwen2BuilderReference, qwen2BuilderLogitsOver } from './reference-qwen2-builder';
 import { llamaLogits, loadLlamaReference } from './reference-vlm';
 import { genaiGqaLogits, loadGenaiGqaReference } from './reference-genai-gqa';
+import { loadOptimizedGpt2Reference, optimizedGpt2Logits } from './reference-optimized-gpt2';
 import { readReferenceWeights, referenceWeightSet } from './reference-weights';
 
 export interface VariantOptions {
@@ -92,5 +93,20 @@ export function genaiGqaFixture(dir: string, o: VariantOptions & { file: string 
     vocab: ref.vocab,
     embedding: (id) => table.slice(id * E, (id + 1) * E),
     logits: () => (embeds, editProbs) => genaiGqaLogits(ref, embeds, editProbs),
+  };
+}
+
+/** GPT-2 after onnxruntime's transformer optimizer (EmbedLayerNormalization, contrib Attention, SkipLayerNormalization, FastGelu). */
+export function optimizedGpt2Fixture(dir: string, o: VariantOptions = {}): GradientFixture {
+  const ref = loadOptimizedGpt2Reference(dir);
+  const E = ref.hidden;
+  return {
+    dir,
+    ...passThrough(o),
+    layers: ref.layers.length,
+    heads: ref.nHead,
+    vocab: ref.vocab,
+    embedding: (id) => ref.wte.slice(id * E, (id + 1) * E),
+    logits: () => (embeds, editProbs) => optimizedGpt2Logits(ref, embeds, editProbs),
   };
 }

@@ -17,6 +17,7 @@ import { TARGET_LOGPROBS_OUTPUT, TARGET_POSITIONS_INPUT, appendTargetScoring } f
 import { type AppendGradientsReport, appendGradients } from '../../graph/autodiff/append-gradients';
 import { feedTokenEmbeddings } from '../../graph/autodiff/feed-token-embeddings';
 import { resolveMergedIf } from '../../graph/autodiff/resolve-merged-if';
+import { GRADIENT_OPSET, raiseOpsetForGradients } from '../../graph/autodiff/raise-opset';
 import { upcastHalf } from '../../graph/autodiff/upcast-half';
 import { weightsAsFloatOps } from '../../graph/autodiff/weights-as-float-ops';
 import { dequantizeDynamicMatMuls } from '../../graph/dequantize-dynamic-matmuls';
@@ -54,10 +55,13 @@ const sessions = new WeakMap<AtmanModel, Map<GradientGraphKind, Promise<Gradient
 /** Builds the gradient graph of one kind (exported for tests and the benchmark). */
 export function buildGradientGraph(bytes: Uint8Array, kind: GradientGraphKind, expectedLayers?: number): { graph: Model; made: Omit<GradientSession, 'session' | 'graphBytes'> } {
   const graph = decodeModel(bytes);
+  // first, so that the ops the passes below write take the raised opset's forms
+  const raisedFrom = raiseOpsetForGradients(graph);
   splitStackedCache(graph);
   const path = chooseAttentionPath(graph, 'multiplicative', 'decomposed');
   resolveMergedIf(graph);
   const notes = standIns(graph);
+  if (raisedFrom !== null) notes.push(`the opset ${raisedFrom} graph is differentiated as opset ${GRADIENT_OPSET}, whose forms of its ops mean the same`);
   if (kind === 'embeddings') {
     const fed = feedTokenEmbeddings(graph);
     appendTargetScoring(graph);
