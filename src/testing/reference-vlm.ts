@@ -156,9 +156,10 @@ export interface LlamaReference {
 }
 
 /** A causal Llama fixture exported by optimum (tiny-llama, the demo model): weights from onnx/model.onnx. */
-export function loadLlamaReference(dir: string): LlamaReference {
+/** weights: the fp32 file's, or another variant's (dequantized) read by reference-weights.ts */
+export function loadLlamaReference(dir: string, weights?: WeightSet): LlamaReference {
   const c = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
-  const w = new WeightSet(readInitializers(readFileSync(join(dir, 'onnx', 'model.onnx'))));
+  const w = weights ?? new WeightSet(readInitializers(readFileSync(join(dir, 'onnx', 'model.onnx'))));
   return {
     w,
     nLayer: c.num_hidden_layers,

@@ -38,13 +38,10 @@ export interface GradientScores extends Scores {
 }
 
 export async function gradientScores(model: AtmanModel, p: Prepared, method: GradientMethod, req: ComparisonRequest, t0: number): Promise<GradientScores> {
-  if (model.current.coupling.coupled) {
-    throw new AtmanError('MODEL_UNSUPPORTED', `${model.id} quantizes its activations per tensor (8-bit dynamic quantization), which has no gradient; pick its fp32 or q4 variant for the gradient methods.`);
-  }
   const kind = method === 'chefer' ? 'attention' : 'embeddings';
   const g = await gradientSession(model, kind);
   if (g.seedType !== DataType.FLOAT) {
-    throw new AtmanError('MODEL_UNSUPPORTED', `The gradient methods run on float32 graphs for now; this variant of ${model.id} computes in another type. Pick its fp32 or q4 variant.`);
+    throw new AtmanError('MODEL_UNSUPPORTED', `The gradient methods run on float32 graphs; the gradient graph of this variant of ${model.id} computes in another type. Pick its fp32 or q4 variant.`);
   }
   const S = p.ids.length;
   const T = p.targetIds.length;
@@ -54,6 +51,7 @@ export async function gradientScores(model: AtmanModel, p: Prepared, method: Gra
   });
   const report = emptyReport(batchSize, true);
   Object.assign(report, g.attention);
+  report.notes.push(...g.notes);
   report.notes.push(`backward graph: ${g.report.backwardNodes} nodes over ${Object.values(g.report.differentiated).reduce((a, b) => a + b, 0)} differentiated forward nodes`);
   const tokenScores = Array.from({ length: T }, () => new Float64Array(S));
   let ce0: Float64Array;

@@ -6,14 +6,23 @@
 //    outputs, and d(sum seed · logits)/d each layer's probabilities.
 // Fused attention is rewritten as standard ops first (the probabilities must exist), stacked caches
 // split, and a merged decoder's If resolved to its no-cache branch (every gradient run starts
-// without a cache).
+// without a cache). Two variants are differentiated through a stand-in, said in `notes`: 8-bit
+// dynamically quantized graphs run their products as float MatMuls over the dequantized weights
+// (the per-tensor activation quantization has no gradient; the gradient is the straight-through
+// one, of the model without that rounding), and fp16 graphs compute in float32 over their fp16
+// weights.
 import type { InferenceSession } from 'onnxruntime-common';
 import { AtmanError } from '../../core/errors';
 import { TARGET_LOGPROBS_OUTPUT, TARGET_POSITIONS_INPUT, appendTargetScoring } from '../../graph/append-target-scoring';
 import { type AppendGradientsReport, appendGradients } from '../../graph/autodiff/append-gradients';
 import { feedTokenEmbeddings } from '../../graph/autodiff/feed-token-embeddings';
 import { resolveMergedIf } from '../../graph/autodiff/resolve-merged-if';
+import { GRADIENT_OPSET, raiseOpsetForGradients } from '../../graph/autodiff/raise-opset';
+import { upcastHalf } from '../../graph/autodiff/upcast-half';
+import { weightsAsFloatOps } from '../../graph/autodiff/weights-as-float-ops';
+import { dequantizeDynamicMatMuls } from '../../graph/dequantize-dynamic-matmuls';
 import { exposeAttentionProbs } from '../../graph/expose-attention-probs';
+import { findRowCoupling } from '../../graph/row-coupling';
 import { producers } from '../../graph/ir/graph-utils';
 import { type Model, type ValueInfo, decodeModel, encodeModel } from '../../graph/ir/onnx-ir';
 import { splitStackedCache } from '../../graph/split-stacked-cache';
@@ -37,6 +46,8 @@ export interface GradientSession {
   attention: { attention?: string };
   /** bytes of the encoded graph: the backward graph's size shows here */
   graphBytes: number;
+  /** how the graph differentiated differs from the model as shipped, in words (empty when it does not) */
+  notes: string[];
 }
 
 const sessions = new WeakMap<AtmanModel, Map<GradientGraphKind, Promise<GradientSession>>>();
@@ -44,16 +55,20 @@ const sessions = new WeakMap<AtmanModel, Map<GradientGraphKind, Promise<Gradient
 /** Builds the gradient graph of one kind (exported for tests and the benchmark). */
 export function buildGradientGraph(bytes: Uint8Array, kind: GradientGraphKind, expectedLayers?: number): { graph: Model; made: Omit<GradientSession, 'session' | 'graphBytes'> } {
   const graph = decodeModel(bytes);
+  // first, so that the ops the passes below write take the raised opset's forms
+  const raisedFrom = raiseOpsetForGradients(graph);
   splitStackedCache(graph);
   const path = chooseAttentionPath(graph, 'multiplicative', 'decomposed');
   resolveMergedIf(graph);
+  const notes = standIns(graph);
+  if (raisedFrom !== null) notes.push(`the opset ${raisedFrom} graph is differentiated as opset ${GRADIENT_OPSET}, whose forms of its ops mean the same`);
   if (kind === 'embeddings') {
     const fed = feedTokenEmbeddings(graph);
     appendTargetScoring(graph);
     const report = appendGradients(graph, { output: TARGET_LOGPROBS_OUTPUT, wrt: [fed.input], distinctIndices: scoringIndices(graph) });
     return {
       graph,
-      made: { kind, inputs: graph.graph.inputs, embeddingsInput: fed.input, probs: [], gradients: [report.gradients[0]!.output], seedType: seedTypeOf(graph), report, attention: attentionReport(path) },
+      made: { kind, inputs: graph.graph.inputs, embeddingsInput: fed.input, probs: [], gradients: [report.gradients[0]!.output], seedType: seedTypeOf(graph), report, attention: attentionReport(path), notes },
     };
   }
   appendTargetScoring(graph);
@@ -73,8 +88,29 @@ export function buildGradientGraph(bytes: Uint8Array, kind: GradientGraphKind, e
       seedType: seedTypeOf(graph),
       report,
       attention: attentionReport(path),
+      notes,
     },
   };
+}
+
+/** Makes the graph differentiable where the model as shipped is not, and says how. */
+function standIns(graph: Model): string[] {
+  const notes: string[] = [];
+  const dq = dequantizeDynamicMatMuls(graph);
+  weightsAsFloatOps(graph);
+  if (dq.rewritten) {
+    notes.push(`8-bit dynamic quantization: the gradients are those of the model with its ${dq.rewritten} quantized products run as float MatMuls over the dequantized 8-bit weights (straight-through: the per-tensor activation rounding, which has no gradient, is left out of the forward and backward pass alike)`);
+  }
+  const coupled = findRowCoupling(graph);
+  if (coupled.length) {
+    const c = coupled[0]!;
+    throw new AtmanError('MODEL_UNSUPPORTED', `The gradient methods run batch items side by side, but ${c.opType} "${c.node}" ${c.why}${coupled.length > 1 ? ` (and ${coupled.length - 1} more such ops)` : ''}; pick this model's fp32 or q4 variant.`);
+  }
+  const up = upcastHalf(graph);
+  if (up.constants || up.casts || up.io.length) {
+    notes.push('fp16 graph: the gradient graph computes in float32 over the fp16 weights as stored (every fp16 constant read through a Cast to float32), so its forward values are those of float32 arithmetic, not of the fp16 kernels');
+  }
+  return notes;
 }
 
 /**
