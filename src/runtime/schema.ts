@@ -111,9 +111,9 @@ export const COMPARISON_SIGNS: Record<ComparisonMethod, string> = {
   'occlusion-mask':
     'score = CE(target | unit masked out by attention_mask 0) - CE(target | unperturbed), summed over target tokens after post-processing; positive means the unit is evidence for the target (paper sign).',
   'input-x-gradient':
-    'score = sum over the unit\'s tokens and embedding dimensions of x · dL/dx, x = token embeddings (before position embeddings), L = sum of the target tokens\' log-probabilities; positive means the unit is evidence for the target.',
+    'score = sum over the unit\'s tokens and embedding dimensions of x · dL/dx, x = token embeddings (before position embeddings; for images, the image tokens\' input embeddings or a captioner\'s encoder output rows), L = sum of the target tokens\' log-probabilities; positive means the unit is evidence for the target.',
   'integrated-gradients':
-    'score = sum over the unit\'s tokens and embedding dimensions of x · the integral over a in [0, 1] of dL/dx at a·x (baseline 0, Gauss–Legendre quadrature), L = sum of the target tokens\' log-probabilities; positive means the unit is evidence for the target.',
+    'score = sum over the unit\'s tokens and embedding dimensions of x · the integral over a in [0, 1] of dL/dx at a·x (baseline 0, Gauss–Legendre quadrature; x as for input × gradient, images included), L = sum of the target tokens\' log-probabilities; positive means the unit is evidence for the target.',
   chefer:
-    'score = Chefer et al.\'s relevance (decoder rule: R = I, R <- R + mean over heads of max(dy/dA ⊙ A, 0) · R through the layers, y = the target token\'s raw logit) of the row predicting each target token, (R - I) summed over the unit\'s columns and the target tokens; never negative, higher means more evidence for the target.',
+    'score = Chefer et al.\'s relevance (decoder rule: R = I, R <- R + mean over heads of max(dy/dA ⊙ A, 0) · R through the layers, y = the target token\'s raw logit; a captioner\'s encoder rows get the cross-attention rule\'s text-to-image relevance) of the row predicting each target token, (R - I) summed over the unit\'s columns and the target tokens; never negative, higher means more evidence for the target.',
 };

@@ -94,7 +94,8 @@ export function mergeReports(reports: RunReport[]): RunReport {
   return out;
 }
 
-function imageFields(u: Unit): Pick<ExplainedUnit, 'image' | 'region' | 'imageTokens' | 'regions'> {
+/** What an explained unit says about its image tokens and regions (image units only). */
+export function imageFields(u: Unit): Pick<ExplainedUnit, 'image' | 'region' | 'imageTokens' | 'regions'> {
   const info = (u as Partial<ImageUnit>).image;
   if (!info) return {};
   return { image: info.imageIndex, region: info.bounds, imageTokens: info.tokens, regions: info.regions };

@@ -1,9 +1,11 @@
 // The graphs the gradient methods run, built once per model from the graph as loaded (not the AtMan
 // control: the gradient methods manipulate nothing) and cached beside it:
 //  - 'embeddings' (input × gradient, integrated gradients): the token-embedding lookup replaced by
-//    an input, the score head (target log-probabilities), and d(sum seed · logprobs)/d embeddings;
-//  - 'attention' (Chefer): the target rows' logits, every layer's attention probabilities as
-//    outputs, and d(sum seed · logits)/d each layer's probabilities.
+//    an input, the score head (target log-probabilities), and d(sum seed · logprobs)/d embeddings
+//    (and d/d encoder output for captioners, whose encoder rows are the image's input vectors);
+//  - 'attention' (Chefer): the target rows' logits, every attention site's probabilities as outputs
+//    (self-attention, and a captioner's cross-attention, each with its role), and
+//    d(sum seed · logits)/d each site's probabilities.
 // Fused attention is rewritten as standard ops first (the probabilities must exist), stacked caches
 // split, and a merged decoder's If resolved to its no-cache branch (every gradient run starts
 // without a cache). Two variants are differentiated through a stand-in, said in `notes`: 8-bit
@@ -17,17 +19,20 @@ import { TARGET_LOGPROBS_OUTPUT, TARGET_POSITIONS_INPUT, appendTargetScoring } f
 import { type AppendGradientsReport, appendGradients } from '../../graph/autodiff/append-gradients';
 import { feedTokenEmbeddings } from '../../graph/autodiff/feed-token-embeddings';
 import { resolveMergedIf } from '../../graph/autodiff/resolve-merged-if';
+import type { AttentionRole } from '../../graph/attention-role';
 import { GRADIENT_OPSET, raiseOpsetForGradients } from '../../graph/autodiff/raise-opset';
 import { upcastHalf } from '../../graph/autodiff/upcast-half';
 import { weightsAsFloatOps } from '../../graph/autodiff/weights-as-float-ops';
 import { dequantizeDynamicMatMuls } from '../../graph/dequantize-dynamic-matmuls';
 import { exposeAttentionProbs } from '../../graph/expose-attention-probs';
+import { findAttentionSites } from '../../graph/find-attention';
 import { findRowCoupling } from '../../graph/row-coupling';
 import { producers } from '../../graph/ir/graph-utils';
 import { type Model, type ValueInfo, decodeModel, encodeModel } from '../../graph/ir/onnx-ir';
 import { splitStackedCache } from '../../graph/split-stacked-cache';
 import type { AtmanModel } from '../atman/atman-model';
 import { attentionReport, chooseAttentionPath } from '../atman/attention-path';
+import { ENCODER_STATES } from '../atman/feeds';
 
 export type GradientGraphKind = 'embeddings' | 'attention';
 
@@ -37,9 +42,17 @@ export interface GradientSession {
   inputs: ValueInfo[];
   /** the input the token embeddings are fed through (embeddings graph) */
   embeddingsInput: string | null;
-  /** attention-probability outputs by layer, and the gradient outputs in the same order (attention graph) */
+  /** the encoder output a captioner cross-attends to, differentiated too (embeddings graph); null otherwise */
+  encoderInput: string | null;
+  /**
+   * attention graph: the probability outputs of every attention site in the order the decoder runs
+   * them, and the gradient outputs in the same order; embeddings graph: no probabilities, and the
+   * gradients of embeddingsInput, then of encoderInput
+   */
   probs: string[];
   gradients: string[];
+  /** role of each attention site (attention graph): self-attention, or cross-attention to the encoder output */
+  roles: AttentionRole[];
   /** element type of the seed input */
   seedType: number;
   report: AppendGradientsReport;
@@ -64,15 +77,36 @@ export function buildGradientGraph(bytes: Uint8Array, kind: GradientGraphKind, e
   if (raisedFrom !== null) notes.push(`the opset ${raisedFrom} graph is differentiated as opset ${GRADIENT_OPSET}, whose forms of its ops mean the same`);
   if (kind === 'embeddings') {
     const fed = feedTokenEmbeddings(graph);
+    const encoderInput = graph.graph.inputs.some((v) => v.name === ENCODER_STATES) ? ENCODER_STATES : null;
     appendTargetScoring(graph);
-    const report = appendGradients(graph, { output: TARGET_LOGPROBS_OUTPUT, wrt: [fed.input], distinctIndices: scoringIndices(graph) });
+    const wrt = encoderInput ? [fed.input, encoderInput] : [fed.input];
+    const report = appendGradients(graph, { output: TARGET_LOGPROBS_OUTPUT, wrt, distinctIndices: scoringIndices(graph) });
     return {
       graph,
-      made: { kind, inputs: graph.graph.inputs, embeddingsInput: fed.input, probs: [], gradients: [report.gradients[0]!.output], seedType: seedTypeOf(graph), report, attention: attentionReport(path), notes },
+      made: {
+        kind,
+        inputs: graph.graph.inputs,
+        embeddingsInput: fed.input,
+        encoderInput,
+        probs: [],
+        gradients: report.gradients.map((r) => r.output),
+        roles: [],
+        seedType: seedTypeOf(graph),
+        report,
+        attention: attentionReport(path),
+        notes,
+      },
     };
   }
   appendTargetScoring(graph);
-  const exposed = exposeAttentionProbs(graph, expectedLayers !== undefined ? { expectedLayers } : {});
+  // After resolveMergedIf every site is in the main graph, in the order exposeAttentionProbs numbers them.
+  const roles = (findAttentionSites(graph).get('main') ?? []).map((s) => s.role);
+  const selfCount = roles.filter((r) => r === 'self').length;
+  if (roles.includes('cross') && expectedLayers !== undefined && selfCount !== expectedLayers) {
+    throw new AtmanError('LAYER_COUNT_MISMATCH', `Found ${selfCount} self-attention layers in the decoder graph but the model config says ${expectedLayers}.`);
+  }
+  // A captioner's decoder has a cross-attention site beside each self-attention layer.
+  const exposed = exposeAttentionProbs(graph, expectedLayers !== undefined && !roles.includes('cross') ? { expectedLayers } : {});
   const prod = producers(graph.graph);
   // The exposed output is a Cast of the Softmax output: the gradient is taken at the Softmax output itself.
   const softmaxOut = exposed.outputs.map((o) => prod.get(o.output)!.inputs[0]!);
@@ -83,8 +117,10 @@ export function buildGradientGraph(bytes: Uint8Array, kind: GradientGraphKind, e
       kind,
       inputs: graph.graph.inputs,
       embeddingsInput: null,
+      encoderInput: null,
       probs: exposed.outputs.map((o) => o.output),
       gradients: report.gradients.map((r) => r.output),
+      roles: exposed.outputs.map((o) => roles[o.layer]!),
       seedType: seedTypeOf(graph),
       report,
       attention: attentionReport(path),
