@@ -120,6 +120,7 @@ describe.each(fixtures)('%s: gradient methods equal the float64 reference within
     expect(err, `relative error ${err}`).toBeLessThan(TOLERANCE);
     const c = x.run.completeness!;
     expect(c.gap).toBeCloseTo(c.attributed - c.difference, 9);
+    expect(x.run.steps).toBe(IG_STEPS);
   });
 
   it('chefer', async () => {
@@ -132,6 +133,17 @@ describe.each(fixtures)('%s: gradient methods equal the float64 reference within
 });
 
 describe('refusals', () => {
+  it("refuses integration steps outside the number rule's range, in the rule's words", async () => {
+    const model = await AtmanModel.load(folderSource('fixtures/models/tiny-gpt2'), createNodeBackend(), { selfCheck: false });
+    try {
+      for (const steps of [0, 1001, 2.5]) {
+        await expectCode(explainComparison(model, { method: 'integrated-gradients', prompt: PROMPT, target: TARGET, steps }), 'BAD_SETTING', /integration steps must be a whole number from 1 to 1000/);
+      }
+    } finally {
+      await model.release();
+    }
+  });
+
   it('says which op blocks the gradient when the token embeddings are fused away', async () => {
     const model = await AtmanModel.load(folderSource('fixtures/models/ortgenai-tiny-random-gpt2'), createNodeBackend(), { selfCheck: false });
     try {
