@@ -30,7 +30,8 @@ test('a plain-http LAN page says WebGPU needs https or localhost, and explains t
     await expect(page.getByTestId('result')).toHaveAttribute('data-explanation', /"backend":"wasm"/, { timeout: 150_000 });
     await expect(page.getByTestId('error')).toBeEmpty();
     await screenshot(page, testInfo, 'lan-http.png');
-    expect(errors).toEqual([]);
+    // The browser's own word for the same cause is the one console error allowed.
+    expect(errors.filter((e) => !/Cross-Origin-Opener-Policy header has been ignored, because the URL's origin was untrustworthy/.test(e))).toEqual([]);
   } finally {
     await browser.close();
   }
