@@ -2,6 +2,11 @@ import { readFileSync } from 'node:fs';
 import { expect, type Page, test } from '@playwright/test';
 import { choose, clickAndWait, collectErrors, explainOnPage, openFresh, screenshot, shownExplanation, waitIdle } from './page';
 import { PROMPT, TARGET } from './reference';
+import { AtmanModel } from '../src/runtime/atman/atman-model';
+import { explainComparison } from '../src/runtime/compare/comparison-methods';
+import { createNodeBackend } from '../src/runtime/backends/node-backend';
+import { folderSource } from '../src/runtime/sources/folder-source';
+import type { GradientMethod } from '../src/runtime/schema';
 
 // Compare, faithfulness, the document-QA preset and steering in the page (Chromium, WebGPU on
 // SwiftShader): the random-weight tiny-gpt2 where only the mechanics matter, the trained demo
@@ -32,7 +37,10 @@ async function faithNumbers(page: Page, prefix: string): Promise<{ aopc: number;
   return out;
 }
 
-test('compare AtMan with occlusion and rollout over the same units, measure both sides; reload and a link keep it all', async ({ page, browser }, testInfo) => {
+test('compare AtMan with occlusion, rollout and the gradient methods over the same units, measure both sides; reload and a link keep it all', async ({ page, browser }, testInfo) => {
+  // Seven methods' runs and four measurements on one loaded page: longer than the default two
+  // minutes on a busy CPU, still cheaper than loading the model again in a test of its own.
+  test.setTimeout(300_000);
   const errors = collectErrors(page);
   // The trained demo model, so the target is likely and the curves have something to show.
   await openFresh(page);
@@ -104,8 +112,57 @@ test('compare AtMan with occlusion and rollout over the same units, measure both
   const linked = await faithNumbers(fresh, 'faithfulness-primary');
   // the link carries the numbers rounded to 4 decimals
   for (const k of ['aopc', 'abpc', 'randomAbpc'] as const) expect(Math.abs(linked[k] - f[k])).toBeLessThanOrEqual(5e-5);
+  // and opens the comparison as it was shown: its scale, both measurements and their curves
+  await expect(fresh.getByTestId('compare-scale-shared')).toBeChecked();
+  const linkedComparison = await faithNumbers(fresh, 'compare-faithfulness-comparison');
+  for (const k of ['aopc', 'abpc', 'randomAbpc'] as const) expect(Math.abs(linkedComparison[k] - g[k])).toBeLessThanOrEqual(5e-5);
+  await expect(fresh.getByTestId('faithfulness-primary-chart').locator('path.atman-faith-curve')).toHaveCount(4);
   expect(freshErrors).toEqual([]);
   await ctx.close();
+
+  // The gradient methods beside AtMan on the same page and model, each with its faithfulness
+  // areas, and each equal to the Node engine's (onnxruntime-node, computed here) on the same inputs.
+  const gradientsFrom = performance.now();
+  const node = await AtmanModel.load(folderSource(DEMO), createNodeBackend(), { selfCheck: false });
+  try {
+    const gradientMethods: Array<[GradientMethod, number | undefined]> = [['input-x-gradient', undefined], ['integrated-gradients', 4], ['chefer', undefined]];
+    for (const [method, steps] of gradientMethods) {
+      await page.getByTestId('compare-method').selectOption(method);
+      if (steps !== undefined) await page.getByTestId('compare-steps').fill(String(steps));
+      await clickAndWait(page, 'compare');
+      await expect(page.getByTestId('compare-error')).toHaveCount(0);
+      await expect(right).toHaveAttribute('data-method', method);
+      const shown = await scores(right);
+      expect(shown.length, method).toBe(x.units.length);
+      expect(shown.every(Number.isFinite), `${method}: ${shown}`).toBe(true);
+      const ref = await explainComparison(node, { method, prompt: x.prompt, target: x.target, settings: x.settings, ...(steps !== undefined ? { steps } : {}) });
+      const scale = Math.max(1, ...ref.units.map((u) => Math.abs(u.score)));
+      const diff = Math.max(...shown.map((v, i) => Math.abs(v - ref.units[i]!.score)));
+      expect(diff / scale, `${method}: page ${shown} vs Node ${ref.units.map((u) => u.score)}`).toBeLessThanOrEqual(1e-3);
+      // its top unit is the Node engine's, shown first in the chart
+      const best = ref.units.reduce((b, u, i) => (u.score > ref.units[b]!.score ? i : b), 0);
+      await expect(right.locator('[data-testid="unit"][data-rank="1"]')).toHaveAttribute('data-unit', String(best));
+      if (steps !== undefined) {
+        await expect(page.getByTestId('compare-steps-comparison')).toHaveAttribute('data-value', String(steps));
+        await expect(page.getByTestId('compare-completeness-comparison')).toBeVisible();
+        // the gradient passes were counted as they ran
+        await expect(page.getByTestId('progress')).toHaveAttribute('data-done', String(ref.passes));
+      }
+      await clickAndWait(page, 'compare-faithfulness-comparison-measure');
+      await expect(page.getByTestId('error')).toBeEmpty();
+      const g = await faithNumbers(page, 'compare-faithfulness-comparison');
+      const areas = { deletion: await valueOf(page, 'compare-faithfulness-comparison-deletion-area'), insertion: await valueOf(page, 'compare-faithfulness-comparison-insertion-area') };
+      for (const [k, v] of Object.entries(areas)) {
+        expect(Number.isFinite(v) && v >= 0 && v <= 1, `${method} ${k} area = ${v}`).toBe(true);
+        await expect(page.getByTestId(`compare-faithfulness-comparison-${k}-area`)).toBeVisible();
+      }
+      console.log(`${method} on the demo model: |page - Node| ${diff.toExponential(2)}; AOPC ${g.aopc.toFixed(4)} ABPC ${g.abpc.toFixed(4)} deletion area ${areas.deletion.toFixed(4)} insertion area ${areas.insertion.toFixed(4)}`);
+    }
+    console.log(`the three gradient methods, compared and measured: ${((performance.now() - gradientsFrom) / 1000).toFixed(1)} s`);
+    await screenshot(page, testInfo, 'compare-atman-gradients.png');
+  } finally {
+    await node.release();
+  }
   expect(errors).toEqual([]);
 });
 
@@ -155,7 +212,7 @@ test('the document-QA preset on the demo model ranks the evidence sentence first
   await screenshot(page, testInfo, 'document-qa.png');
 });
 
-test('steering: all factors 1 gives the plain generation; factor 0 on the evidence changes the answer', async ({ page }, testInfo) => {
+test('steering: all factors 1 gives the plain generation; factor 0 on the evidence changes the answer; its link opens with both generations', async ({ page, browser }, testInfo) => {
   const errors = collectErrors(page);
   await openFresh(page);
   const ex = documentExample();
@@ -191,10 +248,21 @@ test('steering: all factors 1 gives the plain generation; factor 0 on the eviden
   await screenshot(page, testInfo, 'steering.png');
   // the steered generation and its parts travel in the link
   await page.getByRole('button', { name: 'Copy link' }).click();
-  expect(await page.getByTestId('share-url').inputValue()).toMatch(/&st=/);
+  const url = await page.getByTestId('share-url').inputValue();
+  expect(url).toMatch(/&st=/);
   await page.reload();
   await waitIdle(page);
   await expect(page.getByTestId('steer-run-steered')).toHaveAttribute('data-text', off!);
   await expect(page.getByTestId('steer-unit')).toHaveCount(2);
+  // A receiver of the link sees the Steer panel open with both generations, as the sender did.
+  const ctx = await browser.newContext();
+  const fresh = await ctx.newPage();
+  await fresh.goto(url);
+  await expect(fresh.getByTestId('steer-panel')).toHaveAttribute('open', '');
+  await expect(fresh.getByTestId('steer-run-steered')).toHaveAttribute('data-text', off!);
+  await expect(fresh.getByTestId('steer-run-unsteered')).toHaveAttribute('data-text', same.unsteered!);
+  await expect(fresh.getByTestId('steer-unit')).toHaveCount(2);
+  await expect(fresh.getByTestId('steer-run-steered').getByTestId('steer-token').first()).toBeVisible();
+  await ctx.close();
   expect(errors).toEqual([]);
 });
