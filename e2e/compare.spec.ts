@@ -131,7 +131,7 @@ test.describe.serial('Compare on the demo model, one page', () => {
 
   test('AtMan beside input × gradient, integrated gradients and Chefer, each with its faithfulness areas, equal to the Node engine', async ({}, testInfo) => {
     // Three gradient sessions built on SwiftShader and three measurements: room on a busy CPU.
-    test.setTimeout(240_000);
+    test.slow();
     // The page the test above left: the demo model loaded, its document-QA result shown.
     const x = await shownExplanation(page);
     const right = page.getByTestId('compare-side-comparison');
