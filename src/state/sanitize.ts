@@ -4,6 +4,7 @@
 import { DRILL_LEVELS, canDrillFrom } from '../core/drill-down';
 import { validateSettings } from '../core/settings';
 import { DEFAULT_SETTINGS, OPTIONAL_SETTING_KEYS, type ExplainSettings } from '../core/types';
+import { NUMBER_RULES, numberProblem } from '../core/numbers';
 import type { BackendChoice, Explanation } from '../protocol/engine-api';
 import type { Rect } from '../core/image-regions';
 import { DTYPES, type ModelDtype } from '../runtime/model/dtypes';
@@ -193,6 +194,7 @@ function sanitizeRun(v: unknown, batchSize: number): RunReport {
     ioPeakBytes: n('ioPeakBytes'),
     ...sanitizeRowCoupling(r.rowCoupling),
     ...sanitizeMemory(r.memory),
+    ...(numberProblem(r.steps, NUMBER_RULES.steps) === null ? { steps: r.steps as number } : {}),
     ...sanitizeCompleteness(r.completeness),
     ...sanitizeLoad(r.load),
     ...(isNum(r.peakRssBytes) ? { peakRssBytes: r.peakRssBytes as number } : {}),

@@ -92,6 +92,7 @@ export function describeGradientAgreement(name: string, make: () => GradientFixt
       expect(err, `relative error ${err}`).toBeLessThan(GRADIENT_TOLERANCE);
       const c = x.run.completeness!;
       expect(c.gap).toBeCloseTo(c.attributed - c.difference, 9);
+      expect(x.run.steps).toBe(IG_STEPS);
     });
 
     it('chefer', async () => {

@@ -70,6 +70,8 @@ export interface RunReport {
   rowCoupling?: RowCouplingReport;
   /** the memory budget, the batch size it chose and the estimate at that size (AtMan runs) */
   memory?: MemoryReport;
+  /** integrated gradients: the Gauss–Legendre nodes the path was integrated over */
+  steps?: number;
   /** integrated gradients: the attributions' sum against L(x) - L(0), summed over target tokens */
   completeness?: { attributed: number; difference: number; gap: number; relativeGap: number };
   /** the model's load: seconds per stage (download, rewrite, session, self-check), and peak memory where the runtime says */

@@ -6,8 +6,13 @@ import { feedTokenEmbeddings } from '../../graph/autodiff/feed-token-embeddings'
 import { raiseOpsetForGradients } from '../../graph/autodiff/raise-opset';
 import { makeValueInfo } from '../../graph/ir/onnx-build';
 import { DataType, decodeModel } from '../../graph/ir/onnx-ir';
+import { expectCode } from '../../testing/expect-code';
 import { describeGradientAgreement } from '../../testing/gradient-agreement';
 import { gpt2Fixture, llamaFixture } from '../../testing/gradient-fixtures';
+import { AtmanModel } from '../atman/atman-model';
+import { createNodeBackend } from '../backends/node-backend';
+import { explainComparison } from '../compare/comparison-methods';
+import { folderSource } from '../sources/folder-source';
 
 describeGradientAgreement('tiny-gpt2', () => gpt2Fixture('fixtures/models/tiny-gpt2'));
 describeGradientAgreement('tiny-gpt2-kv', () => gpt2Fixture('fixtures/models/tiny-gpt2-kv'));
@@ -21,6 +26,17 @@ describeGradientAgreement('tiny-llama-instruct', () => llamaFixture('fixtures/mo
 describeGradientAgreement('the demo text model (atman-demo-facts)', () => llamaFixture('public/models/atman-demo-facts', { texts: [' the cat the', ' cat the'] }));
 
 describe('refusals', () => {
+  it("refuses integration steps outside the number rule's range, in the rule's words", async () => {
+    const model = await AtmanModel.load(folderSource('fixtures/models/tiny-gpt2'), createNodeBackend(), { selfCheck: false });
+    try {
+      for (const steps of [0, 1001, 2.5]) {
+        await expectCode(explainComparison(model, { method: 'integrated-gradients', prompt: 'The cat sat on the mat.', target: ' The cat', steps }), 'BAD_SETTING', /integration steps must be a whole number from 1 to 1000/);
+      }
+    } finally {
+      await model.release();
+    }
+  });
+
   it("names the fused embedding when it gives a mask index the graph reads (the split form has none)", () => {
     const m = decodeModel(new Uint8Array(readFileSync('fixtures/models/ortgenai-tiny-random-gpt2/onnx/model.onnx')));
     raiseOpsetForGradients(m);

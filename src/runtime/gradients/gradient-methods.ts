@@ -12,7 +12,7 @@
 // its logit), so unit scores are sums of token scores over the unit's positions and
 // `--target-granularity token` gets per-target rows as AtMan does.
 import type { Tensor as OrtTensor } from 'onnxruntime-common';
-import { AtmanError, DEFAULT_MEMORY_BUDGET, aggregate, cheferEncoderDecoderRow, cheferRow, chooseGradientBatchSize, gaussLegendre01, inputTimesGradient } from '../../core';
+import { AtmanError, DEFAULT_IG_STEPS, DEFAULT_MEMORY_BUDGET, NUMBER_RULES, aggregate, checkNumber, cheferEncoderDecoderRow, cheferRow, chooseGradientBatchSize, gaussLegendre01, inputTimesGradient } from '../../core';
 import { TARGET_LOGPROBS_OUTPUT } from '../../graph/append-target-scoring';
 import { GRAD_SEED_INPUT } from '../../graph/autodiff/append-gradients';
 import { DataType } from '../../graph/ir/onnx-ir';
@@ -25,8 +25,7 @@ import { type ComparisonRequest, type Scores, emptyReport } from '../compare/met
 import { inputBlocks } from './gradient-inputs';
 import { type GradientSession, gradientSession } from './gradient-sessions';
 
-export const DEFAULT_IG_STEPS = 50;
-export const MAX_IG_STEPS = 512;
+export { DEFAULT_IG_STEPS };
 
 /** One batch item: the embeddings scaled by alpha, and the target whose score is differentiated. */
 interface Item {
@@ -71,11 +70,8 @@ export async function gradientScores(model: AtmanModel, p: Prepared, method: Gra
   return { scores: aggregate(perTarget, p.settings.postprocess), perTarget, ce0, report, tokenScores };
 }
 
-function stepsOf(steps: number | undefined): number {
-  const n = steps ?? DEFAULT_IG_STEPS;
-  if (!(Number.isInteger(n) && n >= 1 && n <= MAX_IG_STEPS)) throw new AtmanError('BAD_SETTING', `Integrated gradients takes 1 to ${MAX_IG_STEPS} steps, not ${steps}.`);
-  return n;
-}
+// One range for the command line, the page and the engine: the number rule's.
+const stepsOf = (steps: number | undefined): number => checkNumber(steps ?? DEFAULT_IG_STEPS, NUMBER_RULES.steps);
 
 async function runEmbeddingGradients(
   model: AtmanModel, g: GradientSession, p: Prepared, steps: number | null, batchSize: number, req: ComparisonRequest, report: RunReport, tokenScores: Float64Array[], t0: number,
@@ -135,6 +131,7 @@ async function runEmbeddingGradients(
       attributed += tokenScores[t]!.reduce((a, v) => a + v, 0);
       difference += full[t]! - zero[t]!;
     }
+    report.steps = steps;
     report.completeness = { attributed, difference, gap: attributed - difference, relativeGap: Math.abs(attributed - difference) / Math.max(Math.abs(difference), 1e-12) };
     report.notes.push(`integrated gradients over ${steps} Gauss–Legendre nodes; completeness: attributions sum to ${attributed.toPrecision(6)} against L(x) - L(0) = ${difference.toPrecision(6)}`);
   }
