@@ -30,6 +30,10 @@ export interface ModelSource {
   list?(): Promise<RepoFile[] | null>;
   /** the file's path on disk, for sources that are folders (Node) */
   localPath?(path: string): string;
+  /** the file's size in bytes without reading it (folders) */
+  sizeOf?(path: string): Promise<number>;
+  /** bytes offset..offset+length of a file without reading the rest (folders) */
+  readRange?(path: string, offset: number, length: number): Promise<Uint8Array>;
 }
 
 export const isHubId = (s: string): boolean => /^[\w.-]+\/[\w.-]+$/.test(s) && !s.startsWith('.') && !s.includes('..');
