@@ -213,10 +213,13 @@ export class AtmanModel {
     const tokenizer = withinVocabulary(fullTokenizer, config.vocabSize);
     // Where the backend reads weights from files (onnxruntime-node) and the graph lies on disk, the
     // controlled graph points at the weights inside the original file and the bytes read here are
-    // let go after loading: another pass over the graph reads the file again. The token-embedding
-    // table is then copied out of them (as floats) unless that copy would be larger than half the file.
+    // let go after loading: another pass over the graph reads the file again. Where the source reads
+    // files again cheaply (a folder, picked files, Cache Storage: the browser), the bytes go once the
+    // controlled graph is encoded, before its session is created, so the tab never holds the file,
+    // its rewritten copy and onnxruntime's copy at once. The token-embedding table is then copied out
+    // of them (as floats) unless that copy would be larger than half the file.
     const graphPath = backend.readsFilesByPath ? (source.localPath?.(onnxFile) ?? null) : null;
-    const keepBytes = !graphPath || (embeddings !== null && !found.ownBytes && config.vocabSize * embeddings.dim * 4 > graphBytes.length / 2);
+    const keepBytes = !(graphPath || source.rereadable) || (embeddings !== null && !found.ownBytes && config.vocabSize * embeddings.dim * 4 > graphBytes.length / 2);
     if (!keepBytes && embeddings && !found.ownBytes) embeddings = ownedEmbeddings(embeddings, config.vocabSize);
     const model = new AtmanModel(source.id, choice, onnxFile, config, tokenizer, backend, embeddings, layout, vision, graphBytes, external, undefined as unknown as ControlState, opts.attention ?? 'auto', source);
     model.graphPath = graphPath;

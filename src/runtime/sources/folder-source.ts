@@ -10,6 +10,7 @@ export function folderSource(dir: string): ModelSource & { dir: string } {
   return {
     id: dir,
     dir: root,
+    rereadable: true,
     localPath: (path) => join(root, path),
     async has(path) {
       try {

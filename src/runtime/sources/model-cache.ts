@@ -57,6 +57,8 @@ export function cachedSource(inner: ModelSource, cache: CacheLike, key: string):
   const keyOf = (path: string): string => cacheKey(key, path);
   return {
     id: inner.id,
+    // A file read once is in the cache (or, where storing it failed, downloaded again).
+    rereadable: true,
     async list() {
       try {
         return (await inner.list?.()) ?? null;

@@ -30,6 +30,11 @@ export interface ModelSource {
   list?(): Promise<RepoFile[] | null>;
   /** the file's path on disk, for sources that are folders (Node) */
   localPath?(path: string): string;
+  /**
+   * reading a file again is local and cheap (a folder, picked files, Cache Storage): a loaded model
+   * may then let the graph file's bytes go and read them again when another pass over the graph needs them
+   */
+  rereadable?: boolean;
   /** the file's size in bytes without reading it (folders) */
   sizeOf?(path: string): Promise<number>;
   /** bytes offset..offset+length of a file without reading the rest (folders) */
@@ -118,6 +123,7 @@ export async function readStream(stream: ReadableStream<Uint8Array>, limit = Inf
 export function fileMapSource(id: string, files: ReadonlyMap<string, Blob>): ModelSource {
   return {
     id,
+    rereadable: true,
     has: async (path) => files.has(path),
     list: async () => [...files].map(([path, f]) => ({ path, size: f.size })),
     async read(path) {
