@@ -333,8 +333,16 @@ export class AtmanModel {
     const scoring = appendTargetScoring(graph, 'logits', { rowsAt: couplingOps.length ? 'logits' : 'auto' });
     checkInputs(graph.graph.inputs);
     const external = this.external;
-    const sessionFiles = this.graphPath ? [...external, { path: ORIGINAL_GRAPH_FILE, data: new Uint8Array(0), size: 0, diskPath: this.graphPath }] : external;
-    if (this.graphPath) referenceWeightsInFile(graph, bytes, ORIGINAL_GRAPH_FILE);
+    // The encoded graph holds no second copy of the weights: onnxruntime-node reads them from the
+    // file on disk, onnxruntime-web takes the bytes already read as external data (it copies each
+    // weight from there into its own memory, as it would from an inline graph).
+    const inMemory = !this.graphPath && !this.backend.readsFilesByPath;
+    const sessionFiles: ExternalFile[] = this.graphPath
+      ? [...external, { path: ORIGINAL_GRAPH_FILE, data: new Uint8Array(0), size: 0, diskPath: this.graphPath }]
+      : inMemory
+        ? [...external, { path: ORIGINAL_GRAPH_FILE, data: bytes, size: bytes.length }]
+        : external;
+    if (this.graphPath || inMemory) referenceWeightsInFile(graph, bytes, ORIGINAL_GRAPH_FILE);
     const rewritten = encodeModel(graph);
     if (!variant) times.rewrite = lap();
 
@@ -354,7 +362,7 @@ export class AtmanModel {
       reference = this.referenceLogits ??= await this.originalLogits(bytes, check.ids, check.context);
       if (!variant) times.reference = lap();
     }
-    if (this.dropBytes) {
+    if (this.dropBytes && !inMemory) {
       // The controlled graph reads its weights from the file: the bytes read here may go before
       // onnxruntime loads them, so the process never holds both.
       this.graphBytes = null;
@@ -369,6 +377,8 @@ export class AtmanModel {
     onProgress?.({ stage: 'session', loaded: 0, total: 1 });
     const session = await this.createSession(rewritten, sessionFiles);
     if (!variant) times.session = lap();
+    // onnxruntime-web holds the weights now; the file can be read again where later passes need it.
+    if (this.dropBytes && inMemory) this.graphBytes = null;
     const state: ControlState = {
       mode,
       layers,

@@ -9,6 +9,7 @@ import { explain } from './explain';
 import { folderSource } from '../sources/folder-source';
 import type { ModelSource } from '../sources/model-source';
 import { createWebBackend } from '../backends/web-backend';
+import { createNodeBackend } from '../backends/node-backend';
 
 const web = createWebBackend(ortWeb, { webgpu: false, adapter: null, shaderF16: false, reason: 'Node' }, 'wasm');
 const DIR = 'fixtures/models/tiny-gpt2-kv';
@@ -50,6 +51,23 @@ describe('graph bytes in the browser', () => {
       expect(again.reads()).toBe(2);
       expect(kept.reads()).toBe(1);
       expect(fromA.bytes).toEqual(fromB.bytes);
+    } finally {
+      await a.release();
+      await b.release();
+    }
+  });
+
+  it('weights handed to onnxruntime-web as external data, beside a model\'s own external-data file: the scores of onnxruntime-node', async () => {
+    const dir = 'fixtures/models/tiny-gpt2-external';
+    const settings = { granularity: { kind: 'token' as const } };
+    const a = await AtmanModel.load(folderSource(dir), web, { dtype: 'fp32' });
+    const b = await AtmanModel.load(folderSource(dir), createNodeBackend(), { dtype: 'fp32' });
+    try {
+      const x = await explain(a, { prompt: PROMPT, target: TARGET, settings });
+      const y = await explain(b, { prompt: PROMPT, target: TARGET, settings });
+      expect(x.model.backend).toBe('wasm');
+      x.units.forEach((u, i) => expect(Math.abs(u.score - y.units[i]!.score)).toBeLessThanOrEqual(1e-5));
+      expect(Math.max(...x.units.map((u) => Math.abs(u.score)))).toBeGreaterThan(1e-4);
     } finally {
       await a.release();
       await b.release();
