@@ -153,7 +153,7 @@ export function SettingsPanel(): ReactNode {
             </label>
           ) : null}
           <Help id="h-drill" section="drillDown">
-            Refines only the strongest units, level by level (sentence, word, token): the strongest, and the next ones up to this number where they score at least {DEFAULT_DRILL_SHARE} of it. Exact scores for a fraction of the passes.
+            Refines level by level (sentence, word, token) the strongest units, up to this many, each at least {DEFAULT_DRILL_SHARE} of the strongest: exact scores, fewer passes.
           </Help>
         </div>
         <div className="setting">
