@@ -45,11 +45,13 @@ export interface ExplainedUnit {
 
 /** What a drill-down ran: its levels, how many units of each it refined, and the passes it took. */
 export interface DrillDownReport {
-  /** how many of the strongest units of each level were refined */
+  /** at most how many of the strongest units of each level were refined */
   top: number;
+  /** the fraction of its level's strongest score a unit needed to be refined (absent in results made before it existed: 0) */
+  share?: number;
   /** coarsest first; `units` are of the first level, their `children` of the next, and so on */
   levels: DrillLevel[];
-  /** passes run at each level (each level's own unperturbed pass included; 0 where every child equalled its parent) */
+  /** passes run at each level (the unperturbed pass counted at the first level, which later levels take it from; 0 where every child equalled its parent) */
   passesPerLevel: number[];
   /** what a full run at the finest level takes: its unperturbed pass plus one per unit */
   fullPasses: number;
