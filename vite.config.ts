@@ -30,7 +30,9 @@ export default defineConfig(({ command, mode }) => {
     // workers cannot do that.
     worker: { format: 'es' },
     server: { headers: isolation },
-    preview: { headers: isolation },
+    // The e2e build also answers to a made-up LAN host name (e2e/lan-http.spec.ts maps it to this
+    // machine): Vite refuses requests for host names it does not know.
+    preview: { headers: isolation, ...(e2e ? { allowedHosts: ['classroom.test'] } : {}) },
     build: {
       target: 'es2022',
       outDir: e2e ? 'dist-e2e' : 'dist',

@@ -1,5 +1,5 @@
 // npm run bench:browser [-- --layers 2 --lengths 32 --backend webgpu|wasm --json FILE]
-// The bench's variants through the real page: the production build served by
+// The bench's variants through the real page: the e2e build (the app plus its engine harness page) served by
 // `vite preview`, Debian's Chromium with WebGPU (SwiftShader here), the engine
 // in its worker. The GPT-2-small-shaped model (random weights, KV cache; by
 // default 2 layers and an 8192-token vocabulary, since SwiftShader runs WebGPU
@@ -41,7 +41,7 @@ async function main(): Promise<void> {
   writeBenchModel(dir, dims);
 
   const base = `http://127.0.0.1:${values.port}`;
-  const server = spawn('sh', ['-c', `npx vite build --logLevel warn && npx vite preview --port ${values.port} --strictPort --host 127.0.0.1`], { stdio: 'inherit', detached: true });
+  const server = spawn('sh', ['-c', `npx vite build --mode e2e --logLevel warn && npx vite preview --mode e2e --port ${values.port} --strictPort --host 127.0.0.1`], { stdio: 'inherit', detached: true });
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
     args: ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage', '--enable-unsafe-webgpu'],

@@ -1,5 +1,6 @@
-// npm run bench:drill-down [-- --cases 20 --tops 1,2,3 --long-tokens 1000 --long-layers 2 --json FILE]
-// How often drill-down (sentence > word > token, the top K of each level refined) finds the top
+// npm run bench:drill-down [-- --cases 20 --drills 2:0.4,1:0,2:0,3:0 --long-tokens 1000 --long-layers 2 --json FILE]
+// How often drill-down (sentence > word > token; at each level at most K units refined, the strongest
+// and those reaching share S of its score: --drills K:S,...; S 0 = always the top K) finds the top
 // token of full token-level AtMan, and what share of the passes it takes:
 //  (a) a document-QA set with known evidence: held-out documents of the bundled demo model's
 //      fact-lookup task (a few fact sentences, a question; the answer is the target and the fact
@@ -9,11 +10,12 @@
 // Agreement: drill-down's best token (the highest score among the tokens it scored) is the full run's
 // best token (the highest score among all tokens).
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DOCUMENT_QA_SETTINGS } from '../src/core/presets';
-import type { ExplainSettings } from '../src/core/types';
+import type { DrillDownSettings, ExplainSettings } from '../src/core/types';
+import { DEFAULT_DRILL_SHARE, DEFAULT_DRILL_TOP } from '../src/core/drill-down';
 import { AtmanModel } from '../src/runtime/atman/atman-model';
 import { explain } from '../src/runtime/atman/explain';
 import type { ExplainedUnit, Explanation } from '../src/runtime/schema';
@@ -26,13 +28,17 @@ const { values } = parseArgs({
   options: {
     cases: { type: 'string', default: '20' },
     seed: { type: 'string', default: '2' },
-    tops: { type: 'string', default: '1,2,3' },
+    drills: { type: 'string', default: `${DEFAULT_DRILL_TOP}:${DEFAULT_DRILL_SHARE},1:0,2:0,3:0` },
     'long-tokens': { type: 'string', default: '1000' },
     'long-layers': { type: 'string', default: '2' },
     json: { type: 'string' },
   },
 });
-const TOPS = values.tops.split(',').map(Number);
+const DRILLS: DrillDownSettings[] = values.drills.split(',').map((d) => {
+  const [top, share] = d.split(':').map(Number);
+  return { top: top!, share: share ?? DEFAULT_DRILL_SHARE };
+});
+const drillName = (d: DrillDownSettings): string => (d.share ? `${d.top}, share ${d.share}` : `top ${d.top}`);
 const backend = createNodeBackend();
 
 /** The deepest level's units a drill-down scored (a unit not refined further has no children there). */
@@ -50,7 +56,7 @@ const sameTop = (drill: Explanation, full: Explanation): boolean =>
 
 interface Tally {
   settings: string;
-  top: number;
+  drill: string;
   cases: number;
   agree: number;
   drillPasses: number;
@@ -74,10 +80,10 @@ async function documentQa(): Promise<Tally[]> {
     for (const [name, settings] of SETTINGS) {
       const fulls: Explanation[] = [];
       for (const d of docs) fulls.push(await explain(model, { prompt: d.prompt, target: d.target, settings: { ...settings, granularity: { kind: 'token' } } }));
-      for (const top of TOPS) {
-        const t: Tally = { settings: name, top, cases: docs.length, agree: 0, drillPasses: 0, fullPasses: 0, meanShare: 0, evidenceTop: 0 };
+      for (const drillDown of DRILLS) {
+        const t: Tally = { settings: name, drill: drillName(drillDown), cases: docs.length, agree: 0, drillPasses: 0, fullPasses: 0, meanShare: 0, evidenceTop: 0 };
         for (const [i, d] of docs.entries()) {
-          const drill = await explain(model, { prompt: d.prompt, target: d.target, settings: { ...settings, drillDown: { top } } });
+          const drill = await explain(model, { prompt: d.prompt, target: d.target, settings: { ...settings, drillDown } });
           const full = fulls[i]!;
           if (sameTop(drill, full)) t.agree++;
           if (best(drill.units).label === d.evidence) t.evidenceTop!++;
@@ -97,7 +103,7 @@ async function documentQa(): Promise<Tally[]> {
 interface LongRow {
   promptTokens: number;
   sentences: number;
-  top: number;
+  drill: string;
   drillPasses: number;
   passesPerLevel: number[];
   fullPasses: number;
@@ -128,12 +134,12 @@ async function longDocument(): Promise<LongRow[]> {
       }
       const target = ' The vote was postponed.';
       const full = await explain(model, { prompt, target, settings: { granularity: { kind: 'token' } } });
-      for (const top of TOPS) {
-        const drill = await explain(model, { prompt, target, settings: { granularity: { kind: 'sentence' }, drillDown: { top } } });
+      for (const drillDown of DRILLS) {
+        const drill = await explain(model, { prompt, target, settings: { granularity: { kind: 'sentence' }, drillDown } });
         rows.push({
           promptTokens: full.tokens.filter((t) => t.role === 'prompt').length,
           sentences: drill.units.length,
-          top,
+          drill: drillName(drillDown),
           drillPasses: drill.passes,
           passesPerLevel: drill.drillDown!.passesPerLevel,
           fullPasses: full.passes,
@@ -157,10 +163,11 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   const qa = await documentQa();
   console.log(`(a) document QA: ${qa[0]!.cases} held-out documents of the demo model's fact-lookup task (seed ${values.seed}), atman-demo-facts`);
-  console.log('settings                                   top K  agree with full token top  passes (drill / full)  mean share  evidence sentence ranked first');
+  console.log(`load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  console.log('settings                                   refined (at most K, share S)  agree with full token top  passes (drill / full)  mean share  evidence sentence ranked first');
   for (const t of qa) {
     console.log(
-      `${t.settings.padEnd(43)}${String(t.top).padStart(5)}  ${`${t.agree}/${t.cases} (${pct(t.agree / t.cases)})`.padStart(25)}  ${`${t.drillPasses} / ${t.fullPasses} (${pct(t.drillPasses / t.fullPasses)})`.padStart(21)}  ${pct(t.meanShare).padStart(10)}  ${t.evidenceTop}/${t.cases}`,
+      `${t.settings.padEnd(43)}${t.drill.padStart(28)}  ${`${t.agree}/${t.cases} (${pct(t.agree / t.cases)})`.padStart(25)}  ${`${t.drillPasses} / ${t.fullPasses} (${pct(t.drillPasses / t.fullPasses)})`.padStart(21)}  ${pct(t.meanShare).padStart(10)}  ${t.evidenceTop}/${t.cases}`,
     );
   }
   const long = await longDocument();
@@ -169,7 +176,7 @@ async function main(): Promise<void> {
   console.log(`full token-level AtMan: ${l0.fullPasses} passes, ${l0.fullSeconds.toFixed(1)} s`);
   for (const r of long) {
     console.log(
-      `drill-down top ${r.top}: ${r.drillPasses} passes (${r.passesPerLevel.join(' + ')}) = ${pct(r.drillPasses / r.fullPasses)} of the passes, ${r.drillSeconds.toFixed(2)} s = ${pct(r.drillSeconds / r.fullSeconds)} of the time; same top token: ${r.agree ? 'yes' : 'no'} (random weights: not a measure of agreement)`,
+      `drill-down ${r.drill}: ${r.drillPasses} passes (${r.passesPerLevel.join(' + ')}) = ${pct(r.drillPasses / r.fullPasses)} of the passes, ${r.drillSeconds.toFixed(2)} s = ${pct(r.drillSeconds / r.fullSeconds)} of the time; same top token: ${r.agree ? 'yes' : 'no'} (random weights: not a measure of agreement)`,
     );
   }
   console.log(`\n${((performance.now() - t0) / 1000).toFixed(0)} s in all`);

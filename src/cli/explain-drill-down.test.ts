@@ -37,6 +37,19 @@ describe('npm run explain: drill-down and automatic units', () => {
     expect(printed).toContain(JSON.stringify(refined[0].children.find((w: { children?: unknown }) => w.children).label));
   });
 
+  it('--drill-share sets which of the top units are refined; 0 refines the top K whatever their scores', async () => {
+    const all = await run(['--drill-down', '--drill-share', '0']);
+    expect(all.json.settings.drillDown).toEqual({ top: 2, share: 0 });
+    expect(all.json.drillDown).toMatchObject({ top: 2, share: 0 });
+    expect(all.json.units.filter((u: { children?: unknown }) => u.children)).toHaveLength(2);
+    expect(all.printed).toMatch(/the 2 strongest of each level refined/);
+    const one = await run(['--drill-down', '--drill-share', '1']);
+    expect(one.json.units.filter((u: { children?: unknown }) => u.children)).toHaveLength(1);
+    expect(one.printed).toMatch(/the strongest of each level refined, and up to 1 more scoring at least 1 of it/);
+    const byDefault = await run(['--drill-down']);
+    expect(byDefault.json.drillDown).toMatchObject({ top: 2, share: 0.4 });
+  });
+
   it('--granularity auto --time-budget picks the units and says why', async () => {
     const { code, printed, json } = await run(['--granularity', 'auto', '--time-budget', '1h']);
     expect(code).toBe(0);
@@ -49,6 +62,9 @@ describe('npm run explain: drill-down and automatic units', () => {
     await expectCode(main([...BASE, '--granularity', 'auto']), 'BAD_SETTING', /--time-budget/);
     await expectCode(main([...BASE, '--time-budget', '30s']), 'BAD_SETTING', /--granularity auto/);
     await expectCode(main([...BASE, '--drill-top', '2']), 'BAD_SETTING', /--drill-down/);
+    await expectCode(main([...BASE, '--drill-share', '0.5']), 'BAD_SETTING', /--drill-down/);
+    await expectCode(main([...BASE, '--drill-down', '--drill-share', 'half']), 'BAD_SETTING', /--drill-share takes a number from 0 to 1/);
+    await expectCode(main([...BASE, '--drill-down', '--drill-share', '1.5']), 'BAD_SETTING', /share/);
     await expectCode(main([...BASE, '--drill-down', '--granularity', 'token']), 'BAD_SETTING', /finer level/);
     await expectCode(main([...BASE, '--granularity', 'auto', '--time-budget', 'soon']), 'BAD_SETTING', /30s/);
   });

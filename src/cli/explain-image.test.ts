@@ -89,6 +89,39 @@ describe('npm run explain --image (spawned)', () => {
     expect(images.some((u) => Math.abs(u.score) > 1e-3)).toBe(true);
   });
 
+  it('tiny-vit-gpt2: --method chefer scores the image units (encoder rows) with the encoder-decoder rule', async () => {
+    const file = join(dir, 'vit-chefer.json');
+    const { stdout } = await run(tsx, ['src/cli/explain.ts', '--model', 'fixtures/models/tiny-vit-gpt2', '--method', 'chefer', '--image', PNG, '--prompt', 'a picture of',
+      '--target', ' the cat', '--region', '3,2,20,10', '--json', file]);
+    expect(stdout).toMatch(/17 image tokens in the encoder output, read through cross-attention; 18 image units/);
+    const x = JSON.parse(readFileSync(file, 'utf8'));
+    expect(x.method).toBe('chefer');
+    expect(x.image).toMatchObject({ width: 50, height: 30, placement: 'encoder' });
+    const S = x.tokens.length - 1;
+    const images: JsonUnit[] = x.units.filter((u: JsonUnit) => u.image !== undefined);
+    expect(images).toHaveLength(18);
+    for (const u of images) expect(u.positions.every((p) => p >= S && p < S + 17)).toBe(true);
+    expect(images.some((u) => u.score > 1e-4)).toBe(true);
+    // a drawn region scores the sum of its image tokens
+    const drawn = images.find((u) => u.label === 'drawn region 1')!;
+    const byColumn = new Map(images.filter((u) => u.positions.length === 1).map((u) => [u.positions[0]!, u.score]));
+    expect(drawn.score).toBeCloseTo(drawn.positions.reduce((a, p) => a + byColumn.get(p)!, 0), 9);
+    expect(x.run.notes.join(' ')).toMatch(/encoder-decoder/);
+  });
+
+  it('tiny-idefics3: --method input-x-gradient scores the image tokens of the sequence', async () => {
+    const file = join(dir, 'idefics3-ixg.json');
+    await run(tsx, ['src/cli/explain.ts', '--model', 'fixtures/models/tiny-idefics3', '--method', 'input-x-gradient', '--image', PNG, '--prompt', 'What is in <image> this?',
+      '--target', ' the cat', '--json', file]);
+    const x = JSON.parse(readFileSync(file, 'utf8'));
+    expect(x.method).toBe('input-x-gradient');
+    expect(x.image).toMatchObject({ placement: 'sequence' });
+    const images: JsonUnit[] = x.units.filter((u: JsonUnit) => u.image !== undefined);
+    expect(images).toHaveLength(20);
+    for (const u of images) for (const p of u.positions) expect(x.tokens[p].text).toBe('<image>');
+    expect(images.some((u) => Math.abs(u.score) > 1e-3)).toBe(true);
+  });
+
   it('exits 1 with a typed message for a text file given as the image', async () => {
     const err = await run(tsx, ['src/cli/explain.ts', '--model', 'fixtures/models/tiny-vit-gpt2', '--image', join(dir, 'notes.png'), '--target', ' the cat']).then(
       () => null,

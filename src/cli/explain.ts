@@ -30,7 +30,7 @@ const USAGE = `usage: npm run explain -- --model <folder or hub id> --prompt "..
   [--image FILE [--region LEFT,TOP,WIDTH,HEIGHT ...]]
   [--mode multiplicative|log-additive] [--factor F] [--kappa K|off]
   [--granularity token|word|sentence|paragraph|delimiter:X|auto] [--time-budget 30s] [--target-granularity complete|token]
-  [--drill-down [--drill-top K]]
+  [--drill-down [--drill-top K] [--drill-share S]]
   [--postprocess none|absolute|square] [--layers 0,1,...] [--dtype auto|fp32|q8|q4|fp16|q4f16] [--revision REV]
   [--chat | --no-chat] [--batch-size N | --memory-budget SIZE (e.g. 512MiB, 2GB)] [--no-prefix-reuse] [--no-score-head] [--no-self-check] [--coupled-numerics exact|dequantized]
   [--attention auto|fused|decomposed]
@@ -50,6 +50,7 @@ export async function main(argv: string[]): Promise<number> {
       'time-budget': { type: 'string' },
       'drill-down': { type: 'boolean' },
       'drill-top': { type: 'string' },
+      'drill-share': { type: 'string' },
       'target-granularity': { type: 'string' },
       postprocess: { type: 'string' },
       layers: { type: 'string' },
@@ -119,11 +120,14 @@ export async function main(argv: string[]): Promise<number> {
   if (auto && values['time-budget'] === undefined) throw new AtmanError('BAD_SETTING', '--granularity auto picks the units from a time budget: add --time-budget, e.g. --time-budget 30s.');
   const autoUnits = auto ? { budgetSeconds: parseDuration(values['time-budget']!) } : undefined;
   if (values['drill-top'] !== undefined && !values['drill-down']) throw new AtmanError('BAD_SETTING', '--drill-top sets how many units a drill-down refines; add --drill-down.');
+  if (values['drill-share'] !== undefined && !values['drill-down']) throw new AtmanError('BAD_SETTING', '--drill-share sets which units a drill-down refines; add --drill-down.');
   if (values['drill-down']) {
     // Drill-down starts at sentences unless another level is asked for.
     if (!values.granularity) settings.granularity = { kind: 'sentence' };
     const top = values['drill-top'] === undefined ? DEFAULT_DRILL_TOP : parseDecimal(values['drill-top'], true);
-    settings.drillDown = { top };
+    const share = values['drill-share'] === undefined ? undefined : parseDecimal(values['drill-share']);
+    if (Number.isNaN(share)) throw new AtmanError('BAD_SETTING', `--drill-share takes a number from 0 to 1 (the share of the strongest unit's score a unit needs to be refined); got ${JSON.stringify(values['drill-share'])}.`);
+    settings.drillDown = { top, ...(share !== undefined ? { share } : {}) };
   }
   if (values['target-granularity']) settings.targetGranularity = values['target-granularity'] as ExplainSettings['targetGranularity'];
   if (values.postprocess) settings.postprocess = values.postprocess as ExplainSettings['postprocess'];

@@ -63,12 +63,18 @@ export function renderExplanation(x: Explanation, opts: { color: boolean; top?: 
   return lines.join('\n');
 }
 
+/** Which units each level refined, in words. */
+function refinedWords(d: NonNullable<Explanation['drillDown']>): string {
+  if (d.top === 1 || !d.share) return `the ${d.top} strongest of each level refined`;
+  return `the strongest of each level refined, and up to ${d.top - 1} more scoring at least ${d.share} of it`;
+}
+
 /** The refined units, each followed by its children (indented, in text order), level by level. */
 function drillLines(x: Explanation): string[] {
   const d = x.drillDown!;
   const share = ((100 * x.passes) / d.fullPasses).toFixed(0);
   const lines = [
-    `drill-down (${d.levels.join(' > ')}, the ${d.top} strongest of each level refined): ${x.passes} passes (${d.passesPerLevel.join(' + ')}), ${share}% of the ${d.fullPasses} a full ${d.levels.at(-1)}-level run takes:`,
+    `drill-down (${d.levels.join(' > ')}, ${refinedWords(d)}): ${x.passes} passes (${d.passesPerLevel.join(' + ')}), ${share}% of the ${d.fullPasses} a full ${d.levels.at(-1)}-level run takes:`,
   ];
   const walk = (units: ExplainedUnit[], depth: number) => {
     for (const u of units) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { drillLevels, drillStep, parentsOf, sameUnit, strongest } from './drill-down';
+import { checkDrillDown, drillLevels, drillStep, parentsOf, sameUnit, strongest, toRefine } from './drill-down';
 import { validateSettings } from './settings';
 import { buildUnits } from './units';
 import type { TokenInfo, Unit } from './types';
@@ -68,5 +68,25 @@ describe('drill-down hierarchy', () => {
       await expectCode(() => validateSettings({ granularity: { kind: 'sentence' }, drillDown: { top } as never }), 'BAD_SETTING');
     }
     await expectCode(() => validateSettings({ granularity: { kind: 'sentence' }, drillDown: { top: 3, extra: 1 } as never }), 'BAD_SETTING');
+  });
+});
+
+describe('toRefine', () => {
+  it('keeps the strongest, and up to top - 1 more reaching share of its score', () => {
+    expect(toRefine([1, 5, 2.5, 1.9], 2, 0.4)).toEqual([1, 2]);
+    expect(toRefine([1, 5, 1.9, 0], 2, 0.4)).toEqual([1]);
+    expect(toRefine([1, 5, 1.9, 0], 2, 0)).toEqual([1, 2]);
+    expect(toRefine([4, 5, 4.5, 4.9], 3, 0.4)).toEqual([1, 3, 2]);
+    // No positive score: nothing is evidence, so only the strongest (unless share is 0).
+    expect(toRefine([-1, -0.5, -2], 2, 0.4)).toEqual([1]);
+    expect(toRefine([-1, -0.5, -2], 2, 0)).toEqual([1, 0]);
+    expect(toRefine([3, 2], 2)).toEqual([0, 1]);
+    expect(toRefine([], 2)).toEqual([]);
+  });
+
+  it('checkDrillDown takes a share from 0 to 1', () => {
+    expect(checkDrillDown({ top: 2, share: 0.4 })).toEqual({ top: 2, share: 0.4 });
+    expect(checkDrillDown({ top: 2 })).toEqual({ top: 2 });
+    for (const share of [-0.1, 1.5, Number.NaN, '0.4']) expect(() => checkDrillDown({ top: 2, share })).toThrow(/share/);
   });
 });

@@ -12,13 +12,21 @@ export const DRILL_LEVELS = ['paragraph', 'sentence', 'word', 'token'] as const;
 export type DrillLevel = (typeof DRILL_LEVELS)[number];
 
 /**
- * Two per level, from the measurements in the README ("Drill-down"): on held-out document-QA cases
- * the evidence sentence and the question (which names whom it asks about) are the two strongest
- * sentences, so two found full AtMan's top token in every case under the document-QA preset, where
- * one missed it in 8 of 20; three added 5 points of agreement under the default settings for 20 more
- * points of passes on short documents, and on a long document two stays under a tenth of the passes.
+ * At most two per level: on document QA the evidence sentence and the question (which names whom it
+ * asks about) are the two strongest sentences, and one alone missed full AtMan's top token in about a
+ * quarter of the documents; on a long document two stay under a tenth of the passes.
  */
 export const DEFAULT_DRILL_TOP = 2;
+/**
+ * Of those, only units scoring at least this share of their level's strongest unit: a second unit far
+ * weaker than the first rarely holds the top token, and skipping it saves its children's passes.
+ * Chosen on documents the README's figures do not come from (scripts/tune-drill-down.ts, seed 4):
+ * 0.4 kept every top token found by the plain top two under the document-QA preset (40/40, with 52%
+ * of a full run's passes against 58%) and lost one of 40 under the default settings, while 0.5 and
+ * above lost more under both. On the held-out documents the preset kept 19 of 20 and the defaults
+ * lost two more than the top two did (README, "Drill-down").
+ */
+export const DEFAULT_DRILL_SHARE = 0.4;
 /** More than this is close to a full run at the finer level and no longer a drill-down. */
 export const MAX_DRILL_TOP = 64;
 
@@ -43,10 +51,29 @@ export function checkDrillDown(v: unknown): DrillDownSettings {
   if (typeof v !== 'object' || v === null || Array.isArray(v) || typeof top !== 'number' || !Number.isInteger(top) || top < 1 || top > MAX_DRILL_TOP) {
     throw new AtmanError('BAD_SETTING', `Drill-down takes how many of the strongest units of each level to refine: a whole number from 1 to ${MAX_DRILL_TOP}; got ${JSON.stringify(top ?? v)}.`);
   }
-  for (const key of Object.keys(v)) {
-    if (key !== 'top') throw new AtmanError('BAD_SETTING', `Unknown drill-down setting "${key}".`);
+  const share = (v as { share?: unknown }).share;
+  if (share !== undefined && (typeof share !== 'number' || !Number.isFinite(share) || share < 0 || share > 1)) {
+    throw new AtmanError(
+      'BAD_SETTING',
+      `Drill-down's share is the fraction of the strongest unit's score a unit needs to be refined: a number from 0 (always the top ${top}) to 1 (the strongest alone); got ${JSON.stringify(share)}.`,
+    );
   }
-  return { top };
+  for (const key of Object.keys(v)) {
+    if (key !== 'top' && key !== 'share') throw new AtmanError('BAD_SETTING', `Unknown drill-down setting "${key}".`);
+  }
+  return { top, ...(share !== undefined ? { share } : {}) };
+}
+
+/**
+ * The units of a level to refine: the strongest, and up to top - 1 more whose scores reach
+ * `share` of the strongest score (where that is positive; a level with no positive score refines
+ * its strongest unit alone unless share is 0). Indices in descending score order.
+ */
+export function toRefine(scores: readonly number[], top: number, share = DEFAULT_DRILL_SHARE): number[] {
+  const ranked = strongest(scores, top);
+  if (share === 0 || ranked.length === 0) return ranked;
+  const max = scores[ranked[0]!]!;
+  return ranked.filter((i, r) => r === 0 || (max > 0 && scores[i]! >= share * max));
 }
 
 /**

@@ -2,6 +2,9 @@
 // gradients, input × gradient per position, and Chefer et al.'s (2021) decoder rule for relevance
 // through the attention layers. docs/autodiff.md gives the definitions.
 
+/** Gauss–Legendre nodes integrated gradients takes when none are asked for (the range is NUMBER_RULES.steps). */
+export const DEFAULT_IG_STEPS = 50;
+
 /** n Gauss–Legendre nodes and weights on [0, 1] (Newton's method on the Legendre polynomial P_n). */
 export function gaussLegendre01(n: number): { nodes: Float64Array; weights: Float64Array } {
   if (!(Number.isInteger(n) && n >= 1)) throw new Error(`Gauss–Legendre needs a positive whole number of nodes, not ${n}`);

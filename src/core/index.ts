@@ -17,3 +17,4 @@ export * from './numbers';
 export * from './drill-down';
 export * from './auto-units';
 export * from './gradient-attribution';
+export * from './chefer-encoder-decoder';

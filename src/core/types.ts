@@ -70,8 +70,13 @@ export interface ExplainSettings {
 }
 
 export interface DrillDownSettings {
-  /** how many of the strongest units of each level are refined at the next level */
+  /** at most how many of the strongest units of each level are refined at the next level */
   top: number;
+  /**
+   * a unit besides the strongest is refined only if its score is at least this fraction of the
+   * strongest score (0 to 1; absent: DEFAULT_DRILL_SHARE, 0.4; 0: always the top ones)
+   */
+  share?: number;
 }
 
 /** Settings that may be absent (off); every other key is in DEFAULT_SETTINGS. */

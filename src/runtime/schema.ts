@@ -45,11 +45,13 @@ export interface ExplainedUnit {
 
 /** What a drill-down ran: its levels, how many units of each it refined, and the passes it took. */
 export interface DrillDownReport {
-  /** how many of the strongest units of each level were refined */
+  /** at most how many of the strongest units of each level were refined */
   top: number;
+  /** the fraction of its level's strongest score a unit needed to be refined (absent in results made before it existed: 0) */
+  share?: number;
   /** coarsest first; `units` are of the first level, their `children` of the next, and so on */
   levels: DrillLevel[];
-  /** passes run at each level (each level's own unperturbed pass included; 0 where every child equalled its parent) */
+  /** passes run at each level (the unperturbed pass counted at the first level, which later levels take it from; 0 where every child equalled its parent) */
   passesPerLevel: number[];
   /** what a full run at the finest level takes: its unperturbed pass plus one per unit */
   fullPasses: number;
@@ -111,9 +113,9 @@ export const COMPARISON_SIGNS: Record<ComparisonMethod, string> = {
   'occlusion-mask':
     'score = CE(target | unit masked out by attention_mask 0) - CE(target | unperturbed), summed over target tokens after post-processing; positive means the unit is evidence for the target (paper sign).',
   'input-x-gradient':
-    'score = sum over the unit\'s tokens and embedding dimensions of x · dL/dx, x = token embeddings (before position embeddings), L = sum of the target tokens\' log-probabilities; positive means the unit is evidence for the target.',
+    'score = sum over the unit\'s tokens and embedding dimensions of x · dL/dx, x = token embeddings (before position embeddings; for images, the image tokens\' input embeddings or a captioner\'s encoder output rows), L = sum of the target tokens\' log-probabilities; positive means the unit is evidence for the target.',
   'integrated-gradients':
-    'score = sum over the unit\'s tokens and embedding dimensions of x · the integral over a in [0, 1] of dL/dx at a·x (baseline 0, Gauss–Legendre quadrature), L = sum of the target tokens\' log-probabilities; positive means the unit is evidence for the target.',
+    'score = sum over the unit\'s tokens and embedding dimensions of x · the integral over a in [0, 1] of dL/dx at a·x (baseline 0, Gauss–Legendre quadrature; x as for input × gradient, images included), L = sum of the target tokens\' log-probabilities; positive means the unit is evidence for the target.',
   chefer:
-    'score = Chefer et al.\'s relevance (decoder rule: R = I, R <- R + mean over heads of max(dy/dA ⊙ A, 0) · R through the layers, y = the target token\'s raw logit) of the row predicting each target token, (R - I) summed over the unit\'s columns and the target tokens; never negative, higher means more evidence for the target.',
+    'score = Chefer et al.\'s relevance (decoder rule: R = I, R <- R + mean over heads of max(dy/dA ⊙ A, 0) · R through the layers, y = the target token\'s raw logit; a captioner\'s encoder rows get the cross-attention rule\'s text-to-image relevance) of the row predicting each target token, (R - I) summed over the unit\'s columns and the target tokens; never negative, higher means more evidence for the target.',
 };

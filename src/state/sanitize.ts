@@ -4,6 +4,7 @@
 import { DRILL_LEVELS, canDrillFrom } from '../core/drill-down';
 import { validateSettings } from '../core/settings';
 import { DEFAULT_SETTINGS, OPTIONAL_SETTING_KEYS, type ExplainSettings } from '../core/types';
+import { NUMBER_RULES, numberProblem } from '../core/numbers';
 import type { BackendChoice, Explanation } from '../protocol/engine-api';
 import type { Rect } from '../core/image-regions';
 import { DTYPES, type ModelDtype } from '../runtime/model/dtypes';
@@ -193,6 +194,7 @@ function sanitizeRun(v: unknown, batchSize: number): RunReport {
     ioPeakBytes: n('ioPeakBytes'),
     ...sanitizeRowCoupling(r.rowCoupling),
     ...sanitizeMemory(r.memory),
+    ...(numberProblem(r.steps, NUMBER_RULES.steps) === null ? { steps: r.steps as number } : {}),
     ...sanitizeCompleteness(r.completeness),
     ...sanitizeLoad(r.load),
     ...(isNum(r.peakRssBytes) ? { peakRssBytes: r.peakRssBytes as number } : {}),
@@ -307,6 +309,7 @@ function drillDownProblem(v: unknown): string | { levels: number } {
   const bad = 'its drill-down report is unreadable';
   const d = v as Record<string, unknown> | null;
   if (typeof v !== 'object' || d === null || !isInt(d.top, 1) || !isInt(d.fullPasses, 1)) return bad;
+  if (d.share !== undefined && !(isNum(d.share) && d.share >= 0 && d.share <= 1)) return bad;
   if (!Array.isArray(d.levels) || d.levels.length < 2 || d.levels.length > DRILL_LEVELS.length) return bad;
   // The levels are a tail of paragraph > sentence > word > token, in that order.
   const tail = DRILL_LEVELS.slice(DRILL_LEVELS.length - d.levels.length);
@@ -328,7 +331,7 @@ function copyUnit(u: ExplainedUnit): ExplainedUnit {
 }
 
 function copyDrillDown(d: NonNullable<Explanation['drillDown']>): NonNullable<Explanation['drillDown']> {
-  return { top: d.top, levels: [...d.levels], passesPerLevel: [...d.passesPerLevel], fullPasses: d.fullPasses };
+  return { top: d.top, ...(d.share !== undefined ? { share: d.share } : {}), levels: [...d.levels], passesPerLevel: [...d.passesPerLevel], fullPasses: d.fullPasses };
 }
 
 /** Whole numbers in [min, max], else the fallback. */

@@ -13,6 +13,8 @@ export interface Gpt2Weights {
   nPositions: number;
   eps: number;
   tensors: Map<string, Float64Array>;
+  /** an LM head of its own, [nEmbd, vocab] row-major (quantized variants quantize a copy of the tied table); default: the token table */
+  lmHead?: Float64Array;
 }
 
 export type AtmanMode = 'multiplicative' | 'log-additive';
@@ -220,7 +222,8 @@ export function referenceLogits64(
     const hf = layerNorm(h[i]!, get(w, 'transformer.ln_f.weight'), get(w, 'transformer.ln_f.bias'), w.eps);
     for (let t = 0; t < w.vocab; t++) {
       let dot = 0;
-      for (let e = 0; e < E; e++) dot += hf[e]! * wte[t * E + e]!;
+      if (w.lmHead) for (let e = 0; e < E; e++) dot += hf[e]! * w.lmHead[e * w.vocab + t]!;
+      else for (let e = 0; e < E; e++) dot += hf[e]! * wte[t * E + e]!;
       out[i * w.vocab + t] = dot;
     }
   }

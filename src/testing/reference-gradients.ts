@@ -100,3 +100,74 @@ export function referenceChefer(p: ReferenceProblem, layers: number, heads: numb
     return R[row]!.map((v, j) => (j === row ? v - 1 : v));
   });
 }
+
+/** One attention site of an encoder-decoder reference: its role and how many keys each row sees. */
+export interface ReferenceSite {
+  role: 'self' | 'cross';
+  heads: number;
+  /** the decoder layer the site belongs to */
+  layer: number;
+}
+
+/**
+ * [T][S + E]: Chefer's rules for a decoder over S text positions that cross-attends to E encoder
+ * rows (p.x holds the S text rows, then the E encoder rows; editProbs numbers the sites in the order
+ * they run; E = 0 with self sites only is the decoder rule). G by forward differences on each
+ * attention probability (one pass per weight: the float64 error, about h·y'', stays near 1e-7), on
+ * the rows that can reach y: rows up to the target's in every layer but the last, whose other rows
+ * only feed other positions' logits (their G is 0). The rules, written out on
+ * plain matrices: R_tt = I, R_ti = 0; a self site adds Ā·R_tt to R_tt and Ā·R_ti to R_ti; a cross
+ * site adds R̄_ttᵀ·Ā·R̄_ii to R_ti, where R̄ = (R − I, rows scaled to sum 1, rows summing to 0 left
+ * at 0) + I and R̄_ii = I; the scores are row p_t of R_tt − I, then row p_t of R_ti.
+ */
+export function referenceCheferEncoderDecoder(p: ReferenceProblem, sites: readonly ReferenceSite[], S: number, E: number, h = 1e-7): Float64Array[] {
+  const keysOf = (site: ReferenceSite) => (site.role === 'self' ? S : E);
+  const lastLayer = Math.max(...sites.map((s) => s.layer));
+  const A = sites.map((site) => Array.from({ length: site.heads * S }, () => new Float64Array(keysOf(site))));
+  p.logits(p.x, (l, hd, row, probs) => A[l]![hd * S + row]!.set(probs));
+  const matmul = (a: number[][], b: number[][]) => a.map((r) => b[0]!.map((_, j) => r.reduce((s, v, k) => s + v * b[k]![j]!, 0)));
+  const eye = (n: number): number[][] => Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => (i === j ? 1 : 0)));
+  return p.targetIds.map((id, t) => {
+    const target = p.promptLen - 1 + t;
+    const y = (edit?: EditProbs) => p.logits(p.x, edit)[target * p.vocab + id]!;
+    const y0 = y();
+    let Rtt = eye(S);
+    let Rti = Array.from({ length: S }, () => new Array<number>(E).fill(0));
+    sites.forEach((site, l) => {
+      const K = keysOf(site);
+      const bar = Array.from({ length: S }, () => new Array<number>(K).fill(0));
+      for (let hd = 0; hd < site.heads; hd++) {
+        for (let q = site.layer === lastLayer ? target : 0; q <= target; q++) {
+          const visible = A[l]![hd * S + q]!;
+          // a causal row sees keys 0..q; the probabilities past them are 0 and stay 0
+          const seen = site.role === 'self' ? q + 1 : K;
+          for (let k = 0; k < seen; k++) {
+            const nudged = y((ll, hh, qq, probs) => {
+              if (ll === l && hh === hd && qq === q) probs[k]! += h;
+            });
+            bar[q]![k]! += Math.max(0, ((nudged - y0) / h) * visible[k]!) / site.heads;
+          }
+        }
+      }
+      if (site.role === 'self') {
+        const addTt = matmul(bar, Rtt);
+        const addTi = matmul(bar, Rti);
+        Rtt = Rtt.map((r, i) => r.map((v, j) => v + addTt[i]![j]!));
+        Rti = Rti.map((r, i) => r.map((v, j) => v + addTi[i]![j]!));
+      } else {
+        const norm = Rtt.map((r, i) => {
+          const hat = r.map((v, j) => v - (i === j ? 1 : 0));
+          const sum = hat.reduce((a, b) => a + b, 0);
+          return hat.map((v, j) => (sum !== 0 ? v / sum : 0) + (i === j ? 1 : 0));
+        });
+        const transposed = norm[0]!.map((_, i) => norm.map((r) => r[i]!));
+        const add = matmul(matmul(transposed, bar), eye(E));
+        Rti = Rti.map((r, i) => r.map((v, j) => v + add[i]![j]!));
+      }
+    });
+    const out = new Float64Array(S + E);
+    Rtt[target]!.forEach((v, j) => (out[j] = v - (j === target ? 1 : 0)));
+    Rti[target]!.forEach((v, e) => (out[S + e] = v));
+    return out;
+  });
+}

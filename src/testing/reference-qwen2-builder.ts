@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AtmanMode } from './reference-gpt2';
+import type { EditProbs } from './reference-gradients';
 import { type Vec, WeightSet, add, attendHead, matvec, readInitializers, rmsNorm, rotary, silu } from './reference-vlm';
 
 export interface Qwen2BuilderReference {
@@ -20,10 +21,11 @@ export interface Qwen2BuilderReference {
   eps: number;
 }
 
-export function loadQwen2BuilderReference(dir: string): Qwen2BuilderReference {
+/** weights: the fp32 file's, or another variant's (dequantized) read by reference-weights.ts */
+export function loadQwen2BuilderReference(dir: string, weights?: WeightSet): Qwen2BuilderReference {
   const c = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
   return {
-    w: new WeightSet(readInitializers(readFileSync(join(dir, 'onnx', 'model.onnx')))),
+    w: weights ?? new WeightSet(readInitializers(readFileSync(join(dir, 'onnx', 'model.onnx')))),
     nLayer: c.num_hidden_layers,
     nHead: c.num_attention_heads,
     nKvHead: c.num_key_value_heads,
@@ -38,10 +40,15 @@ export function loadQwen2BuilderReference(dir: string): Qwen2BuilderReference {
 
 /** Logits [S, vocab] row-major; phi: factor per key column (length S) or null. */
 export function qwen2BuilderLogits(ref: Qwen2BuilderReference, ids: readonly number[], phi: ArrayLike<number> | null, mode: AtmanMode): Float64Array {
+  const table = ref.w.get('model.embed_tokens.weight');
+  return qwen2BuilderLogitsOver(ref, ids.map((id) => table.slice(id * ref.hidden, (id + 1) * ref.hidden)), phi, mode);
+}
+
+/** The same over given token embeddings; editProbs may change each attention row before it weighs the values. */
+export function qwen2BuilderLogitsOver(ref: Qwen2BuilderReference, embeds: readonly Vec[], phi: ArrayLike<number> | null, mode: AtmanMode, editProbs?: EditProbs): Float64Array {
   const { w, nHead: H, nKvHead: KVH, headDim: D, hidden: E, intermediate: I, vocab: V } = ref;
-  const S = ids.length;
-  const table = w.get('model.embed_tokens.weight');
-  let h: Vec[] = ids.map((id) => table.slice(id * E, (id + 1) * E));
+  const S = embeds.length;
+  let h: Vec[] = embeds.map((r) => Float64Array.from(r));
   const QKV = (H + 2 * KVH) * D;
   for (let l = 0; l < ref.nLayer; l++) {
     const p = `model.layers.${l}`;
@@ -53,7 +60,7 @@ export function qwen2BuilderLogits(ref: Qwen2BuilderReference, ids: readonly num
       const qs = qkv.map((r, i) => rotary(r.slice(hd * D, (hd + 1) * D), i, ref.ropeTheta));
       const ks = qkv.map((r, j) => rotary(r.slice(H * D + kv * D, H * D + (kv + 1) * D), j, ref.ropeTheta));
       const vs = qkv.map((r) => r.slice((H + KVH) * D + kv * D, (H + KVH) * D + (kv + 1) * D));
-      const heads = attendHead((i) => qs[i]!, (j) => ks[j]!, (j) => vs[j]!, S, S, phi, mode, true);
+      const heads = attendHead((i) => qs[i]!, (j) => ks[j]!, (j) => vs[j]!, S, S, phi, mode, true, editProbs && ((i, pr) => editProbs(l, hd, i, pr)));
       heads.forEach((c, i) => ctx[i]!.set(c, hd * D));
     }
     h = h.map((r, i) => add(r, matvec(ctx[i]!, w.get(`${p}.attn.o_proj.weight`), H * D, E)));

@@ -156,9 +156,10 @@ export interface LlamaReference {
 }
 
 /** A causal Llama fixture exported by optimum (tiny-llama, the demo model): weights from onnx/model.onnx. */
-export function loadLlamaReference(dir: string): LlamaReference {
+/** weights: the fp32 file's, or another variant's (dequantized) read by reference-weights.ts */
+export function loadLlamaReference(dir: string, weights?: WeightSet): LlamaReference {
   const c = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
-  const w = new WeightSet(readInitializers(readFileSync(join(dir, 'onnx', 'model.onnx'))));
+  const w = weights ?? new WeightSet(readInitializers(readFileSync(join(dir, 'onnx', 'model.onnx'))));
   return {
     w,
     nLayer: c.num_hidden_layers,
@@ -291,6 +292,9 @@ export function loadVitGpt2Reference(dir: string): Gpt2CrossReference {
  * Logits [S, vocab] of the GPT-2 decoder over `ids` at positions 0..S-1, cross-attending to
  * `encoder` ([E][nEmbd]). phi: self-attention key factors (S) or null; psi: cross-attention key
  * factors (E) or null. layers: the manipulated layers (both attentions of each), default all.
+ * opts.tokenEmbeds replaces the token-embedding rows (before position embeddings) of `ids`;
+ * opts.editProbs may change each attention row before it weighs the values, the attention sites
+ * numbered in the order they run (layer l: self-attention 2l, cross-attention 2l + 1).
  */
 export function gpt2CrossLogits(
   ref: Gpt2CrossReference,
@@ -300,8 +304,10 @@ export function gpt2CrossLogits(
   psi: ArrayLike<number> | null,
   mode: AtmanMode,
   layers?: readonly number[],
+  opts: { tokenEmbeds?: readonly Vec[]; editProbs?: (site: number, head: number, row: number, probs: Float64Array) => void } = {},
 ): Float64Array {
   const { w, nHead: H, nEmbd: E, vocab: V, eps } = ref;
+  const edit = opts.editProbs;
   const D = E / H;
   const S = ids.length;
   const Enc = encoder.length;
@@ -311,7 +317,8 @@ export function gpt2CrossLogits(
   const wpe = w.get('decoder.transformer.wpe.weight');
   const ln = (x: Vec, name: string) => layerNorm(x, w.get(`${name}.weight`), w.get(`${name}.bias`), eps);
   const conv = (x: Vec, name: string, K: number, N: number) => matvec(x, w.get(`${name}.weight`), K, N, w.get(`${name}.bias`));
-  let h: Vec[] = ids.map((id, i) => Float64Array.from({ length: E }, (_, e) => wte[id * E + e]! + wpe[i * E + e]!));
+  const tok = (id: number, i: number, e: number) => (opts.tokenEmbeds ? opts.tokenEmbeds[i]![e]! : wte[id * E + e]!);
+  let h: Vec[] = ids.map((id, i) => Float64Array.from({ length: E }, (_, e) => tok(id, i, e) + wpe[i * E + e]!));
   for (let l = 0; l < ref.nLayer; l++) {
     const p = `decoder.transformer.h.${l}`;
     const on = manipulated(layers, l);
@@ -323,7 +330,7 @@ export function gpt2CrossLogits(
         (i) => qkv[i]!.subarray(hd * D, (hd + 1) * D),
         (j) => qkv[j]!.subarray(E + hd * D, E + (hd + 1) * D),
         (j) => qkv[j]!.subarray(2 * E + hd * D, 2 * E + (hd + 1) * D),
-        S, S, on ? phi : null, mode, true,
+        S, S, on ? phi : null, mode, true, edit && ((i, pr) => edit(2 * l, hd, i, pr)),
       );
       heads.forEach((c, i) => ctx[i]!.set(c, hd * D));
     }
@@ -337,7 +344,7 @@ export function gpt2CrossLogits(
         (i) => q[i]!.subarray(hd * D, (hd + 1) * D),
         (j) => kv[j]!.subarray(hd * D, (hd + 1) * D),
         (j) => kv[j]!.subarray(E + hd * D, E + (hd + 1) * D),
-        S, Enc, on ? psi : null, mode, false,
+        S, Enc, on ? psi : null, mode, false, edit && ((i, pr) => edit(2 * l + 1, hd, i, pr)),
       );
       heads.forEach((c, i) => cctx[i]!.set(c, hd * D));
     }

@@ -7,7 +7,7 @@ const SAME_AS_FIRST = new Set([
   'Cast', 'Sqrt', 'Neg', 'Tanh', 'Erf', 'Sigmoid', 'Relu', 'Exp', 'Log', 'Softmax', 'LogSoftmax', 'Identity', 'Gelu', 'FastGelu',
   'BiasGelu', 'QuickGelu', 'Reciprocal', 'Abs', 'Clip', 'Dropout', 'LayerNormalization', 'SimplifiedLayerNormalization',
   'SkipLayerNormalization', 'SkipSimplifiedLayerNormalization', 'Not', 'Transpose', 'Slice', 'Concat', 'Split', 'Cos', 'Sin',
-  'Sign', 'CastLike', 'Trilu', 'Mod', 'Floor', 'Ceil', 'Round',
+  'Sign', 'CastLike', 'Trilu', 'Mod', 'Floor', 'Ceil', 'Round', 'DequantizeLinear',
 ]);
 const BROADCAST = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Where', 'Equal', 'Less', 'LessOrEqual', 'Greater', 'GreaterOrEqual', 'And', 'Or', 'Max', 'Min', 'Sum']);
 

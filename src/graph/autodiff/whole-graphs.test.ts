@@ -1,6 +1,7 @@
 // The autodiff pass over whole exported graphs, including ones other tools wrote (PyTorch's own
 // exporter at opset 14, an optimum-style merged decoder with an If, the onnxruntime-genai builder's
-// fused GroupQueryAttention / SkipSimplifiedLayerNormalization and its 4-bit MatMulNBits variant):
+// fused GroupQueryAttention / SkipSimplifiedLayerNormalization and its 4-bit MatMulNBits variant,
+// onnxruntime's optimizer output at opset 11 with EmbedLayerNormalization, a q8 Llama):
 // the gradient of the target log-probabilities with respect to the token embeddings, projected on
 // each position's own embedding, against central differences of the same graph's forward pass in
 // float32. (The engine's float64 agreement is tested in src/runtime/gradients/.)
@@ -22,6 +23,8 @@ const GRAPHS = [
   'fixtures/models/tiny-qwen2-builder/onnx/model_q4.onnx',
   'fixtures/models/tiny-llama-gqa/onnx/model.onnx',
   'fixtures/models/tiny-gpt2/onnx/model_q4.onnx',
+  'fixtures/models/ortgenai-tiny-random-gpt2/onnx/model.onnx',
+  'fixtures/models/tiny-llama/onnx/model_quantized.onnx',
 ].map((p) => (p.startsWith('../shared') ? p.replace('../shared', '/work/shared') : p));
 
 /** The token-embedding table's [vocab, dim]: from config.json next to a hub-layout graph, else from the lookup's table. */

@@ -16,7 +16,7 @@ import type { ExternalFile, OrtBackend } from '../backends/backend';
 import { type DtypeRequest, type ModelDtype, needsFp16 } from '../model/dtypes';
 import type { VariantChoice } from '../sources/dtype-choice';
 import { resolveModelFiles } from '../sources/model-files';
-import { type EmbeddingTable, bounded, findTokenEmbedding } from '../model/embeddings';
+import { type EmbeddingTable, bounded } from '../model/embeddings';
 import { type DecoderContext, ENCODER_STATES, buildFeeds, checkInputs, isPastInput, presentNameFor } from './feeds';
 import { loadImageProcessor } from '../image/image-processor';
 import type { ModelConfig } from '../model/model-config';
@@ -25,7 +25,7 @@ import { type VisionParts, embedTokens, releaseVisionParts } from '../image/visi
 import type { FileProgress, ModelSource } from '../sources/model-source';
 import { floatData } from '../backends/tensor-data';
 import { type TextTokenizer, loadTokenizer, withinVocabulary } from '../model/text-tokenizer';
-import { loadAuxiliary, readGraph } from './graph-files';
+import { embeddingTable, loadAuxiliary, readGraph } from './graph-files';
 import { limitsFromGraph } from '../model/model-limits';
 
 export interface LoadProgress {
@@ -189,15 +189,16 @@ export class AtmanModel {
     let graphBytes: Uint8Array | null;
     let probe: Model | null;
     let external: ExternalFile[];
+    const byPath = backend.readsFilesByPath === true;
     ({ bytes: graphBytes, model: probe, external } = await readGraph(source, onnxFile, progress, (m) => {
       if (!backend.supportsFp16 && hasFp16(m)) throw fp16Error(backend, dtype);
-    }));
+    }, byPath));
     const downloaded = performance.now();
 
     cancelled();
     opts.onProgress?.({ stage: 'rewrite', loaded: 0, total: 1 });
-    const byLocation = new Map(external.map((f) => [f.path, f.data]));
-    let embeddings = findTokenEmbedding(probe.graph, (loc) => byLocation.get(loc));
+    const found = await embeddingTable(probe, external, source, onnxFile);
+    let embeddings = found.table;
 
     let vision: VisionParts | null = null;
     cancelled();
@@ -212,11 +213,14 @@ export class AtmanModel {
     const tokenizer = withinVocabulary(fullTokenizer, config.vocabSize);
     // Where the backend reads weights from files (onnxruntime-node) and the graph lies on disk, the
     // controlled graph points at the weights inside the original file and the bytes read here are
-    // let go after loading: another pass over the graph reads the file again. The token-embedding
-    // table is then copied out of them (as floats) unless that copy would be larger than half the file.
+    // let go after loading: another pass over the graph reads the file again. Where the source reads
+    // files again cheaply (a folder, picked files, Cache Storage: the browser), the bytes go once the
+    // controlled graph is encoded, before its session is created, so the tab never holds the file,
+    // its rewritten copy and onnxruntime's copy at once. The token-embedding table is then copied out
+    // of them (as floats) unless that copy would be larger than half the file.
     const graphPath = backend.readsFilesByPath ? (source.localPath?.(onnxFile) ?? null) : null;
-    const keepBytes = !graphPath || (embeddings !== null && config.vocabSize * embeddings.dim * 4 > graphBytes.length / 2);
-    if (!keepBytes && embeddings) embeddings = ownedEmbeddings(embeddings, config.vocabSize);
+    const keepBytes = !(graphPath || source.rereadable) || (embeddings !== null && !found.ownBytes && config.vocabSize * embeddings.dim * 4 > graphBytes.length / 2);
+    if (!keepBytes && embeddings && !found.ownBytes) embeddings = ownedEmbeddings(embeddings, config.vocabSize);
     const model = new AtmanModel(source.id, choice, onnxFile, config, tokenizer, backend, embeddings, layout, vision, graphBytes, external, undefined as unknown as ControlState, opts.attention ?? 'auto', source);
     model.graphPath = graphPath;
     model.dropBytes = !keepBytes;
@@ -329,8 +333,16 @@ export class AtmanModel {
     const scoring = appendTargetScoring(graph, 'logits', { rowsAt: couplingOps.length ? 'logits' : 'auto' });
     checkInputs(graph.graph.inputs);
     const external = this.external;
-    const sessionFiles = this.graphPath ? [...external, { path: ORIGINAL_GRAPH_FILE, data: new Uint8Array(0), diskPath: this.graphPath }] : external;
-    if (this.graphPath) referenceWeightsInFile(graph, bytes, ORIGINAL_GRAPH_FILE);
+    // The encoded graph holds no second copy of the weights: onnxruntime-node reads them from the
+    // file on disk, onnxruntime-web takes the bytes already read as external data (it copies each
+    // weight from there into its own memory, as it would from an inline graph).
+    const inMemory = !this.graphPath && !this.backend.readsFilesByPath;
+    const sessionFiles: ExternalFile[] = this.graphPath
+      ? [...external, { path: ORIGINAL_GRAPH_FILE, data: new Uint8Array(0), size: 0, diskPath: this.graphPath }]
+      : inMemory
+        ? [...external, { path: ORIGINAL_GRAPH_FILE, data: bytes, size: bytes.length }]
+        : external;
+    if (this.graphPath || inMemory) referenceWeightsInFile(graph, bytes, ORIGINAL_GRAPH_FILE);
     const rewritten = encodeModel(graph);
     if (!variant) times.rewrite = lap();
 
@@ -350,7 +362,7 @@ export class AtmanModel {
       reference = this.referenceLogits ??= await this.originalLogits(bytes, check.ids, check.context);
       if (!variant) times.reference = lap();
     }
-    if (this.dropBytes) {
+    if (this.dropBytes && !inMemory) {
       // The controlled graph reads its weights from the file: the bytes read here may go before
       // onnxruntime loads them, so the process never holds both.
       this.graphBytes = null;
@@ -365,6 +377,8 @@ export class AtmanModel {
     onProgress?.({ stage: 'session', loaded: 0, total: 1 });
     const session = await this.createSession(rewritten, sessionFiles);
     if (!variant) times.session = lap();
+    // onnxruntime-web holds the weights now; the file can be read again where later passes need it.
+    if (this.dropBytes && inMemory) this.graphBytes = null;
     const state: ControlState = {
       mode,
       layers,

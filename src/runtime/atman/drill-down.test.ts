@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_DRILL_SHARE } from '../../core/drill-down';
 import type { ExplainSettings } from '../../core/types';
 import { AtmanModel } from './atman-model';
 import { explain } from './explain';
@@ -48,32 +49,43 @@ describe('drill-down on a model with a key/value cache', () => {
     ['document QA settings, target tokens as units', { factor: 0, kappa: null, targetGranularity: 'token', postprocess: 'square' }],
   ];
   for (const [name, base] of cases) {
-    it(`scores every level exactly as a full run at that level: ${name}`, async () => {
-      const top = 2;
-      const drill = await explain(model, { prompt: PROMPT, target: TARGET, settings: { ...base, granularity: { kind: 'sentence' }, drillDown: { top } } });
-      const full = await Promise.all(
-        (['sentence', 'word', 'token'] as const).map((kind) => explain(model, { prompt: PROMPT, target: TARGET, settings: { ...base, granularity: { kind } } })),
-      );
-      const depths = byDepth(drill.units);
-      expect(depths).toHaveLength(3);
-      expect(drill.units).toHaveLength(full[0]!.units.length);
-      depths.forEach((level, d) => expectSameAsFullRun(level, full[d]!));
+    for (const share of [undefined, 0, 0.9]) {
+      it(`scores every level exactly as a full run at that level: ${name}, share ${share ?? 'default'}`, async () => {
+        const top = 2;
+        const drillDown = { top, ...(share !== undefined ? { share } : {}) };
+        const drill = await explain(model, { prompt: PROMPT, target: TARGET, settings: { ...base, granularity: { kind: 'sentence' }, drillDown } });
+        const full = await Promise.all(
+          (['sentence', 'word', 'token'] as const).map((kind) => explain(model, { prompt: PROMPT, target: TARGET, settings: { ...base, granularity: { kind } } })),
+        );
+        const depths = byDepth(drill.units);
+        expect(depths).toHaveLength(3);
+        expect(drill.units).toHaveLength(full[0]!.units.length);
+        depths.forEach((level, d) => expectSameAsFullRun(level, full[d]!));
 
-      // Only the `top` strongest units of a level are refined, and they are the strongest.
-      for (let d = 0; d < 2; d++) {
-        const refined = depths[d]!.filter((u) => u.children);
-        expect(refined.length).toBe(Math.min(top, depths[d]!.length));
-        const weakestRefined = Math.min(...refined.map((u) => u.score));
-        for (const u of depths[d]!) if (!u.children) expect(u.score).toBeLessThanOrEqual(weakestRefined);
-      }
-      // The drill-down's token scores are the full token run's: its top token inside the chosen words is the full run's best there.
-      expect(drill.drillDown).toMatchObject({ top, levels: ['sentence', 'word', 'token'], fullPasses: full[2]!.passes });
-      expect(drill.passes).toBe(drill.drillDown!.passesPerLevel.reduce((a, b) => a + b, 0));
-      expect(drill.passes).toBeLessThan(full[2]!.passes);
-      expect(drill.drillDown!.passesPerLevel[0]).toBe(full[0]!.passes);
-      expect(drill.baseline.crossEntropy).toEqual(full[0]!.baseline.crossEntropy);
-      expect(drill.settings.drillDown).toEqual({ top });
-    });
+        // At most `top` units of a level are refined: the strongest, and the next ones only where they
+        // reach `share` of its score (share 0: always the top ones).
+        const s = share ?? DEFAULT_DRILL_SHARE;
+        for (let d = 0; d < 2; d++) {
+          const refined = depths[d]!.filter((u) => u.children);
+          const ranked = [...depths[d]!].sort((a, b) => b.score - a.score).slice(0, top);
+          const max = ranked[0]!.score;
+          const expected = ranked.filter((u, r) => r === 0 || s === 0 || (max > 0 && u.score >= s * max));
+          expect(refined.length).toBe(expected.length);
+          expect(new Set(refined)).toEqual(new Set(expected));
+        }
+        expect(drill.drillDown).toMatchObject({ top, share: s, levels: ['sentence', 'word', 'token'], fullPasses: full[2]!.passes });
+        expect(drill.passes).toBe(drill.drillDown!.passesPerLevel.reduce((a, b) => a + b, 0));
+        expect(drill.passes).toBeLessThan(full[2]!.passes);
+        expect(drill.drillDown!.passesPerLevel[0]).toBe(full[0]!.passes);
+        // Later levels take the first level's unperturbed pass: one pass per unit that differs from its parent.
+        for (let d = 1; d < 3; d++) {
+          const own = depths[d - 1]!.flatMap((p) => (p.children ?? []).filter((c) => key(c.positions) !== key(p.positions)));
+          expect(drill.drillDown!.passesPerLevel[d]).toBe(own.length);
+        }
+        expect(drill.baseline.crossEntropy).toEqual(full[0]!.baseline.crossEntropy);
+        expect(drill.settings.drillDown).toEqual(drillDown);
+      });
+    }
   }
 
   it('refuses a granularity with no finer level, and reports the pass counts', async () => {
@@ -99,5 +111,23 @@ describe('drill-down on a model with a key/value cache', () => {
       explain(model, { prompt: PROMPT, target: TARGET, settings: { granularity: { kind: 'sentence' }, drillDown: { top: 2 } }, autoUnits: { budgetSeconds: 10 } }),
       'BAD_SETTING',
     );
+  });
+});
+
+describe('drill-down on a model without a key/value cache', () => {
+  it('later levels take the first level unperturbed pass and still score as full runs', async () => {
+    const model = await AtmanModel.load(folderSource('fixtures/models/tiny-gpt2'), backend, {});
+    try {
+      const drill = await explain(model, { prompt: PROMPT, target: TARGET, settings: { granularity: { kind: 'sentence' }, drillDown: { top: 2, share: 0 } } });
+      const full = await Promise.all(
+        (['sentence', 'word', 'token'] as const).map((kind) => explain(model, { prompt: PROMPT, target: TARGET, settings: { granularity: { kind } } })),
+      );
+      const depths = byDepth(drill.units);
+      depths.forEach((level, d) => expectSameAsFullRun(level, full[d]!));
+      expect(drill.run.prefixReuse).toMatch(/unavailable/);
+      expect(drill.drillDown!.passesPerLevel[1]).toBe(depths[1]!.length);
+    } finally {
+      await model.release();
+    }
   });
 });

@@ -1,8 +1,9 @@
 // Drill-down (docs/method.md, "Drill-down"): all units of the first level, then, level by level,
-// only the finer units inside the `top` strongest units of the level above. Every score is the
-// one a full run at that level gives the unit: the units are that level's own, their factors come
-// from the same similarity, and each level has its own unperturbed pass.
-import { AtmanError, drillLevels, drillStep, passCount, strongest } from '../../core';
+// only the finer units inside the strongest units of the level above (at most `top`, and only
+// those reaching `share` of the strongest score). Every score is the one a full run at that level
+// gives the unit: the units are that level's own, their factors come from the same similarity, and
+// the unperturbed pass, which depends on the sequence alone, is the first level's.
+import { AtmanError, DEFAULT_DRILL_SHARE, type DrillDownSettings, drillLevels, drillStep, passCount, toRefine } from '../../core';
 import type { Unit } from '../../core/types';
 import type { RunReport } from './pass-runner';
 import type { Prepared } from './prepare';
@@ -17,7 +18,8 @@ export interface DrillDownResult {
   run: RunReport;
 }
 
-export async function drillDown(prepared: Prepared, top: number, runLevel: RunLevel): Promise<DrillDownResult> {
+export async function drillDown(prepared: Prepared, drill: DrillDownSettings, runLevel: RunLevel): Promise<DrillDownResult> {
+  const { top, share = DEFAULT_DRILL_SHARE } = drill;
   if (!prepared.levels || prepared.image) {
     throw new AtmanError('BAD_SETTING', 'Drill-down refines text units (sentences, words, tokens); turn it off to explain a prompt with an image.');
   }
@@ -37,12 +39,12 @@ export async function drillDown(prepared: Prepared, top: number, runLevel: RunLe
     const fine = unitsAt({ kind });
     finest = fine;
     const candidates = [...explained.keys()];
-    const refined = strongest(candidates.map((c) => explained.get(c)!.score), top).map((k) => candidates[k]!);
+    const refined = toRefine(candidates.map((c) => explained.get(c)!.score), top, share).map((k) => candidates[k]!);
     const step = drillStep(coarse, refined, fine);
     const factors = factorsFor(fine);
     const next = new Map<number, ExplainedUnit>();
     if (step.run.length > 0) {
-      const level = await runLevel(step.run.map((f) => fine[f]!), (i) => factors(step.run[i]!));
+      const level = await runLevel(step.run.map((f) => fine[f]!), (i) => factors(step.run[i]!), first.baseline);
       step.run.forEach((f, i) => next.set(f, explainedUnit(fine[f]!, level, i, factors(f))));
       passesPerLevel.push(level.passes);
       reports.push(level.report);
@@ -61,7 +63,7 @@ export async function drillDown(prepared: Prepared, top: number, runLevel: RunLe
   return {
     units: roots,
     baseline: first.ce0,
-    report: { top, levels, passesPerLevel, fullPasses: passCount(finest.length) },
+    report: { top, share, levels, passesPerLevel, fullPasses: passCount(finest.length) },
     passes: passesPerLevel.reduce((a, b) => a + b, 0),
     run: mergeReports(reports),
   };

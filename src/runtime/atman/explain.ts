@@ -67,7 +67,7 @@ export async function explain(model: AtmanModel, req: ExplainRequest): Promise<E
     model: model.facts,
   };
   if (settings.drillDown) {
-    const d = await drillDown(prepared, settings.drillDown.top, runLevel);
+    const d = await drillDown(prepared, settings.drillDown, runLevel);
     return {
       ...common,
       units: d.units,

@@ -5,7 +5,7 @@ import type { ImageUnit } from '../../core/image-units';
 import type { Unit } from '../../core/types';
 import type { AtmanModel } from './atman-model';
 import type { CoupledNumerics } from './coupled-numerics';
-import { type RunReport, runPasses } from './pass-runner';
+import { type Baseline, type RunReport, runPasses } from './pass-runner';
 import { type Prepared, changedFactors } from './prepare';
 import type { ExplainProgress, ExplainedUnit } from '../schema';
 
@@ -16,11 +16,18 @@ export interface LevelResult {
   R: Float64Array[];
   /** per unit, after post-processing */
   scores: number[];
+  /** passes run: one per unit, plus the unperturbed pass unless it was taken from an earlier level */
   passes: number;
   report: RunReport;
+  /** the unperturbed pass, for a later level over the same sequence */
+  baseline?: Baseline;
 }
 
-export type RunLevel = (units: Unit[], factorsOf: (u: number) => Float32Array) => Promise<LevelResult>;
+/**
+ * Runs one level of units. Given the baseline of an earlier level over the same sequence, the
+ * unperturbed pass is not run again: it depends on the sequence alone, not on the units.
+ */
+export type RunLevel = (units: Unit[], factorsOf: (u: number) => Float32Array, baseline?: Baseline) => Promise<LevelResult>;
 
 interface LevelOptions {
   onProgress?: (p: ExplainProgress) => void;
@@ -33,7 +40,7 @@ interface LevelOptions {
 /** Runs levels one after another; progress counts on across them. */
 export function levelRunner(model: AtmanModel, prepared: Prepared, req: LevelOptions, opts: { batchSize: number; scoreHead: boolean; t0: number }): RunLevel {
   let before = 0;
-  return async (units, factorsOf) => {
+  return async (units, factorsOf, baseline) => {
     const job = {
       ids: prepared.ids,
       targetIds: prepared.targetIds,
@@ -43,7 +50,8 @@ export function levelRunner(model: AtmanModel, prepared: Prepared, req: LevelOpt
       encoderLength: prepared.encoderLength,
       ...(prepared.context ? { context: prepared.context } : {}),
     };
-    const { ce, report } = await runPasses(model, job, {
+    const { ce, report, baseline: ran, baselineReused } = await runPasses(model, job, {
+      ...(baseline ? { baseline } : {}),
       batchSize: opts.batchSize,
       scoreHead: opts.scoreHead,
       prefixReuse: req.prefixReuse ?? true,
@@ -53,14 +61,14 @@ export function levelRunner(model: AtmanModel, prepared: Prepared, req: LevelOpt
       onBatch: (loaded, all) =>
         req.onProgress?.({ stage: 'passes', loaded: before + loaded, total: before + all, elapsedSeconds: (performance.now() - opts.t0) / 1000 }),
     });
-    const passes = passCount(units.length);
+    const passes = passCount(units.length) - (baselineReused ? 1 : 0);
     before += passes;
     assertFinite(ce, 'passes');
     const R = relevanceMatrix(ce[0]!, ce.slice(1));
     const scores = aggregate(R, prepared.settings.postprocess);
     // Finite cross-entropies can still overflow in the post-processing (square).
     assertFinite([...R, scores], 'units');
-    return { ce0: ce[0]!, R, scores, passes, report };
+    return { ce0: ce[0]!, R, scores, passes, report, ...(ran ? { baseline: ran } : {}) };
   };
 }
 
@@ -94,7 +102,8 @@ export function mergeReports(reports: RunReport[]): RunReport {
   return out;
 }
 
-function imageFields(u: Unit): Pick<ExplainedUnit, 'image' | 'region' | 'imageTokens' | 'regions'> {
+/** What an explained unit says about its image tokens and regions (image units only). */
+export function imageFields(u: Unit): Pick<ExplainedUnit, 'image' | 'region' | 'imageTokens' | 'regions'> {
   const info = (u as Partial<ImageUnit>).image;
   if (!info) return {};
   return { image: info.imageIndex, region: info.bounds, imageTokens: info.tokens, regions: info.regions };

@@ -46,6 +46,18 @@ export interface RunOptions {
   overheadRows?: number;
   /** how to run a model whose rows or batch items are coupled (default 'exact'); ignored for other models */
   coupledNumerics?: CoupledNumerics;
+  /**
+   * The unperturbed pass of an earlier run over the same sequence (a drill-down's first level):
+   * taken instead of running it again. Its numbers do not depend on the units, so the scores are
+   * those of a run that computes it itself. Not used on models whose rows are coupled.
+   */
+  baseline?: Baseline;
+}
+
+/** The unperturbed pass: its cross-entropies, and its keys and values where prefix reuse read them back. */
+export interface Baseline {
+  ce0: Float64Array;
+  past: Map<string, PastTensor> | null;
 }
 
 export interface RunReport {
@@ -70,6 +82,8 @@ export interface RunReport {
   rowCoupling?: RowCouplingReport;
   /** the memory budget, the batch size it chose and the estimate at that size (AtMan runs) */
   memory?: MemoryReport;
+  /** integrated gradients: the Gauss–Legendre nodes the path was integrated over */
+  steps?: number;
   /** integrated gradients: the attributions' sum against L(x) - L(0), summed over target tokens */
   completeness?: { attributed: number; difference: number; gap: number; relativeGap: number };
   /** the model's load: seconds per stage (download, rewrite, session, self-check), and peak memory where the runtime says */
@@ -81,6 +95,10 @@ export interface RunReport {
 export interface PassResult {
   ce: Float64Array[];
   report: RunReport;
+  /** the unperturbed pass, for a later run over the same sequence (see RunOptions.baseline) */
+  baseline?: Baseline;
+  /** the given baseline was taken: the unperturbed pass did not run again */
+  baselineReused?: true;
 }
 
 /**
@@ -92,6 +110,8 @@ export interface PassResult {
 export async function runPasses(model: AtmanModel, job: PassJob, opts: RunOptions): Promise<PassResult> {
   const coupling = model.current.coupling;
   if (!coupling.coupled) return runPassesOn(model, model.current, job, opts);
+  // The exact way and the measured deviation both rerun the unperturbed pass themselves.
+  opts = { ...opts, baseline: undefined };
   const reason = coupling.reason!;
   let fallback: string | null = null;
   if (opts.coupledNumerics === 'dequantized') {
@@ -141,6 +161,7 @@ export async function runPassesOn(model: AtmanModel, control: ControlState, job:
     load: { ...model.loadTimes },
   };
   const ce: Float64Array[] = new Array(total);
+  const given = opts.baseline;
   let done = 0;
   const progress = (n: number) => {
     done += n;
@@ -224,14 +245,24 @@ export async function runPassesOn(model: AtmanModel, control: ControlState, job:
   /** Full recomputation in batches of the current size. */
   const runFromStart = (passes: number[]): Promise<void> => backoff.each(passes, (batch) => runGroup(batch, 0, null));
 
-  if (report.prefixReuse === 'used') {
-    const presents = (await runBatch([0], 0, null, true))!;
-    const past = new Map<string, PastTensor>();
-    for (const [pastName, presentName] of cache!) {
-      const t = presents.get(presentName)!;
-      past.set(pastName, { type: t.type === 'float16' ? 'float16' : 'float32', data: (await t.getData()) as Float32Array | Uint16Array, dims: t.dims });
-      t.dispose?.();
+  if (given) {
+    ce[0] = given.ce0;
+    report.rowsFullRecompute -= S;
+    progress(1);
+  }
+  if (report.prefixReuse === 'used' && (!given || given.past)) {
+    let past: Map<string, PastTensor>;
+    if (given?.past) past = given.past;
+    else {
+      const presents = (await runBatch([0], 0, null, true))!;
+      past = new Map<string, PastTensor>();
+      for (const [pastName, presentName] of cache!) {
+        const t = presents.get(presentName)!;
+        past.set(pastName, { type: t.type === 'float16' ? 'float16' : 'float32', data: (await t.getData()) as Float32Array | Uint16Array, dims: t.dims });
+        t.dispose?.();
+      }
     }
+    const baseline: Baseline = { ce0: ce[0]!, past };
     // Units in order of their first changed column, so neighbours in a batch share most of the prefix.
     const starts = Array.from({ length: unitCount }, (_, u) => ({ pass: u + 1, start: firstChanged(job.factorsOf(u), S) }));
     const runnable = starts.filter((s) => s.start < S).sort((a, b) => a.start - b.start);
@@ -250,7 +281,7 @@ export async function runPassesOn(model: AtmanModel, control: ControlState, job:
       if (single > batched) {
         report.prefixReuse = 'not used: GroupQueryAttention takes a cached prefix only at batch 1, and batched full recomputation was cheaper here';
         await runFromStart(runnable.map((r) => r.pass));
-        return { ce, report };
+        return { ce, report, baseline, ...(given ? { baselineReused: true as const } : {}) };
       }
       maxBatch = backoff.size = report.batchSize = 1;
       note('GroupQueryAttention takes a cached prefix only at batch 1: prefix passes ran one at a time');
@@ -260,10 +291,12 @@ export async function runPassesOn(model: AtmanModel, control: ControlState, job:
       const group = runnable.slice(from, to);
       await runGroup(group.map((g) => g.pass), group[0]!.start, past);
     }
-  } else {
-    await runFromStart(Array.from({ length: total }, (_, p) => p));
+    return { ce, report, baseline, ...(given ? { baselineReused: true as const } : {}) };
   }
-  return { ce, report };
+  // A given baseline without keys and values (prefix reuse was off when it ran) leaves full recomputation.
+  if (report.prefixReuse === 'used') report.prefixReuse = 'not used: the unperturbed pass taken from the level above kept no key/value cache';
+  await runFromStart(Array.from({ length: total }, (_, p) => p).filter((p) => !given || p > 0));
+  return { ce, report, baseline: { ce0: ce[0]!, past: null }, ...(given ? { baselineReused: true as const } : {}) };
 }
 
 /** The first sequence row a unit's pass changes; every row reads the encoder, so an encoder column changes row 0. */

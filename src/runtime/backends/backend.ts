@@ -5,7 +5,10 @@ import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-common';
 export interface ExternalFile {
   /** the location written in the graph, relative to the .onnx file */
   path: string;
+  /** the file's bytes; empty where a backend that reads by path loads it from diskPath */
   data: Uint8Array;
+  /** the file's size in bytes */
+  size: number;
   /** where it lies on disk, when it does (Node reads it from there) */
   diskPath?: string;
 }

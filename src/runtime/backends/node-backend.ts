@@ -2,7 +2,8 @@
 // to the model (symlinks out of the folder are refused), so the rewritten graph
 // is written to a temporary folder beside hard links to the original weight
 // files, or copies where the folder is on another file system. The original
-// files are never rewritten.
+// files are never rewritten. (Its `externalData` session option is no way around this: the Node
+// binding takes only in-memory buffers there, which would mean reading every weight file whole.)
 import { existsSync } from 'node:fs';
 import { copyFile, link, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';

@@ -23,6 +23,7 @@ import { AtmanError } from '../../core/errors';
 import { checkRunNumbers } from '../../core/numbers';
 import { assertFinite } from '../../core/scores';
 import type { AtmanModel } from '../atman/atman-model';
+import { imageFields } from '../atman/levels';
 import { plainTokens, prepare } from '../atman/prepare';
 import { COMPARISON_METHODS, COMPARISON_SIGNS, type Explanation, GRADIENT_METHODS, type GradientMethod, SCHEMA_VERSION } from '../schema';
 import { attentionScores, releaseComparisonSessions as releaseAttentionSessions } from './attention-methods';
@@ -44,13 +45,15 @@ export async function explainComparison(model: AtmanModel, req: ComparisonReques
   const t0 = performance.now();
   if (!COMPARISON_METHODS.includes(req.method)) throw new AtmanError('BAD_SETTING', `Unknown method "${req.method}".`);
   checkRunNumbers(req);
-  if (model.vision) {
+  const gradient = isGradientMethod(req.method);
+  // The gradient methods take the image's input vectors as x; the others have no image path yet.
+  if (model.vision && !gradient) {
     throw new AtmanError(
       'MODEL_UNSUPPORTED',
-      `The comparison methods run on text-only models for now; ${model.id} reads images. AtMan and its faithfulness curves work on it.`,
+      `Raw attention, attention rollout and occlusion run on text-only models for now; ${model.id} reads images. AtMan, its faithfulness curves and the gradient methods (input-x-gradient, integrated-gradients, chefer) work on it.`,
     );
   }
-  const p = await prepare(model, req, { control: false });
+  const p = await prepare(model, { prompt: req.prompt, target: req.target, ...(req.settings ? { settings: req.settings } : {}), ...(req.image ? { image: req.image } : {}) }, { control: false });
   const result =
     req.method === 'attention' || req.method === 'rollout'
       ? await attentionScores(model, p, req.method, attentionOptionsOf(req, p.settings.layers))
@@ -62,9 +65,10 @@ export async function explainComparison(model: AtmanModel, req: ComparisonReques
     schemaVersion: SCHEMA_VERSION,
     method: req.method,
     sign: COMPARISON_SIGNS[req.method],
-    prompt: req.prompt,
+    prompt: p.prompt,
     target: req.target,
     tokens: plainTokens(p.tokens),
+    ...(p.image ? { image: p.image } : {}),
     units: p.units.map((u, i) => ({
       label: u.label,
       positions: u.positions,
@@ -72,6 +76,7 @@ export async function explainComparison(model: AtmanModel, req: ComparisonReques
       perTarget: Array.from(result.perTarget[i]!),
       // occlusion takes the unit's positions out entirely; the attention methods change nothing
       factors: req.method.startsWith('occlusion') ? u.positions.map((q): [number, number] => [q, 0]) : [],
+      ...imageFields(u),
     })),
     baseline: { crossEntropy: Array.from(result.ce0) },
     settings: p.settings,

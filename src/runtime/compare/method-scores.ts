@@ -36,7 +36,7 @@ export interface AttentionOptions {
 }
 
 export interface ComparisonRequest
-  extends Pick<ExplainRequest, 'prompt' | 'target' | 'settings' | 'onProgress' | 'signal' | 'memoryBudgetBytes' | 'batchSize'> {
+  extends Pick<ExplainRequest, 'prompt' | 'target' | 'settings' | 'image' | 'onProgress' | 'signal' | 'memoryBudgetBytes' | 'batchSize'> {
   method: ComparisonMethod;
   /** for 'attention' and 'rollout' */
   attention?: AttentionOptions;

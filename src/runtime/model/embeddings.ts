@@ -17,6 +17,18 @@ function outside(id: number, rows: number): AtmanError {
   return new AtmanError('TOKEN_OUT_OF_VOCABULARY', `Token ${id} has no row in this model's embedding table (it holds tokens 0 to ${rows - 1}).`);
 }
 
+/**
+ * Bytes offset..offset+length of an external-data file, or undefined where they are not at hand.
+ * Which ranges a table reads depends on the graph alone, never on the bytes read.
+ */
+export type ReadExternal = (location: string, offset: number, length: number) => Uint8Array | undefined;
+
+/** A reader over whole files held in memory. */
+export const readFromFiles =
+  (files: ReadonlyMap<string, Uint8Array>): ReadExternal =>
+  (location, offset, length) =>
+    files.get(location)?.subarray(offset, offset + length);
+
 /** The table with every row read checked against its size first. */
 export const bounded = (rows: number, dim: number, read: (id: number) => Float32Array): EmbeddingTable => ({
   dim,
@@ -38,7 +50,7 @@ const EMBED_LAYER_NORM_WORDS = 2;
  */
 export function findTokenEmbedding(
   g: Graph,
-  readExternal: (location: string) => Uint8Array | undefined,
+  readExternal: ReadExternal,
   idsInput = 'input_ids',
 ): EmbeddingTable | null {
   return findIn(g, new Map(), new Map(), readExternal, idsInput);
@@ -49,7 +61,7 @@ function findIn(
   g: Graph,
   outerInits: ReadonlyMap<string, Tensor>,
   outerProducers: ReadonlyMap<string, Node>,
-  readExternal: (location: string) => Uint8Array | undefined,
+  readExternal: ReadExternal,
   idsInput: string,
 ): EmbeddingTable | null {
   const prod = new Map([...outerProducers, ...producers(g)]);
@@ -102,7 +114,7 @@ function dequantizedTable(
   q: Tensor,
   dq: Node,
   inits: Map<string, Tensor>,
-  readExternal: (location: string) => Uint8Array | undefined,
+  readExternal: ReadExternal,
 ): EmbeddingTable | null {
   const scale = inits.get(dq.inputs[1]!);
   const zero = dq.inputs[2] ? inits.get(dq.inputs[2]) : undefined;
@@ -128,16 +140,15 @@ function dequantizedTable(
   });
 }
 
-function bytesOf(t: Tensor, width: number, readExternal: (location: string) => Uint8Array | undefined): Uint8Array | undefined {
+function bytesOf(t: Tensor, width: number, readExternal: ReadExternal): Uint8Array | undefined {
   const p = tensorPayload(t);
   if (p.rawData) return p.rawData;
   if (!p.external) return undefined;
-  const file = readExternal(p.external.location);
   const length = p.external.length ?? t.dims.reduce((a, b) => a * b, 1) * width;
-  return file?.subarray(p.external.offset, p.external.offset + length);
+  return readExternal(p.external.location, p.external.offset, length);
 }
 
-function floatsOf(t: Tensor, readExternal: (location: string) => Uint8Array | undefined): Float32Array | undefined {
+function floatsOf(t: Tensor, readExternal: ReadExternal): Float32Array | undefined {
   const p = tensorPayload(t);
   if (p.floatData) return Float32Array.from(p.floatData);
   const b = bytesOf(t, t.dataType === DataType.FLOAT16 ? 2 : 4, readExternal);
@@ -147,14 +158,14 @@ function floatsOf(t: Tensor, readExternal: (location: string) => Uint8Array | un
   return Float32Array.from({ length: b.length / 4 }, (_, i) => view.getFloat32(i * 4, true));
 }
 
-function intsOf(t: Tensor, readExternal: (location: string) => Uint8Array | undefined): number[] {
+function intsOf(t: Tensor, readExternal: ReadExternal): number[] {
   const p = tensorPayload(t);
   if (p.int32Data) return p.int32Data.map(Number); // int8/uint8 zero points may be stored as int32_data
   const b = bytesOf(t, 1, readExternal) ?? new Uint8Array(1);
   return Array.from(b, (x) => (t.dataType === DataType.INT8 && x > 127 ? x - 256 : x));
 }
 
-function tableFrom(t: Tensor, readExternal: (location: string) => Uint8Array | undefined): EmbeddingTable | null {
+function tableFrom(t: Tensor, readExternal: ReadExternal): EmbeddingTable | null {
   const [rows, dim] = t.dims as [number, number];
   const p = tensorPayload(t);
   // Rows are read on demand: a large vocabulary's table is never converted whole.
@@ -190,7 +201,7 @@ const PACKED_4BIT = new Set<number>([DataType.UINT4, DataType.INT4]);
 function blockQuantizedTable(
   n: Node,
   inits: Map<string, Tensor>,
-  readExternal: (location: string) => Uint8Array | undefined,
+  readExternal: ReadExternal,
 ): EmbeddingTable | null {
   const data = inits.get(n.inputs[0]!);
   const scaleT = inits.get(n.inputs[2] ?? '');

@@ -3,7 +3,7 @@
 // some, as a proxy or a broken transfer would.
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { decodeModel } from '../../graph/ir/onnx-ir';
 import { readFields } from '../../graph/ir/wire';
 import { type HubFile, type HubServer, repoFromFolder, startHubServer } from '../../testing/hub-server';
@@ -11,8 +11,10 @@ import { MemoryCache } from '../../testing/memory-cache';
 import { expectCode } from '../../testing/expect-code';
 import { AtmanModel } from '../atman/atman-model';
 import { createNodeBackend } from '../backends/node-backend';
-import { MANIFEST_FILE, gitBlobId, manifestCovers, sha256FromEtag, sha256Hex, withManifest } from './file-hashes';
+import { MANIFEST_FILE, canCheckHashes, gitBlobId, manifestCovers, sha256FromEtag, sha256Hex, withManifest } from './file-hashes';
+import { folderSource } from './folder-source';
 import { hubSource } from './hub-source';
+import { listModel } from './model-files';
 import { cacheKey, cachedSource } from './model-cache';
 import { urlSource } from './model-source';
 
@@ -112,6 +114,14 @@ describe('bundled models carry a manifest of SHA-256s', () => {
     expect(manifest.sha256).toEqual(want);
   });
 
+  it("a failed read of config.json keeps its own words, not 'not valid JSON'", async () => {
+    const inner = folderSource(DEMO);
+    const failing = { ...inner, read: async (path: string) => (path === 'config.json' ? Promise.reject(new TypeError('the read failed here')) : inner.read(path)) };
+    await expect(listModel(failing)).rejects.toThrow('the read failed here');
+    const garbled = { ...inner, read: async (path: string) => (path === 'config.json' ? new TextEncoder().encode('{ not json') : inner.read(path)) };
+    await expectCode(listModel(garbled), 'MODEL_UNSUPPORTED', /config\.json of .* is not valid JSON/);
+  });
+
   it('a served file that differs from the manifest is DOWNLOAD_CORRUPTED; the intact model loads through the check', async () => {
     const graph = new Uint8Array(readFileSync(`${DEMO}/onnx/model.onnx`));
     const bad = graph.slice();
@@ -130,6 +140,19 @@ describe('bundled models carry a manifest of SHA-256s', () => {
       await model.release();
       // A folder without a manifest is read unchecked.
       expect(await withManifest(urlSource(base('app/no-manifest'))).read('onnx/model.onnx')).toEqual(bad);
+      // A page that is not a secure context has no SubtleCrypto (a class's LAN page over plain
+      // http): it reads unchecked instead of failing with a TypeError that named no cause.
+      expect(canCheckHashes()).toBe(true);
+      vi.stubGlobal('crypto', {});
+      try {
+        expect(canCheckHashes()).toBe(false);
+        expect(await withManifest(urlSource(base('app/demo-bad'), 'atman-demo-facts')).read('onnx/model.onnx')).toEqual(bad);
+        const unchecked = await AtmanModel.load(withManifest(urlSource(base('app/demo'), 'atman-demo-facts')), backend, { selfCheck: false });
+        await unchecked.release();
+      } finally {
+        vi.unstubAllGlobals();
+      }
+      expect(canCheckHashes()).toBe(true);
     } finally {
       await hub.close();
     }

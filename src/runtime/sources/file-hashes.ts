@@ -37,8 +37,18 @@ export function sha256FromEtag(value: string | null): string | null {
   return /^[0-9a-f]{64}$/.test(v) ? v : null;
 }
 
-/** Throws DOWNLOAD_CORRUPTED when the bytes do not hash to what the publisher said. */
+/**
+ * Whether this context can hash at all. Browsers give SubtleCrypto only to secure contexts (https,
+ * localhost): a class's page served over plain http from a LAN address has none. Such a page
+ * reads its models unchecked rather than not at all: the app's own code reaches it over the same
+ * unprotected connection, so a check there would add no protection against a changed file, and
+ * the page's backend badge already says the page is not a secure context.
+ */
+export const canCheckHashes = (): boolean => typeof globalThis.crypto?.subtle?.digest === 'function';
+
+/** Throws DOWNLOAD_CORRUPTED when the bytes do not hash to what the publisher said; no check where the context cannot hash (canCheckHashes). */
 export async function checkHash(bytes: Uint8Array, known: KnownHash, file: string, modelId: string, publisher: string): Promise<void> {
+  if (!canCheckHashes()) return;
   const [kind, want, got] =
     'sha256' in known ? ['SHA-256', known.sha256.toLowerCase(), await sha256Hex(bytes)] : ['git blob id', known.gitBlob.toLowerCase(), await gitBlobId(bytes)];
   if (got === want) return;

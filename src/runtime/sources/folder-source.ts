@@ -1,5 +1,5 @@
 // A model folder on disk (Node only).
-import { access, readFile, readdir, stat } from 'node:fs/promises';
+import { access, open, readFile, readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { AtmanError } from '../../core/errors';
 import type { ModelSource } from './model-source';
@@ -10,6 +10,7 @@ export function folderSource(dir: string): ModelSource & { dir: string } {
   return {
     id: dir,
     dir: root,
+    rereadable: true,
     localPath: (path) => join(root, path),
     async has(path) {
       try {
@@ -24,6 +25,29 @@ export function folderSource(dir: string): ModelSource & { dir: string } {
         return await walk(root, '');
       } catch {
         throw new AtmanError('MODEL_FILES_MISSING', `The model folder ${dir} cannot be read (it does not exist, or is not a folder).`);
+      }
+    },
+    async sizeOf(path) {
+      const s = await stat(join(root, path)).catch(() => null);
+      if (!s?.isFile()) throw new AtmanError('MODEL_FILES_MISSING', `The model folder ${dir} has no ${path}.`);
+      return s.size;
+    },
+    async readRange(path, offset, length) {
+      const f = await open(join(root, path)).catch(() => {
+        throw new AtmanError('MODEL_FILES_MISSING', `The model folder ${dir} has no ${path}.`);
+      });
+      try {
+        const out = new Uint8Array(length);
+        let got = 0;
+        while (got < length) {
+          const { bytesRead } = await f.read(out, got, length - got, offset + got);
+          if (bytesRead === 0) break;
+          got += bytesRead;
+        }
+        if (got < length) throw new AtmanError('MODEL_INVALID', `${path} in ${dir} ends at byte ${offset + got}, before the ${length} bytes at ${offset} that the graph points to.`);
+        return out;
+      } finally {
+        await f.close();
       }
     },
     async read(path) {

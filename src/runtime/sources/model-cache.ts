@@ -57,6 +57,8 @@ export function cachedSource(inner: ModelSource, cache: CacheLike, key: string):
   const keyOf = (path: string): string => cacheKey(key, path);
   return {
     id: inner.id,
+    // A file read once is in the cache (or, where storing it failed, downloaded again).
+    rereadable: true,
     async list() {
       try {
         return (await inner.list?.()) ?? null;
@@ -87,14 +89,28 @@ export function cachedSource(inner: ModelSource, cache: CacheLike, key: string):
       }
       const bytes = await inner.read(path, onProgress);
       try {
-        const body = new Blob([bytes as Uint8Array<ArrayBuffer>]);
-        await cache.put(keyOf(path), new Response(body, { headers: { 'content-type': 'application/octet-stream', [BYTES_HEADER]: String(bytes.length) } }));
+        await cache.put(keyOf(path), new Response(streamOf(bytes), { headers: { 'content-type': 'application/octet-stream', [BYTES_HEADER]: String(bytes.length) } }));
       } catch {
         // Not fatal: the next visit downloads again.
       }
       return bytes;
     },
   };
+}
+
+/**
+ * The bytes as a stream of small copies: the cache writes them as they come, where a Blob of the
+ * whole file would be a second full copy of a model held until the cache has written it.
+ */
+function streamOf(bytes: Uint8Array, chunk = 1 << 20): ReadableStream<Uint8Array> {
+  let at = 0;
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (at >= bytes.length) return controller.close();
+      controller.enqueue(bytes.slice(at, at + chunk));
+      at += chunk;
+    },
+  });
 }
 
 /** One model's files in the cache with their sizes. */

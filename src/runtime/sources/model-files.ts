@@ -41,9 +41,12 @@ export async function listModel(given: ModelSource, progress?: (p: FileProgress)
     const graphs = onnxFiles(first.files);
     throw filesMissing(source, [...missing, graphs.length ? `(its ONNX files: ${graphs.map((f) => f.path).join(', ')})` : 'any onnx/*.onnx graph']);
   }
+  // Read outside the try: a failed read (network, a damaged download) keeps its own words, and
+  // only what the parse says is "not valid JSON".
+  const configBytes = await source.read('config.json', progress);
   let config: ModelConfig;
   try {
-    config = parseModelConfig(JSON.parse(new TextDecoder().decode(await source.read('config.json', progress))));
+    config = parseModelConfig(JSON.parse(new TextDecoder().decode(configBytes)));
   } catch (e) {
     if (isAtmanError(e)) throw e;
     throw new AtmanError('MODEL_UNSUPPORTED', `config.json of ${source.id} is not valid JSON.`);

@@ -30,6 +30,15 @@ export interface ModelSource {
   list?(): Promise<RepoFile[] | null>;
   /** the file's path on disk, for sources that are folders (Node) */
   localPath?(path: string): string;
+  /**
+   * reading a file again is local and cheap (a folder, picked files, Cache Storage): a loaded model
+   * may then let the graph file's bytes go and read them again when another pass over the graph needs them
+   */
+  rereadable?: boolean;
+  /** the file's size in bytes without reading it (folders) */
+  sizeOf?(path: string): Promise<number>;
+  /** bytes offset..offset+length of a file without reading the rest (folders) */
+  readRange?(path: string, offset: number, length: number): Promise<Uint8Array>;
 }
 
 export const isHubId = (s: string): boolean => /^[\w.-]+\/[\w.-]+$/.test(s) && !s.startsWith('.') && !s.includes('..');
@@ -79,28 +88,42 @@ export async function readBody(r: Response, file: string, onProgress?: (p: FileP
   const len = r.headers.get('content-length');
   const total = len ? Number(len) : null;
   if (!r.body || !onProgress) return new Uint8Array(await r.arrayBuffer());
-  return (await readStream(r.body, Infinity, (loaded) => onProgress({ file, loaded, total })))!;
+  return (await readStream(r.body, Infinity, (loaded) => onProgress({ file, loaded, total }), total ?? undefined))!;
 }
 
 /**
  * Reads a stream whole, in one buffer; null as soon as it holds more than `limit` bytes (the rest
  * is cancelled unread). `onChunk` hears the bytes read so far after each chunk.
  */
-export async function readStream(stream: ReadableStream<Uint8Array>, limit = Infinity, onChunk?: (loaded: number) => void): Promise<Uint8Array<ArrayBuffer> | null> {
+export async function readStream(
+  stream: ReadableStream<Uint8Array>,
+  limit = Infinity,
+  onChunk?: (loaded: number) => void,
+  /** the length the server announced: the bytes go straight into one buffer of that size, never held twice */
+  expected?: number,
+): Promise<Uint8Array<ArrayBuffer> | null> {
   const reader = stream.getReader();
   const chunks: Uint8Array[] = [];
+  let into = expected !== undefined && expected <= limit ? new Uint8Array(expected) : null;
   let loaded = 0;
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
-    loaded += value.length;
-    if (loaded > limit) {
+    if (loaded + value.length > limit) {
       await reader.cancel();
       return null;
     }
-    chunks.push(value);
+    if (into && loaded + value.length <= into.length) into.set(value, loaded);
+    else {
+      // More than announced: keep what came so far as one chunk and collect the rest.
+      if (into) chunks.push(into.subarray(0, loaded));
+      into = null;
+      chunks.push(value);
+    }
+    loaded += value.length;
     onChunk?.(loaded);
   }
+  if (into) return loaded === into.length ? into : into.slice(0, loaded);
   const out = new Uint8Array(loaded);
   let off = 0;
   for (const c of chunks) {
@@ -114,6 +137,7 @@ export async function readStream(stream: ReadableStream<Uint8Array>, limit = Inf
 export function fileMapSource(id: string, files: ReadonlyMap<string, Blob>): ModelSource {
   return {
     id,
+    rereadable: true,
     has: async (path) => files.has(path),
     list: async () => [...files].map(([path, f]) => ({ path, size: f.size })),
     async read(path) {

@@ -15,7 +15,7 @@ export function analysisLinkFields(s: AppState, includeResult: boolean): Pick<Sh
   return {
     comparison,
     // written only next to the comparison it shows
-    ...(comparison ? { compareView: { scale: s.compareScale, attention: s.compareAttention } } : {}),
+    ...(comparison ? { compareView: { scale: s.compareScale, attention: s.compareAttention, ...(comparison.method === 'integrated-gradients' ? { steps: comparison.run?.steps ?? s.compareSteps } : {}) } } : {}),
     ...(primary || compared ? { faithfulness: { primary, comparison: compared } } : {}),
     ...(s.steerUnits.length > 0 || s.steerResult
       ? { steer: { units: s.steerUnits, maxNewTokens: s.steerMaxNewTokens, result: s.steerResult && s.steerResult.prompt === s.prompt ? s.steerResult : null } }
@@ -31,6 +31,9 @@ export function analysisPatchFromLink(shared: Partial<SharedState>): Partial<App
     Object.assign(patch, { comparison: shared.comparison, compareError: null, ...(m && COMPARE_METHODS.includes(m as CompareMethod) ? { compareMethod: m } : {}) });
   }
   if (shared.comparison && shared.compareView) Object.assign(patch, { compareScale: shared.compareView.scale, compareAttention: shared.compareView.attention });
+  // the steps the shown integrated-gradients comparison ran with, so Compare reruns it the same way
+  const steps = shared.comparison ? (shared.compareView?.steps ?? shared.comparison.run?.steps) : undefined;
+  if (steps !== undefined) patch.compareSteps = steps;
   if (shared.faithfulness) patch.faithfulness = { primary: shared.faithfulness.primary, comparison: shared.faithfulness.comparison };
   if (shared.steer) Object.assign(patch, { steerUnits: shared.steer.units, steerMaxNewTokens: shared.steer.maxNewTokens, steerResult: shared.steer.result });
   return patch;

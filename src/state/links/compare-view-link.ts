@@ -1,10 +1,13 @@
-// How the comparison was shown, in a share link: its colour scale (`cscale=own|shared`) and, for
-// the attention methods, what was read (`catt=<query>;<layers>;<heads>`, lists as "all" or
-// "0,2,5"). Each field checked on its own; a bad one falls back to the default with a notice.
+// How the comparison was shown, in a share link: its colour scale (`cscale=own|shared`), for
+// the attention methods what was read (`catt=<query>;<layers>;<heads>`, lists as "all" or
+// "0,2,5"), and for integrated gradients its steps (`csteps=8`). Each field checked on its own; a
+// bad one falls back to the default with a notice.
+import { NUMBER_RULES, parseDecimal } from '../../core/numbers';
 import type { AttentionChoice, AttentionQuery, CompareScale, SharedCompareView } from '../slices/app-state';
+import { sanitizeCompareSteps } from '../slices/compare-slice';
 import type { Problems } from '../sanitize';
 
-export const COMPARE_VIEW_KEYS = ['cscale', 'catt'] as const;
+export const COMPARE_VIEW_KEYS = ['cscale', 'catt', 'csteps'] as const;
 /** Longest layer or head list a link may carry. */
 export const MAX_VIEW_INDICES = 256;
 
@@ -17,6 +20,7 @@ export function compareViewParams(v: SharedCompareView, p: URLSearchParams): voi
   p.set('cscale', v.scale);
   const a = v.attention;
   p.set('catt', `${a.query};${list(a.layers)};${list(a.heads)}`);
+  if (v.steps !== undefined) p.set('csteps', String(v.steps));
 }
 
 /** "all" or distinct indices below 10 000, sorted; undefined when unreadable. */
@@ -30,7 +34,8 @@ function readList(text: string): number[] | null | undefined {
 export function decodeCompareView(p: URLSearchParams, problems: Problems): SharedCompareView | undefined {
   const scaleText = p.get('cscale');
   const attText = p.get('catt');
-  if (scaleText === null && attText === null) return undefined;
+  const stepsText = p.get('csteps');
+  if (scaleText === null && attText === null && stepsText === null) return undefined;
   let scale: CompareScale = 'own';
   if (scaleText !== null) {
     if ((SCALES as readonly string[]).includes(scaleText)) scale = scaleText as CompareScale;
@@ -45,5 +50,8 @@ export function decodeCompareView(p: URLSearchParams, problems: Problems): Share
       problems.push('The attention options of the comparison in this link are unreadable; using the defaults.');
     } else attention = { query: query as AttentionQuery, layers: l, heads: h };
   }
-  return { scale, attention };
+  if (stepsText === null) return { scale, attention };
+  // a whole number in plain decimal, or text the rule's sentence quotes
+  const n = parseDecimal(stepsText.slice(0, 12), NUMBER_RULES.steps.integer);
+  return { scale, attention, steps: sanitizeCompareSteps(Number.isNaN(n) ? stepsText.slice(0, 12) : n, problems) };
 }

@@ -61,6 +61,7 @@ export const FIELD_BOUNDS: Readonly<Record<string, number>> = Object.freeze(
     st: MAX_HASH_CHARS,
     cscale: 10,
     catt: 2_500,
+    csteps: 8,
   }),
 );
 

@@ -261,6 +261,29 @@ describe('share codec: comparison, faithfulness and steering', () => {
     expect((await decodeShare(await encodeShare({ ...base, explanation: x, comparison: z }))).state.comparison).toEqual(z);
   });
 
+  it("round-trips integrated gradients' steps: the result's run.steps and the panel's csteps, each in the number rule's range", async () => {
+    const x = sampleExplanation();
+    const y = sampleExplanation({ method: 'integrated-gradients', sign: 'gradient sign' });
+    y.run = { ...y.run, steps: 8 };
+    const view = { scale: 'own' as const, attention: { query: 'target-mean' as const, layers: null, heads: null }, steps: 8 };
+    const hash = await encodeShare({ ...base, explanation: x, comparison: y, compareView: view });
+    expect(hash).toMatch(/&csteps=8(&|$)/);
+    const d = await decodeShare(hash);
+    expect(d.problems).toEqual([]);
+    expect(d.state.comparison!.run.steps).toBe(8);
+    expect(d.state.compareView).toEqual(view);
+    // out of range, not whole, not a number: the default (50) with the rule's sentence
+    for (const [bad, shown] of [['0', '0'], ['1001', '1001'], ['2.5', '"2.5"'], ['0x10', '"0x10"']] as const) {
+      const e = await decodeShare(withField(hash, 'csteps', bad));
+      expect(e.state.compareView!.steps, bad).toBe(50);
+      expect(e.problems, bad).toEqual([`The number of integration steps must be a whole number from 1 to 1000 (Gauss–Legendre nodes of integrated gradients); got ${shown}. Using 50.`]);
+    }
+    // a result's steps outside the rule is dropped from the run report; the rest of the result stays
+    const wild = await decodeShare(withField(hash, 'cx', await deflateText(JSON.stringify({ ...y, run: { ...y.run, steps: 1e9 } }))));
+    expect(wild.state.comparison!.run.steps).toBeUndefined();
+    expect(wild.state.comparison!.units).toEqual(y.units);
+  });
+
   it('leaves out damaged or out-of-range parts, in words, and keeps the rest', async () => {
     const good = await encodeShare({ ...base, faithfulness: { primary: summary, comparison: null }, steer });
     const bad = async (key: string, value: unknown) => withField(good, key, await deflateText(JSON.stringify(value)));

@@ -141,6 +141,8 @@ export interface CompareSlice {
   compareMethod: CompareMethod;
   compareAttention: AttentionChoice;
   compareScale: CompareScale;
+  /** integrated gradients' Gauss–Legendre steps for the next comparison (NUMBER_RULES.steps) */
+  compareSteps: number;
   /** the second method's result */
   comparison: Explanation | null;
   compareError: RunError | null;
@@ -153,6 +155,8 @@ export interface CompareSlice {
   setCompareMethod(m: CompareMethod): void;
   setCompareAttention(patch: Partial<AttentionChoice>): void;
   setCompareScale(s: CompareScale): void;
+  /** ignored unless NUMBER_RULES.steps allows it */
+  setCompareSteps(n: number): void;
   clearComparison(): void;
 }
 
@@ -306,6 +310,8 @@ export interface SharedState {
 export interface SharedCompareView {
   scale: CompareScale;
   attention: AttentionChoice;
+  /** integrated gradients' steps, written next to an integrated-gradients comparison */
+  steps?: number;
 }
 
 export interface SharedFaithfulness {

@@ -130,6 +130,56 @@ describe('compare and faithfulness actions on the demo model (onnxruntime-node)'
     expect(t.steerResult!.unsteered.text).toBe(from.steerResult!.unsteered.text);
   });
 
+  it("integrated gradients runs with the panel's steps, shows its progress, cancels between batches; links and reloads keep the steps", async () => {
+    const { store, actions, storage } = setup(engine);
+    store.getState().setCompareMethod('integrated-gradients');
+    store.getState().setCompareSteps(0);
+    store.getState().setCompareSteps(2.5);
+    expect(store.getState().compareSteps).toBe(50);
+    store.getState().setCompareSteps(3);
+    const seen: Array<string | null> = [];
+    const unsub = store.subscribe((s) => seen.push(s.task ? `${taskWords(s)} ${s.progress?.done ?? 0}/${s.progress?.total ?? 0}` : null));
+    await actions.compare();
+    unsub();
+    let s = store.getState();
+    expect(s.error).toBeNull();
+    const y = s.comparison!;
+    expect(y.method).toBe('integrated-gradients');
+    expect(y.run.steps).toBe(3);
+    expect(y.run.completeness).toBeDefined();
+    // 3 nodes per target token and the path's two ends, each reported as it is done
+    const T = y.tokens.filter((t) => t.role === 'target').length;
+    expect(y.passes).toBe(3 * T + 2);
+    expect(seen).toContain(`Comparing with integrated-gradients ${y.passes}/${y.passes}`);
+    expect(s.progress).toMatchObject({ done: y.passes, total: y.passes });
+
+    // the steps travel with the comparison in a link, and survive a reload
+    Object.assign(globalThis, { location: { origin: 'http://h', pathname: '/', search: '', hash: '' } });
+    const link = await buildShareLink(s, true);
+    expect(link.url).toMatch(/&csteps=3(&|$)/);
+    const to = createAppStore(memory());
+    applyDecodedShare(to, await decodeShare(new URL(link.url).hash));
+    expect(to.getState().notices).toEqual([]);
+    expect(to.getState().compareMethod).toBe('integrated-gradients');
+    expect(to.getState().compareSteps).toBe(3);
+    expect(to.getState().comparison!.run.steps).toBe(3);
+    expect(createAppStore(storage).getState().compareSteps).toBe(3);
+
+    // one pass per batch, so a cancel lands between the gradient batches; the shown comparison stays
+    store.getState().setCompareSteps(40);
+    const cancelOnProgress = store.subscribe((st) => {
+      if (st.task === 'compare' && st.progress && st.progress.done > 0) actions.cancel();
+    });
+    const slow = createActions(store, () => engine, { origin: 'http://localhost', batchSize: 1 });
+    await slow.compare();
+    cancelOnProgress();
+    s = store.getState();
+    expect(s.error?.code).toBe('CANCELLED');
+    expect(s.compareError?.code).toBe('CANCELLED');
+    expect(s.comparison).toBe(y);
+    expect(s.task).toBeNull();
+  });
+
   it('a cancelled measurement sets CANCELLED and keeps the result and earlier numbers', async () => {
     const { store, actions } = setup(engine);
     await actions.explain();

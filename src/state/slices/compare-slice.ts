@@ -2,6 +2,8 @@
 // The comparison and the measurements are kept like the last result: a failed or cancelled run
 // only sets `error` (and `compareError` for the compare panel), nothing already shown is lost.
 import type { StateCreator } from 'zustand';
+import { DEFAULT_IG_STEPS } from '../../core/gradient-attribution';
+import { NUMBER_RULES, numberProblem } from '../../core/numbers';
 import type { AttentionOptions, EngineApi, Explanation, ExplanationMethod, ExplainProgress, FaithfulnessReport } from '../../protocol/engine-api';
 import { explanationKey, type FaithfulnessSummary, sanitizeFaithfulness, summarizeFaithfulness } from '../faithfulness-summary';
 import { imageRequest } from './image-slice';
@@ -20,6 +22,7 @@ export const createCompareSlice: StateCreator<AppState, [], [], CompareSlice> = 
   compareMethod: 'occlusion-delete',
   compareAttention: { ...DEFAULT_ATTENTION },
   compareScale: 'own',
+  compareSteps: DEFAULT_IG_STEPS,
   comparison: null,
   compareError: null,
   faithfulness: { primary: null, comparison: null },
@@ -28,6 +31,9 @@ export const createCompareSlice: StateCreator<AppState, [], [], CompareSlice> = 
   setCompareMethod: (compareMethod) => set({ compareMethod }),
   setCompareAttention: (patch) => set({ compareAttention: { ...get().compareAttention, ...patch } }),
   setCompareScale: (compareScale) => set({ compareScale }),
+  setCompareSteps: (n) => {
+    if (numberProblem(n, NUMBER_RULES.steps) === null) set({ compareSteps: n });
+  },
   clearComparison: () => set({ comparison: null, compareError: null, faithfulness: { ...get().faithfulness, comparison: null } }),
 });
 
@@ -46,6 +52,7 @@ export function keyOf(x: Explanation): string {
 export const selectCompareMethod = (s: AppState) => s.compareMethod;
 export const selectCompareAttention = (s: AppState) => s.compareAttention;
 export const selectCompareScale = (s: AppState) => s.compareScale;
+export const selectCompareSteps = (s: AppState) => s.compareSteps;
 export const selectComparison = (s: AppState) => s.comparison;
 export const selectCompareError = (s: AppState) => s.compareError;
 export const selectTask = (s: AppState) => s.task;
@@ -152,7 +159,7 @@ export function createCompareActions(d: AnalysisDeps) {
       if (get().error || !current()) return;
     }
     const x = current()!;
-    const { compareMethod: method, compareAttention: att, speed } = get();
+    const { compareMethod: method, compareAttention: att, compareSteps: steps, speed } = get();
     await d.run('explaining', () =>
       withTask('compare', null, async () => {
         try {
@@ -160,7 +167,7 @@ export function createCompareActions(d: AnalysisDeps) {
           // A picture's explanation is compared on the same picture (and drawn regions).
           const picture = x.image ? imageRequest(get()) : {};
           const y = await d.engine().explain(
-            { prompt: x.prompt, target: x.target, settings: x.settings, ...speed, ...batch, method, ...(isAttentionMethod(method) ? { attention } : {}), ...picture },
+            { prompt: x.prompt, target: x.target, settings: x.settings, ...speed, ...batch, method, ...(isAttentionMethod(method) ? { attention } : {}), ...(method === 'integrated-gradients' ? { steps } : {}), ...picture },
             progress,
           );
           set({ comparison: y, progress: { done: y.passes, total: y.passes, elapsedSeconds: y.seconds } });
@@ -197,10 +204,19 @@ function errorOf(e: unknown): RunError {
 
 // ---------------------------------------------------------------- persistence
 
-export type ComparePersisted = Pick<AppState, 'compareMethod' | 'compareAttention' | 'compareScale' | 'comparison' | 'faithfulness'>;
+export type ComparePersisted = Pick<AppState, 'compareMethod' | 'compareAttention' | 'compareScale' | 'compareSteps' | 'comparison' | 'faithfulness'>;
 
 export function partializeCompare(s: AppState): ComparePersisted {
-  return { compareMethod: s.compareMethod, compareAttention: s.compareAttention, compareScale: s.compareScale, comparison: s.comparison, faithfulness: s.faithfulness };
+  return { compareMethod: s.compareMethod, compareAttention: s.compareAttention, compareScale: s.compareScale, compareSteps: s.compareSteps, comparison: s.comparison, faithfulness: s.faithfulness };
+}
+
+/** Integrated gradients' steps from outside the page (saved state, a link): the number rule's range, else the default with a problem. */
+export function sanitizeCompareSteps(v: unknown, problems: Problems): number {
+  if (v === undefined) return DEFAULT_IG_STEPS;
+  const why = numberProblem(v, NUMBER_RULES.steps, 'The number of integration steps');
+  if (why === null) return v as number;
+  problems.push(`${why} Using ${DEFAULT_IG_STEPS}.`);
+  return DEFAULT_IG_STEPS;
 }
 
 export function sanitizeCompareMethod(v: unknown, problems: Problems): CompareMethod {
@@ -232,6 +248,7 @@ export function restoreCompare(s: Record<string, unknown>, problems: Problems): 
     compareMethod: sanitizeCompareMethod(s.compareMethod, problems),
     compareAttention: sanitizeAttentionChoice(s.compareAttention, problems),
     compareScale: s.compareScale === 'shared' ? 'shared' : 'own',
+    compareSteps: sanitizeCompareSteps(s.compareSteps, problems),
     comparison: comparison && comparison.units.length <= LIMITS.units ? comparison : null,
     faithfulness: {
       primary: sanitizeFaithfulness(f.primary, problems, 'saved faithfulness measurement'),

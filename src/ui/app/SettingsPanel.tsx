@@ -1,7 +1,7 @@
 // The settings: the three that matter first (units, factor, target) up front, the rest folded
 // under "Advanced"; each with one line on what it does and a link to its part of the method page.
 import type { ReactNode } from 'react';
-import { DEFAULT_DRILL_TOP, MAX_DRILL_TOP, canDrillFrom } from '../../core/drill-down';
+import { DEFAULT_DRILL_SHARE, DEFAULT_DRILL_TOP, MAX_DRILL_TOP, canDrillFrom } from '../../core/drill-down';
 import { type ControlMode, DEFAULT_SETTINGS, type ExplainSettings, type PostProcess, type TargetGranularity, type TokenOverlap } from '../../core/types';
 import { selectBusy, selectChatTemplate, selectLayerCount, selectSettings, selectSpeed } from '../../state/selectors';
 import { useApp, useServices } from './app-context';
@@ -136,7 +136,7 @@ export function SettingsPanel(): ReactNode {
           {s.drillDown ? (
             <label>
               {' '}
-              refine the strongest{' '}
+              refine up to{' '}
               <input
                 type="number"
                 data-testid="drill-top"
@@ -153,7 +153,7 @@ export function SettingsPanel(): ReactNode {
             </label>
           ) : null}
           <Help id="h-drill" section="drillDown">
-            Refines only the strongest units, level by level (sentence, word, token): exact scores for a fraction of the passes.
+            Refines level by level (sentence, word, token) the strongest units, up to this many, each at least {DEFAULT_DRILL_SHARE} of the strongest: exact scores, fewer passes.
           </Help>
         </div>
         <div className="setting">

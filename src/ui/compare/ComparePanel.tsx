@@ -1,6 +1,7 @@
 // Compare the shown AtMan result with a second method over the same units, side by side, with one
 // shared colour scale or each side normalised to its own largest score. Connected to the store.
-import { useMemo, useState } from 'react';
+import { useEffect, useMemo, useState } from 'react';
+import { NUMBER_RULES, allowedRange, numberProblem, parseDecimal } from '../../core/numbers';
 import type { ReactNode } from 'react';
 import {
   COMPARE_METHODS,
@@ -11,6 +12,7 @@ import {
   selectCompareError,
   selectCompareMethod,
   selectCompareScale,
+  selectCompareSteps,
   selectComparison,
   selectComparisonFaithfulness,
   selectPrimaryFaithfulness,
@@ -63,12 +65,51 @@ function IndexListInput({ label, value, count, onChange, testId }: { label: stri
   );
 }
 
+/** Integrated gradients' steps: a whole number in the rule's range; the store keeps the last good one. */
+function StepsInput({ value, onChange, disabled }: { value: number; onChange: (n: number) => void; disabled: boolean }): ReactNode {
+  const [text, setText] = useState(String(value));
+  // a link or a reload sets the steps after the first render
+  useEffect(() => setText((t) => (parseDecimal(t, true) === value ? t : String(value))), [value]);
+  const r = NUMBER_RULES.steps;
+  const problem = numberProblem(parseDecimal(text, true), r, 'The number of integration steps');
+  return (
+    <fieldset className="row atman-compare-steps" disabled={disabled} data-testid="compare-steps-options">
+      <legend className="visually-hidden">integrated gradients options</legend>
+      <label>
+        Steps{' '}
+        <input
+          type="number"
+          data-testid="compare-steps"
+          className="narrow"
+          min={r.min}
+          max={r.max}
+          step={1}
+          value={text}
+          aria-invalid={problem !== null}
+          aria-describedby="compare-steps-help"
+          onChange={(e) => {
+            setText(e.target.value);
+            const n = parseDecimal(e.target.value, true);
+            if (numberProblem(n, r) === null) onChange(n);
+          }}
+        />
+      </label>
+      <span id="compare-steps-help" className={problem ? 'atman-compare-invalid' : 'atman-muted'} data-testid="compare-steps-help">
+        {problem
+          ? ` ${problem} Compare uses ${value}.`
+          : ` Gauss–Legendre nodes along the path from zero embeddings (${allowedRange(r)}): more steps, a smaller completeness gap, ${value} backward pass${value === 1 ? '' : 'es'} per target token.`}
+      </span>
+    </fieldset>
+  );
+}
+
 export function ComparePanel(): ReactNode {
   const x = useApp(selectExplanation);
   const y = useApp(selectComparison);
   const method = useApp(selectCompareMethod);
   const att = useApp(selectCompareAttention);
   const scaleMode = useApp(selectCompareScale);
+  const steps = useApp(selectCompareSteps);
   const error = useApp(selectCompareError);
   const busy = useApp(selectBusy);
   const task = useApp(selectTask);
@@ -133,6 +174,7 @@ export function ComparePanel(): ReactNode {
           <IndexListInput label="Heads" value={att.heads} count={null} onChange={(v) => st.setCompareAttention({ heads: v })} testId="compare-heads" />
         </fieldset>
       ) : null}
+      {method === 'integrated-gradients' ? <StepsInput value={steps} onChange={st.setCompareSteps} disabled={busy} /> : null}
       <p className="help">
         {METHOD_HELP[method]}. Runs on the shown result's prompt, target and settings, so both sides score the same units (Explain runs first when there is no current result).
         {isAttentionMethod(method) ? ' Layers "all" reads the layers the settings restrict AtMan to, when they do.' : ''}

@@ -48,7 +48,11 @@ function ScaleBar({ scale, nonNegative }: { scale: ColourScale; nonNegative: boo
 export function CompareSide(props: CompareSideProps): ReactNode {
   const { side, explanation: x, scale, faithfulness, busy, measuring, onMeasure, onCancel, selectedUnit, onSelectUnit } = props;
   const method = methodOf(x);
-  const nonNegative = method === 'attention' || method === 'rollout';
+  // Chefer's relevance is built from the positive part of gradient × attention: never negative.
+  const nonNegative = method === 'attention' || method === 'rollout' || method === 'chefer';
+  // (results made for the page's own tests may come without a run report)
+  const c = x.run?.completeness;
+  const steps = x.run?.steps;
   const labels = useMemo(() => x.units.map((u) => unitLabel(u.label)), [x]);
   const scores = useMemo(() => x.units.map((u) => u.score), [x]);
   return (
@@ -67,7 +71,13 @@ export function CompareSide(props: CompareSideProps): ReactNode {
       </figure>
       <p className="atman-muted atman-compare-run">
         {x.passes} pass{x.passes === 1 ? '' : 'es'} in {x.seconds < 1 ? x.seconds.toPrecision(2) : x.seconds.toFixed(1)} s on {x.model.backend}
+        {steps !== undefined ? <span data-testid={`compare-steps-${side}`} data-value={steps}>{`, ${steps} integration step${steps === 1 ? '' : 's'}`}</span> : null}
       </p>
+      {c ? (
+        <p className="atman-muted" data-testid={`compare-completeness-${side}`} data-gap={String(c.gap)} title="integrated gradients' completeness: the scores should sum to L(x) − L(0)">
+          Scores sum to {c.attributed.toPrecision(4)} against L(x) − L(0) = {c.difference.toPrecision(4)} (gap {(100 * c.relativeGap).toPrecision(2)}%)
+        </p>
+      ) : null}
       <FaithfulnessBlock
         summary={faithfulness}
         canMeasure

@@ -86,6 +86,42 @@ describe('ComparePanel', () => {
     expect(actions.measureFaithfulness).toHaveBeenCalledWith('primary');
   });
 
+  it("integrated gradients: a steps control in the number rule's range, and the side says its steps and completeness", () => {
+    const store = createAppStore(memory());
+    const x = completeExplanation();
+    mount(store, <ComparePanel />);
+    expect(screen.queryByTestId('compare-steps')).toBeNull();
+    fireEvent.change(screen.getByTestId('compare-method'), { target: { value: 'integrated-gradients' } });
+    const input = screen.getByTestId('compare-steps') as HTMLInputElement;
+    expect(input.value).toBe('50');
+    fireEvent.change(input, { target: { value: '8' } });
+    expect(store.getState().compareSteps).toBe(8);
+    expect(screen.getByTestId('compare-steps-help').textContent).toMatch(/a whole number from 1 to 1000.*8 backward passes per target token/);
+    for (const bad of ['0', '1001', '2.5', '']) {
+      fireEvent.change(input, { target: { value: bad } });
+      expect(input.getAttribute('aria-invalid'), bad).toBe('true');
+      expect(store.getState().compareSteps, bad).toBe(8);
+      expect(screen.getByTestId('compare-steps-help').textContent, bad).toMatch(/integration steps must be a whole number from 1 to 1000.*Compare uses 8\./);
+    }
+    // a value set from outside (a link, a reload) shows in the box
+    act(() => store.getState().setCompareSteps(12));
+    expect(input.value).toBe('12');
+    expect(input.getAttribute('aria-invalid')).toBe('false');
+
+    const y = { ...x, method: 'integrated-gradients' as const, sign: 'gradient', run: { ...x.run, steps: 12, completeness: { attributed: 1.5, difference: 1.6, gap: -0.1, relativeGap: 0.0625 } } };
+    act(() => store.setState({ explanation: x, comparison: y, prompt: x.prompt, target: x.target }));
+    expect(screen.getByTestId('compare-steps-comparison').getAttribute('data-value')).toBe('12');
+    expect(screen.getByTestId('compare-steps-comparison').textContent).toBe(', 12 integration steps');
+    expect(screen.queryByTestId('compare-steps-primary')).toBeNull();
+    expect(screen.getByTestId('compare-completeness-comparison').textContent).toBe('Scores sum to 1.500 against L(x) − L(0) = 1.600 (gap 6.3%)');
+    expect(screen.getByTestId('compare-sign-comparison').textContent).toMatch(/path from zero embeddings.*positive \(orange\) = evidence/);
+    // Chefer's relevance is never negative: its colour bar starts at 0
+    act(() => store.setState({ comparison: { ...x, method: 'chefer', sign: 'chefer', units: x.units.map((u, i) => ({ ...u, score: [0, 0.2, 0.5, 0.1][i]! })) } }));
+    const bar = within(screen.getByTestId('compare-side-comparison')).getByTestId('compare-scale-bar');
+    expect(bar.textContent).toMatch(/^0/);
+    expect(screen.queryByTestId('compare-completeness-comparison')).toBeNull();
+  });
+
   it('says in words why a comparison failed or no longer fits', () => {
     const store = createAppStore(memory());
     const x = completeExplanation();

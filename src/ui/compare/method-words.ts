@@ -20,7 +20,7 @@ export const METHOD_SIGNS: Record<ExplanationMethod, string> = {
   attention: 'Score = attention mass from the rows predicting the target to the unit, averaged over layers and heads: how much the model looks at it, never negative, and not a change in cross-entropy.',
   rollout: 'Score = attention-rollout mass through the layers from the rows predicting the target to the unit: never negative, and not a change in cross-entropy.',
   'input-x-gradient': "Score = the unit's token embeddings times the gradient of the target's log-probability with respect to them; positive (orange) = evidence for the target, negative (blue) = against.",
-  'integrated-gradients': "Score = the unit's token embeddings times the gradient of the target's log-probability averaged along the path from zero embeddings (50 Gauss–Legendre steps); positive (orange) = evidence for the target, negative (blue) = against.",
+  'integrated-gradients': "Score = the unit's token embeddings times the gradient of the target's log-probability averaged along the path from zero embeddings (Gauss–Legendre steps); positive (orange) = evidence for the target, negative (blue) = against.",
   chefer: "Score = Chefer's gradient-weighted attention relevance from the rows predicting the target to the unit (the positive part of gradient × attention, through the layers): never negative, higher = more evidence.",
 };
 
@@ -31,7 +31,7 @@ export const METHOD_HELP: Record<Exclude<ExplanationMethod, 'atman'>, string> = 
   attention: 'Read the attention probabilities of one pass; not for fused attention',
   rollout: 'Attention multiplied through the layers (one pass); not for fused attention',
   'input-x-gradient': 'Embeddings × gradient (one backward pass per target token)',
-  'integrated-gradients': 'Gradients along the path from zero embeddings (50 backward passes per target token)',
+  'integrated-gradients': 'Gradients along the path from zero embeddings (one backward pass per step and target token)',
   chefer: 'Gradient-weighted attention through the layers (one backward pass per target token)',
 };
 

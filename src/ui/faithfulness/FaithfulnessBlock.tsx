@@ -74,6 +74,8 @@ export function FaithfulnessBlock(props: FaithfulnessBlockProps): ReactNode {
             <FaithNumber id={`${testId}-abpc`} label="ABPC" value={f.abpc} hint="mean over k of (insertion_k − deletion_k)" />
             <FaithNumber id={`${testId}-random-abpc`} label="random ABPC" value={f.randomAbpc} hint={`the same for ${f.random?.runs ?? 0} random rankings`} />
             <FaithNumber id={`${testId}-p0`} label="p(target)" value={f.p0} hint="the target's probability with nothing removed" probability />
+            <FaithNumber id={`${testId}-deletion-area`} label="deletion area" value={f.deletionAuc} hint="mean over k of deletion_k: the area under the deletion curve (lower: removing the top units hurts sooner)" probability />
+            <FaithNumber id={`${testId}-insertion-area`} label="insertion area" value={f.insertionAuc} hint="mean over k of insertion_k: the area under the insertion curve (higher: the top units alone bring the target back sooner)" probability />
           </dl>
           <p className="atman-faith-verdict" data-testid={`${testId}-verdict`}>
             {margin === null
