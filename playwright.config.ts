@@ -42,8 +42,8 @@ export default defineConfig({
   },
   // Two projects split the suite by what a test is about. Tests tagged @webgpu check WebGPU
   // itself (numbers against the Node engine, prefix reuse and the score head on the GPU, a lost
-  // device, a crash mid-run on the GPU, the first visit as users get it) and run with WebGPU on
-  // SwiftShader. Every other test is about the page (layout, links, errors, workshop, pictures'
+  // device, a crash mid-run on the GPU, the first visit as users get it), or need runs slow enough
+  // to cancel midway, and run with WebGPU on SwiftShader. Every other test is about the page (layout, links, errors, workshop, pictures'
   // UI) and runs in a browser without WebGPU, where the engine falls back to WASM: SwiftShader
   // compiles shaders for every new tensor shape, which made a UI test wait seconds per run, and
   // these tests do not depend on which backend computed the numbers.

@@ -137,7 +137,7 @@ test('fused attention is rewritten at load: both modes match Node, and the resul
   await screenshot(page, testInfo, 'fused-attention-rewritten.png');
 });
 
-test('Cancel stops a run midway and keeps the prompt; the engine still works after', async ({ page }, testInfo) => {
+test('Cancel stops a run midway and keeps the prompt; the engine still works after', { tag: '@webgpu' }, async ({ page }, testInfo) => {
   // Also a second Explain during a run, and Cancel while another model loads.
   test.setTimeout(300_000);
   await tinySetup(page, 'tiny-gpt2', '?test&batch=1');

@@ -182,7 +182,7 @@ test.describe.serial('Compare on the demo model, one page', () => {
   });
 });
 
-test('a faithfulness run can be cancelled midway; the result stays', async ({ page }) => {
+test('a faithfulness run can be cancelled midway; the result stays', { tag: '@webgpu' }, async ({ page }) => {
   await tinySetup(page, 'tiny-gpt2', '?test&batch=1');
   const x = await explainOnPage(page);
   await page.getByTestId('faithfulness-primary-measure').click();
@@ -228,7 +228,7 @@ test('the document-QA preset on the demo model ranks the evidence sentence first
   await screenshot(page, testInfo, 'document-qa.png');
 });
 
-test('steering: all factors 1 gives the plain generation; factor 0 on the evidence changes the answer; its link opens with both generations', async ({ page, browser }, testInfo) => {
+test('steering: all factors 1 gives the plain generation; factor 0 on the evidence changes the answer; its link opens with both generations', { tag: '@webgpu' }, async ({ page, browser }, testInfo) => {
   const errors = collectErrors(page);
   await openFresh(page);
   const ex = documentExample();
