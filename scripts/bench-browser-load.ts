@@ -17,9 +17,10 @@ import { type Server, createServer } from 'node:http';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type Browser, chromium } from '@playwright/test';
+import type { Browser } from '@playwright/test';
 import type { LoadTimes } from '../src/runtime/atman/atman-model';
 import { writeBenchModel } from './bench-common';
+import { launchChromium, serveE2eBuild, stopServer, waitFor } from './browser-bench-common';
 
 const { values } = parseArgs({
   options: {
@@ -38,7 +39,6 @@ const { values } = parseArgs({
 const dims = { vocab: Number(values.vocab), nLayer: Number(values.layers), nHead: 12, nEmbd: 768, nPositions: 1024 };
 const TOKENS = Number(values.tokens);
 const ISOLATION = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
-const ARGS = ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
 
 // ---------------------------------------------------------------- memory of Chromium's processes
 
@@ -152,7 +152,7 @@ interface Sample {
   split: Record<string, number>;
 }
 
-const launch = (): Promise<Browser> => chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: ARGS });
+const launch = (): Promise<Browser> => launchChromium(false);
 
 async function playground(base: string, dir: string): Promise<Sample> {
   const browser = await launch();
@@ -199,14 +199,6 @@ async function bare(base: string): Promise<Sample> {
   }
 }
 
-async function waitFor(url: string, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await fetch(url).then((r) => r.ok, () => false)) return;
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  throw new Error(`${url} did not answer`);
-}
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -220,8 +212,7 @@ async function main(): Promise<void> {
   writeBenchModel(dir, dims);
   const fileBytes = statSync(join(dir, 'onnx/model.onnx')).size;
   const base = `http://127.0.0.1:${values.port}`;
-  const build = values['no-build'] && existsSync('dist-e2e/e2e/engine-harness.html') ? '' : 'npx vite build --mode e2e --logLevel warn && ';
-  const server: ChildProcess = spawn('sh', ['-c', `${build}npx vite preview --mode e2e --port ${values.port} --strictPort --host 127.0.0.1`], { stdio: 'inherit', detached: true });
+  const server = serveE2eBuild(values.port, !(values['no-build'] && existsSync('dist-e2e/e2e/engine-harness.html')));
   // Its own process, so that the sampling here does not slow the bare page's download.
   const bareHttp: ChildProcess = spawn(process.execPath, [...process.execArgv, process.argv[1]!, '--serve-bare', dir, '--bare-port', values['bare-port']], { stdio: 'inherit' });
   const samples: Sample[] = [];
@@ -249,11 +240,7 @@ async function main(): Promise<void> {
     if (values.json) writeFileSync(values.json, `${JSON.stringify({ dims, fileBytes, samples, medians: { playground: { ...mp, split: splitMedian }, bare: mb } }, null, 2)}\n`);
   } finally {
     bareHttp.kill();
-    try {
-      process.kill(-server.pid!);
-    } catch {
-      /* already gone */
-    }
+    stopServer(server);
     rmSync(dir, { recursive: true, force: true });
   }
 }

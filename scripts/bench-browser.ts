@@ -4,13 +4,12 @@
 // in its worker. The GPT-2-small-shaped model (random weights, KV cache; by
 // default 2 layers and an 8192-token vocabulary, since SwiftShader runs WebGPU
 // on the CPU) is generated here and served to the page from a temporary folder.
-import { spawn } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { chromium } from '@playwright/test';
 import type { Explanation } from '../src/protocol/engine-api';
 import { type BenchRow, VARIANTS, benchRow, writeBenchModel } from './bench-common';
+import { launchChromium, serveE2eBuild, stopServer, waitFor } from './browser-bench-common';
 
 const { values } = parseArgs({
   options: {
@@ -26,14 +25,6 @@ const { values } = parseArgs({
 const dims = { vocab: Number(values.vocab), nLayer: Number(values.layers), nHead: 12, nEmbd: 768, nPositions: 1024 };
 const TEXT = 'The committee met on Tuesday to review the budget. Several members asked about the new library, which had opened in March. '.repeat(20);
 
-async function waitFor(url: string, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await fetch(url).then((r) => r.ok, () => false)) return;
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  throw new Error(`${url} did not answer`);
-}
 
 async function main(): Promise<void> {
   // Served by the preview server's fixture route (large bodies through Playwright's route API break its connection).
@@ -41,11 +32,8 @@ async function main(): Promise<void> {
   writeBenchModel(dir, dims);
 
   const base = `http://127.0.0.1:${values.port}`;
-  const server = spawn('sh', ['-c', `npx vite build --mode e2e --logLevel warn && npx vite preview --mode e2e --port ${values.port} --strictPort --host 127.0.0.1`], { stdio: 'inherit', detached: true });
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage', '--enable-unsafe-webgpu'],
-  });
+  const server = serveE2eBuild(values.port);
+  const browser = await launchChromium();
   try {
     await waitFor(`${base}/e2e/engine-harness.html`, 120_000);
     const context = await browser.newContext();
@@ -75,11 +63,7 @@ async function main(): Promise<void> {
     if (values.json) writeFileSync(values.json, `${JSON.stringify(rows, null, 2)}\n`);
   } finally {
     await browser.close();
-    try {
-      process.kill(-server.pid!);
-    } catch {
-      /* already gone */
-    }
+    stopServer(server);
     rmSync(dir, { recursive: true, force: true });
   }
 }

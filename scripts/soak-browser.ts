@@ -5,10 +5,10 @@
 // heap (CDP Runtime.getHeapUsage after a forced collection) and the worker's live GPU buffers and
 // ORT sessions after a warm-up and at the end, and fails when they grew by more than the bounds:
 // a leak of one explanation's objects per run would pass them within a few dozen runs.
-import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { chromium, type Page } from '@playwright/test';
+import type { Page } from '@playwright/test';
 import type { LiveCounts } from '../src/protocol/engine-api';
+import { launchChromium, serveE2eBuild, stopServer, waitFor } from './browser-bench-common';
 
 const { values } = parseArgs({
   options: {
@@ -35,14 +35,6 @@ interface Sample {
   counts: LiveCounts | null;
 }
 
-async function waitFor(url: string, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await fetch(url).then((r) => r.ok, () => false)) return;
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  throw new Error(`${url} did not answer`);
-}
 
 type TestHooks = {
   counts(): Promise<LiveCounts | null>;
@@ -79,12 +71,8 @@ async function main(): Promise<void> {
   const runs = Number(values.runs);
   const warmup = Number(values.warmup);
   const base = `http://127.0.0.1:${values.port}`;
-  const build = values['no-build'] ? '' : 'npx vite build --mode e2e --logLevel warn && ';
-  const server = spawn('sh', ['-c', `${build}npx vite preview --mode e2e --port ${values.port} --strictPort --host 127.0.0.1`], { stdio: 'inherit', detached: true });
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage', '--enable-unsafe-webgpu'],
-  });
+  const server = serveE2eBuild(values.port, !values['no-build']);
+  const browser = await launchChromium();
   let failed = false;
   try {
     await waitFor(`${base}/`, 180_000);
@@ -131,11 +119,7 @@ async function main(): Promise<void> {
     } else console.log('OK: flat within the bounds');
   } finally {
     await browser.close();
-    try {
-      process.kill(-server.pid!);
-    } catch {
-      /* already gone */
-    }
+    stopServer(server);
   }
   if (failed) process.exitCode = 1;
 }
