@@ -28,6 +28,8 @@ test.beforeAll(async () => {
   }
   server = spawn('npx', ['tsx', 'scripts/workshop.ts', '--no-build', '--dist', 'dist-e2e', '--host', '127.0.0.1', '--port', String(PORT), '--models', models], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    // its own process group, so that the end of the test stops npx, tsx and the server alike
+    detached: true,
   });
   let printed = '';
   await new Promise<void>((resolve, reject) => {
@@ -50,7 +52,13 @@ test.beforeAll(async () => {
 });
 
 test.afterAll(async () => {
-  server?.kill();
+  if (server?.pid) {
+    try {
+      process.kill(-server.pid);
+    } catch {
+      // already gone
+    }
+  }
   if (models) await rm(models, { recursive: true, force: true });
 });
 

@@ -2,7 +2,7 @@
 // Text goes in as React children only. Every unit is focusable; hover or focus fills the info line
 // above the text (a line of its own, so it never covers the text it explains, the next line or the
 // legend, and it works the same for a finger's tap).
-import { useId, useMemo, useState } from 'react';
+import { useId, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import type { KeyboardEvent, ReactNode } from 'react';
 import type { Explanation } from '../../runtime/schema';
 import { canAffect, colourScale, formatScore, maxAbs, ranks, unitLabel, unitScores } from './score-view';
@@ -49,6 +49,17 @@ export function PromptHeatmap(props: PromptHeatmapProps): ReactNode {
   const layout = useMemo(() => heatmapRunsWithImage(x), [x]);
   const [active, setActive] = useState<Active | null>(null);
   const tipId = useId();
+  // The info line keeps the tallest height it has had for this result: were it to shrink when the
+  // pointer leaves, the text below would move back under the pointer, show the longer info again
+  // and push the text away, over and over.
+  const infoRef = useRef<HTMLDivElement>(null);
+  const [infoHeight, setInfoHeight] = useState(0);
+  useLayoutEffect(() => setInfoHeight(0), [x]);
+  useLayoutEffect(() => {
+    const h = infoRef.current?.offsetHeight ?? 0;
+    if (h > infoHeight) setInfoHeight(h);
+  });
+  const infoStyle = infoHeight ? { minHeight: infoHeight } : undefined;
   const explained = targetIndex === null ? -1 : targetPosition(x, targetIndex);
   // Drill-down: finer units drawn inside their parents, on a scale of their own (finer units' scores
   // are not on the first level's scale: one word can outweigh its whole sentence).
@@ -160,7 +171,7 @@ export function PromptHeatmap(props: PromptHeatmapProps): ReactNode {
   return (
     <div className="atman-heatmap" data-testid="prompt-heatmap">
       {active && tipUnit ? (
-        <div className="atman-hover-info" role="tooltip" id={tipId} data-testid="unit-tooltip">
+        <div ref={infoRef} style={infoStyle} className="atman-hover-info" role="tooltip" id={tipId} data-testid="unit-tooltip">
           <span className="atman-tooltip-label">{label.length > 60 ? `${label.slice(0, 59)}…` : label}</span>{' '}
           <span>
             score <strong>{formatScore(scores[active.unit]!, 4)}</strong>, rank {rank[active.unit]} of {scores.length}
@@ -174,7 +185,7 @@ export function PromptHeatmap(props: PromptHeatmapProps): ReactNode {
           {targetIndex !== null && !canAffect(x, active.unit, targetIndex) ? <span> · comes after this target token</span> : null}
         </div>
       ) : (
-        <div className="atman-hover-info atman-hover-idle" data-testid="unit-tooltip-idle">
+        <div ref={infoRef} style={infoStyle} className="atman-hover-info atman-hover-idle" data-testid="unit-tooltip-idle">
           Point at a unit (or tab to it) for its score and rank; click to select it.
         </div>
       )}
