@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { expect, test } from '@playwright/test';
 import { fetchModel } from '../src/cli/fetch-model';
 import { repoFromFolder, startHubServer } from '../src/testing/hub-server';
+import { stopServer } from '../scripts/browser-bench-common';
 import { collectErrors, collectForeignRequests, runAndWait, screenshot, shownExplanation, waitIdle } from './page';
 import { PROMPT, TARGET, nodeExplanation, scoreDiff } from './reference';
 
@@ -52,13 +53,7 @@ test.beforeAll(async () => {
 });
 
 test.afterAll(async () => {
-  if (server?.pid) {
-    try {
-      process.kill(-server.pid);
-    } catch {
-      // already gone
-    }
-  }
+  if (server) stopServer(server);
   if (models) await rm(models, { recursive: true, force: true });
 });
 

@@ -14,7 +14,7 @@ export const launchChromium = (webgpu = true): Promise<Browser> =>
 export const serveE2eBuild = (port: string, build = true): ChildProcess =>
   spawn('sh', ['-c', `${build ? 'npx vite build --mode e2e --logLevel warn && ' : ''}npx vite preview --mode e2e --port ${port} --strictPort --host 127.0.0.1`], { stdio: 'inherit', detached: true });
 
-/** Stops a server started by `serveE2eBuild` (its whole process group: sh, npx, vite). */
+/** Stops a server spawned with `detached: true` (`serveE2eBuild`, the workshop test): its whole process group, npx and all. */
 export function stopServer(server: ChildProcess): void {
   try {
     process.kill(-server.pid!);

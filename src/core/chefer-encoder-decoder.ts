@@ -7,39 +7,15 @@
 // never attends to the text, so R_it = 0 throughout: the cross-attention rule's R_tt update
 // (Ā · R_it) adds nothing and is left out.
 
+import { relevanceHeadMean } from './gradient-attribution';
+import { addProduct } from './matrix';
+
 export interface CheferSite {
   role: 'self' | 'cross';
   /** softmax probabilities, [heads, S, keys] row-major (keys = S for self, E for cross) */
   A: ArrayLike<number>;
   /** dy/dA, shaped like A */
   G: ArrayLike<number>;
-}
-
-/** mean over heads of max(G ⊙ A, 0): [S, keys] */
-function headMean(site: CheferSite, S: number, keys: number): Float64Array {
-  const size = S * keys;
-  const heads = site.A.length / size;
-  if (!Number.isInteger(heads) || site.G.length !== site.A.length) throw new Error(`attention of ${site.A.length} values does not hold whole [heads, ${S}, ${keys}] blocks`);
-  const bar = new Float64Array(size);
-  for (let h = 0; h < heads; h++) {
-    const off = h * size;
-    for (let k = 0; k < size; k++) {
-      const v = site.A[off + k]! * site.G[off + k]!;
-      if (v > 0) bar[k]! += v / heads;
-    }
-  }
-  return bar;
-}
-
-/** out += a · b for row-major a [n, m] and b [m, p]. */
-function addProduct(out: Float64Array, a: Float64Array, b: Float64Array, n: number, m: number, p: number): void {
-  for (let i = 0; i < n; i++) {
-    for (let k = 0; k < m; k++) {
-      const v = a[i * m + k]!;
-      if (v === 0) continue;
-      for (let j = 0; j < p; j++) out[i * p + j]! += v * b[k * p + j]!;
-    }
-  }
 }
 
 /**
@@ -73,7 +49,7 @@ export function cheferEncoderDecoderRow(sites: readonly CheferSite[], S: number,
   let Rti = new Float64Array(S * E);
   for (const site of sites) {
     if (site.role === 'self') {
-      const bar = headMean(site, S, S);
+      const bar = relevanceHeadMean(site.A, site.G, S, S);
       const tt = Float64Array.from(Rtt);
       const ti = Float64Array.from(Rti);
       addProduct(tt, bar, Rtt, S, S, S);
@@ -81,7 +57,7 @@ export function cheferEncoderDecoderRow(sites: readonly CheferSite[], S: number,
       Rtt = tt;
       Rti = ti;
     } else {
-      const bar = headMean(site, S, E);
+      const bar = relevanceHeadMean(site.A, site.G, S, E);
       const norm = normalizedResidual(Rtt, S);
       // R̄_ttᵀ · Ā: entry [i, e] = sum_k R̄_tt[k, i] · Ā[k, e]
       const transposed = new Float64Array(S * S);

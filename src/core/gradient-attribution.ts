@@ -2,6 +2,8 @@
 // gradients, input × gradient per position, and Chefer et al.'s (2021) decoder rule for relevance
 // through the attention layers. docs/autodiff.md gives the definitions.
 
+import { addProduct } from './matrix';
+
 /** Gauss–Legendre nodes integrated gradients takes when none are asked for (the range is NUMBER_RULES.steps). */
 export const DEFAULT_IG_STEPS = 50;
 
@@ -57,27 +59,28 @@ export function cheferRow(A: readonly ArrayLike<number>[], G: readonly ArrayLike
   let R = new Float64Array(S * S);
   for (let i = 0; i < S; i++) R[i * S + i] = 1;
   for (let l = 0; l < A.length; l++) {
-    const a = A[l]!;
-    const g = G[l]!;
-    const bar = new Float64Array(S * S);
-    for (let h = 0; h < heads; h++) {
-      const off = h * S * S;
-      for (let k = 0; k < S * S; k++) {
-        const v = a[off + k]! * g[off + k]!;
-        if (v > 0) bar[k]! += v / heads;
-      }
-    }
+    if (A[l]!.length !== heads * S * S) throw new Error(`layer ${l}'s attention holds ${A[l]!.length} values, not [${heads}, ${S}, ${S}]`);
     const next = Float64Array.from(R);
-    for (let i = 0; i < S; i++) {
-      for (let k = 0; k < S; k++) {
-        const b = bar[i * S + k]!;
-        if (b === 0) continue;
-        for (let j = 0; j < S; j++) next[i * S + j]! += b * R[k * S + j]!;
-      }
-    }
+    addProduct(next, relevanceHeadMean(A[l]!, G[l]!, S, S), R, S, S, S);
     R = next;
   }
   const out = R.slice(row * S, row * S + S);
   out[row]! -= 1;
   return out;
+}
+
+/** Mean over heads of max(G ⊙ A, 0) for attention [heads, S, keys] row-major: [S, keys]. */
+export function relevanceHeadMean(A: ArrayLike<number>, G: ArrayLike<number>, S: number, keys: number): Float64Array {
+  const size = S * keys;
+  const heads = A.length / size;
+  if (!Number.isInteger(heads) || G.length !== A.length) throw new Error(`attention of ${A.length} values does not hold whole [heads, ${S}, ${keys}] blocks`);
+  const bar = new Float64Array(size);
+  for (let h = 0; h < heads; h++) {
+    const off = h * size;
+    for (let k = 0; k < size; k++) {
+      const v = A[off + k]! * G[off + k]!;
+      if (v > 0) bar[k]! += v / heads;
+    }
+  }
+  return bar;
 }

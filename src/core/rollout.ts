@@ -1,6 +1,7 @@
 // Attention rollout (Abnar & Zuidema 2020) as AtMan's authors ran it for comparison: per layer the
 // head-mean attention plus the identity (the residual stream), row-normalised, multiplied through
 // the layers from the last one down. Square [S, S] matrices, row-major, rows = queries.
+import { addProduct } from './matrix';
 
 /**
  * Mean over heads of one layer's attention probabilities [heads, S, S] (batch item 0 of a
@@ -40,13 +41,7 @@ export function attentionRollout(layers: readonly ArrayLike<number>[], S: number
   for (let l = 1; l < layers.length; l++) {
     const A = withResidual(layers[l]!, S);
     const next = new Float64Array(S * S);
-    for (let q = 0; q < S; q++) {
-      for (let m = 0; m < S; m++) {
-        const a = A[q * S + m]!;
-        if (a === 0) continue;
-        for (let k = 0; k < S; k++) next[q * S + k]! += a * R[m * S + k]!;
-      }
-    }
+    addProduct(next, A, R, S, S, S);
     R = next;
   }
   return R;

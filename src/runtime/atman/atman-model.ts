@@ -422,7 +422,6 @@ export class AtmanModel {
     return { ids, context: await this.selfCheckContext(ids, inputs) };
   }
 
-
   /** The unmodified graph's logits on the self-check input, from a session released before this returns. */
   private async originalLogits(bytes: Uint8Array, ids: number[], context: DecoderContext): Promise<Float32Array> {
     const original = await this.createSession(bytes);

@@ -162,6 +162,7 @@ export async function runPassesOn(model: AtmanModel, control: ControlState, job:
   };
   const ce: Float64Array[] = new Array(total);
   const given = opts.baseline;
+  const finished = (baseline: Baseline): PassResult => ({ ce, report, baseline, ...(given ? { baselineReused: true as const } : {}) });
   let done = 0;
   const progress = (n: number) => {
     done += n;
@@ -281,7 +282,7 @@ export async function runPassesOn(model: AtmanModel, control: ControlState, job:
       if (single > batched) {
         report.prefixReuse = 'not used: GroupQueryAttention takes a cached prefix only at batch 1, and batched full recomputation was cheaper here';
         await runFromStart(runnable.map((r) => r.pass));
-        return { ce, report, baseline, ...(given ? { baselineReused: true as const } : {}) };
+        return finished(baseline);
       }
       maxBatch = backoff.size = report.batchSize = 1;
       note('GroupQueryAttention takes a cached prefix only at batch 1: prefix passes ran one at a time');
@@ -291,12 +292,12 @@ export async function runPassesOn(model: AtmanModel, control: ControlState, job:
       const group = runnable.slice(from, to);
       await runGroup(group.map((g) => g.pass), group[0]!.start, past);
     }
-    return { ce, report, baseline, ...(given ? { baselineReused: true as const } : {}) };
+    return finished(baseline);
   }
   // A given baseline without keys and values (prefix reuse was off when it ran) leaves full recomputation.
   if (report.prefixReuse === 'used') report.prefixReuse = 'not used: the unperturbed pass taken from the level above kept no key/value cache';
   await runFromStart(Array.from({ length: total }, (_, p) => p).filter((p) => !given || p > 0));
-  return { ce, report, baseline: { ce0: ce[0]!, past: null }, ...(given ? { baselineReused: true as const } : {}) };
+  return finished({ ce0: ce[0]!, past: null });
 }
 
 /** The first sequence row a unit's pass changes; every row reads the encoder, so an encoder column changes row 0. */

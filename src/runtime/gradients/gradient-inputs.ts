@@ -42,6 +42,3 @@ export function inputBlocks(model: AtmanModel, g: GradientSession, p: Prepared):
   }
   return blocks;
 }
-
-/** Columns the blocks cover: S, plus the encoder rows of a captioner. */
-export const columnCount = (blocks: readonly InputBlock[]): number => blocks.reduce((n, b) => Math.max(n, b.column + b.rows), 0);
